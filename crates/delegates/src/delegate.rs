@@ -1,0 +1,98 @@
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::directory::DirectorySpec;
+use crate::process::ProcessSpec;
+
+/// What to run, as the agent derived it from the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkloadSpec {
+    Process(ProcessSpec),
+    Directory(DirectorySpec),
+}
+
+/// What a started workload is known by, kept in the instance record so that a restarted
+/// agent can find it again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Running {
+    pub pid: Option<u32>,
+    pub pid_start_time: Option<u64>,
+    /// Runtime attributes the delegate learned (e.g. a directory's `path`).
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// How a workload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    /// Exit code 0. An exit we could not observe (an adopted process) counts as a failure.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exit code {code}"),
+            (None, Some(signal)) => write!(f, "signal {signal}"),
+            (None, None) => write!(f, "unknown status (not a child of this agent)"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DelegateError {
+    #[error("{0}")]
+    MissingExecutable(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DelegateError {
+    pub fn io(action: impl Into<String>, source: std::io::Error) -> Self {
+        DelegateError::Io {
+            action: action.into(),
+            source,
+        }
+    }
+}
+
+/// Runs one kind of workload. Implementations never poll: `wait` resolves on the event
+/// that the workload ended (pidfd readability for processes).
+#[async_trait::async_trait]
+pub trait Delegate: Send + Sync {
+    /// The name stored in instance records (`process`, `directory`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Checks that the workload can start (e.g. its executable exists) without changing
+    /// anything, so a deploy can fail before it starts anything.
+    fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError>;
+
+    async fn start(&self, spec: &WorkloadSpec) -> Result<Running, DelegateError>;
+
+    /// True when `running` (from an instance record) is still alive and is the same
+    /// workload, not a reused pid.
+    fn is_alive(&self, running: &Running) -> bool;
+
+    /// Resolves when the workload ends. For workloads that never end (directories) it never
+    /// resolves.
+    async fn wait(&self, running: &Running) -> Exit;
+
+    /// Stops the workload: politely, then by force after `grace`.
+    async fn stop(&self, running: &Running, grace: Duration) -> Result<(), DelegateError>;
+
+    /// Removes what the workload left behind when its service is deleted.
+    async fn remove(&self, spec: &WorkloadSpec) -> Result<(), DelegateError>;
+}

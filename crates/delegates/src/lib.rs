@@ -1,0 +1,15 @@
+//! Delegates run node instances. Each kind of workload (a bare process, a local directory,
+//! later containers and VMs) has one; the agent picks it by the node's type and drives it
+//! through the [`Delegate`] trait.
+
+mod delegate;
+mod directory;
+mod executable;
+pub mod proc_stat;
+mod process;
+mod user;
+
+pub use delegate::{Delegate, DelegateError, Exit, Running, WorkloadSpec};
+pub use directory::{DirectoryDelegate, DirectorySpec};
+pub use executable::resolve_executable;
+pub use process::{ProcessDelegate, ProcessSpec};

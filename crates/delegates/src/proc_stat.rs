@@ -1,0 +1,34 @@
+//! Reading /proc/<pid>/stat: the start time that tells a live process from a reused pid.
+
+/// (state letter, start time in clock ticks since boot) of a process, if it exists.
+pub fn state_and_start_time(pid: u32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces or ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); starttime is field 22.
+    let state = fields.first()?.chars().next()?;
+    let start = fields.get(22 - 3)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The start time of a live (not zombie) process.
+pub fn start_time(pid: u32) -> Option<u64> {
+    match state_and_start_time(pid)? {
+        ('Z', _) | ('X', _) => None,
+        (_, start) => Some(start),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_own_start_time() {
+        let me = std::process::id();
+        let (state, start) = super::state_and_start_time(me).unwrap();
+        assert!(state == 'R' || state == 'S', "{state}");
+        assert!(start > 0);
+        assert_eq!(super::start_time(me), Some(start));
+        assert_eq!(super::start_time(u32::MAX / 2), None);
+    }
+}

@@ -1,0 +1,337 @@
+//! Bare processes: each in its own session and process group, output appended to log files,
+//! exits seen through a pidfd.
+
+use crate::delegate::{Delegate, DelegateError, Exit, Running, WorkloadSpec};
+use crate::executable::resolve_executable;
+use crate::proc_stat;
+use crate::user::lookup_user;
+use rustix::process::{
+    kill_process_group, pidfd_open, waitid, Pid, PidfdFlags, Signal, WaitId, WaitIdOptions,
+};
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    pub command: String,
+    pub arguments: Vec<String>,
+    /// The complete environment of the process.
+    pub environment: BTreeMap<String, String>,
+    pub working_directory: PathBuf,
+    pub user: Option<String>,
+    /// Where `stdout.log` and `stderr.log` go.
+    pub log_directory: PathBuf,
+}
+
+#[derive(Debug, Default)]
+pub struct ProcessDelegate;
+
+impl ProcessDelegate {
+    fn spec(spec: &WorkloadSpec) -> Result<&ProcessSpec, DelegateError> {
+        match spec {
+            WorkloadSpec::Process(p) => Ok(p),
+            other => Err(DelegateError::Invalid(format!(
+                "the process delegate cannot run {other:?}"
+            ))),
+        }
+    }
+
+    fn search_path(spec: &ProcessSpec) -> String {
+        spec.environment
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+    }
+}
+
+#[async_trait::async_trait]
+impl Delegate for ProcessDelegate {
+    fn name(&self) -> &'static str {
+        "process"
+    }
+
+    fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {
+        let spec = Self::spec(spec)?;
+        if !spec.working_directory.is_dir() {
+            return Err(DelegateError::Invalid(format!(
+                "working directory {} does not exist",
+                spec.working_directory.display()
+            )));
+        }
+        resolve_executable(&spec.command, &spec.working_directory, &Self::search_path(spec))?;
+        if let Some(user) = &spec.user {
+            let ids = lookup_user(user)?;
+            let me = rustix::process::geteuid().as_raw();
+            if me != 0 && me != ids.uid {
+                return Err(DelegateError::Invalid(format!(
+                    "cannot run as user \"{user}\": the agent runs as uid {me} and only root can switch users"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&self, spec: &WorkloadSpec) -> Result<Running, DelegateError> {
+        self.check(spec)?;
+        let spec = Self::spec(spec)?;
+        let program =
+            resolve_executable(&spec.command, &spec.working_directory, &Self::search_path(spec))?;
+        std::fs::create_dir_all(&spec.log_directory).map_err(|e| {
+            DelegateError::io(format!("create log directory {}", spec.log_directory.display()), e)
+        })?;
+        let log = |name: &str| {
+            let path = spec.log_directory.join(name);
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| DelegateError::io(format!("open {}", path.display()), e))
+        };
+        let mut command = Command::new(&program);
+        command
+            .args(&spec.arguments)
+            .env_clear()
+            .envs(&spec.environment)
+            .current_dir(&spec.working_directory)
+            .stdin(Stdio::null())
+            .stdout(log("stdout.log")?)
+            .stderr(log("stderr.log")?);
+        if let Some(user) = &spec.user {
+            let ids = lookup_user(user)?;
+            command.uid(ids.uid).gid(ids.gid);
+        }
+        // Its own session and process group: the agent's terminal and signals never reach
+        // it, and stopping it can signal everything it spawned.
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| DelegateError::io(format!("start {}", program.display()), e))?;
+        let pid = child.id();
+        // The child stays unreaped until `wait` collects it through its pidfd.
+        drop(child);
+        let start_time = proc_stat::state_and_start_time(pid).map(|(_, t)| t);
+        Ok(Running {
+            pid: Some(pid),
+            pid_start_time: start_time,
+            attributes: BTreeMap::new(),
+        })
+    }
+
+    fn is_alive(&self, running: &Running) -> bool {
+        match (running.pid, running.pid_start_time) {
+            (Some(pid), Some(start)) => proc_stat::start_time(pid) == Some(start),
+            _ => false,
+        }
+    }
+
+    async fn wait(&self, running: &Running) -> Exit {
+        let unknown = Exit {
+            code: None,
+            signal: None,
+        };
+        let Some(pid) = running.pid else {
+            return unknown;
+        };
+        let Some(fd) = open_pidfd(pid) else {
+            return reap(pid).unwrap_or(unknown);
+        };
+        // A pidfd opened on a reused pid would watch a stranger: check the start time
+        // (a zombie child of ours still has its stat entry).
+        if running.pid_start_time.is_some()
+            && proc_stat::state_and_start_time(pid).map(|(_, t)| t) != running.pid_start_time
+        {
+            return reap(pid).unwrap_or(unknown);
+        }
+        wait_readable(&fd).await;
+        match waitid(WaitId::PidFd(std::os::fd::AsFd::as_fd(&fd)), WaitIdOptions::EXITED) {
+            Ok(Some(status)) => Exit {
+                code: status.exit_status(),
+                signal: status.terminating_signal(),
+            },
+            // Not our child (adopted after an agent restart): its parent reaps it.
+            _ => unknown,
+        }
+    }
+
+    async fn stop(&self, running: &Running, grace: Duration) -> Result<(), DelegateError> {
+        let Some(pid) = running.pid else {
+            return Ok(());
+        };
+        if !self.is_alive(running) {
+            signal_group(pid, Signal::KILL);
+            return Ok(());
+        }
+        let fd = open_pidfd(pid);
+        signal_group(pid, Signal::TERM);
+        let ended = match &fd {
+            Some(fd) => tokio::time::timeout(grace, wait_readable(fd)).await.is_ok(),
+            None => true,
+        };
+        if !ended {
+            tracing::info!(pid, "process did not stop within {grace:?}; sending SIGKILL");
+            signal_group(pid, Signal::KILL);
+            if let Some(fd) = &fd {
+                wait_readable(fd).await;
+            }
+        }
+        // Whatever the leader left behind in its group goes too.
+        signal_group(pid, Signal::KILL);
+        Ok(())
+    }
+
+    async fn remove(&self, _spec: &WorkloadSpec) -> Result<(), DelegateError> {
+        Ok(())
+    }
+}
+
+fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+    let pid = Pid::from_raw(pid as i32)?;
+    pidfd_open(pid, PidfdFlags::NONBLOCK).ok()
+}
+
+/// A pidfd becomes readable when the process ends.
+async fn wait_readable(fd: &OwnedFd) {
+    let dup = match fd.try_clone() {
+        Ok(d) => d,
+        Err(_) => return,
+    };
+    match AsyncFd::with_interest(dup, tokio::io::Interest::READABLE) {
+        Ok(async_fd) => {
+            let _ = async_fd.readable().await;
+        }
+        Err(e) => tracing::warn!("cannot watch pidfd: {e}"),
+    }
+}
+
+/// Collects a child that already ended, if it is ours.
+fn reap(pid: u32) -> Option<Exit> {
+    let pid = Pid::from_raw(pid as i32)?;
+    match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+        Ok(Some((_, status))) => Some(Exit {
+            code: status.exit_status(),
+            signal: status.terminating_signal(),
+        }),
+        _ => None,
+    }
+}
+
+fn signal_group(pid: u32, signal: Signal) {
+    if let Some(pid) = Pid::from_raw(pid as i32) {
+        // ESRCH: the group is already empty.
+        let _ = kill_process_group(pid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &std::path::Path, command: &str, args: &[&str]) -> WorkloadSpec {
+        WorkloadSpec::Process(ProcessSpec {
+            command: command.into(),
+            arguments: args.iter().map(|s| s.to_string()).collect(),
+            environment: BTreeMap::from([
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                ("GREETING".into(), "hi".into()),
+            ]),
+            working_directory: dir.to_owned(),
+            user: None,
+            log_directory: dir.join("logs"),
+        })
+    }
+
+    #[tokio::test]
+    async fn runs_in_own_group_logs_output_and_reports_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = ProcessDelegate;
+        let running = d
+            .start(&spec(dir.path(), "sh", &["-c", "echo $GREETING; echo oops >&2; exit 3"]))
+            .await
+            .unwrap();
+        let exit = d.wait(&running).await;
+        assert_eq!(exit, Exit { code: Some(3), signal: None });
+        assert_eq!(std::fs::read_to_string(dir.path().join("logs/stdout.log")).unwrap(), "hi\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join("logs/stderr.log")).unwrap(), "oops\n");
+    }
+
+    #[tokio::test]
+    async fn stop_terminates_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = ProcessDelegate;
+        // The shell starts a child that ignores nothing; both must be gone after stop.
+        let running = d
+            .start(&spec(dir.path(), "sh", &["-c", "sleep 100 & echo $! > child.pid; wait"]))
+            .await
+            .unwrap();
+        let pid = running.pid.unwrap();
+        assert_eq!(rustix::process::getpgid(Pid::from_raw(pid as i32)).unwrap().as_raw_pid(), pid as i32);
+        let waiter = {
+            let running = running.clone();
+            tokio::spawn(async move { ProcessDelegate.wait(&running).await })
+        };
+        // Give the shell time to write the child's pid.
+        for _ in 0..100 {
+            if dir.path().join("child.pid").exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let child: u32 = std::fs::read_to_string(dir.path().join("child.pid")).unwrap().trim().parse().unwrap();
+        d.stop(&running, Duration::from_secs(5)).await.unwrap();
+        let exit = waiter.await.unwrap();
+        assert_eq!(exit.signal, Some(15));
+        assert!(!d.is_alive(&running));
+        // The orphaned sleep is killed too (it may linger as a zombie of init briefly).
+        let child_alive = proc_stat::start_time(child).is_some();
+        assert!(!child_alive, "child {child} of the group survived stop");
+    }
+
+    #[tokio::test]
+    async fn stop_escalates_to_sigkill_after_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = ProcessDelegate;
+        let running = d
+            .start(&spec(dir.path(), "sh", &["-c", "trap '' TERM; while :; do sleep 0.05; done"]))
+            .await
+            .unwrap();
+        let waiter = {
+            let running = running.clone();
+            tokio::spawn(async move { ProcessDelegate.wait(&running).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        d.stop(&running, Duration::from_millis(300)).await.unwrap();
+        assert_eq!(waiter.await.unwrap().signal, Some(9));
+    }
+
+    #[tokio::test]
+    async fn missing_executable_is_a_clear_error_and_starts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ProcessDelegate
+            .start(&spec(dir.path(), "definitely-not-installed", &[]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DelegateError::MissingExecutable(_)));
+        assert!(!dir.path().join("logs").exists());
+    }
+
+    #[tokio::test]
+    async fn a_reused_pid_is_not_mistaken_for_the_process() {
+        let d = ProcessDelegate;
+        let me = std::process::id();
+        let start = proc_stat::start_time(me).unwrap();
+        assert!(d.is_alive(&Running { pid: Some(me), pid_start_time: Some(start), ..Default::default() }));
+        assert!(!d.is_alive(&Running { pid: Some(me), pid_start_time: Some(start + 1), ..Default::default() }));
+    }
+}

@@ -1,0 +1,99 @@
+//! Atomic file replacement: a reader sees the old file or the new one, never a mix, and the
+//! new one survives a crash once this returns.
+
+use crate::error::{StateError, StateResult};
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` through a temporary file in the same directory:
+/// write, fsync, rename over the target, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> StateResult<()> {
+    let dir = path.parent().expect("state paths always have a parent");
+    fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| StateError::io("create", &temp, e))?;
+        file.write_all(bytes)
+            .map_err(|e| StateError::io("write", &temp, e))?;
+        file.sync_all()
+            .map_err(|e| StateError::io("fsync", &temp, e))?;
+        fs::rename(&temp, path).map_err(|e| StateError::io("rename into place", path, e))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Makes a rename or unlink in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> StateResult<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StateError::io("fsync directory", dir, e))
+}
+
+/// Writes `value` as pretty JSON (people read these files).
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("state types always serialize");
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Reads a JSON file; `Ok(None)` when it does not exist.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> StateResult<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StateError::Corrupt {
+                path: path.to_owned(),
+                source,
+            }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StateError::io("read", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b.json");
+        write_json(&path, &serde_json::json!({"n": 1})).unwrap();
+        write_json(&path, &serde_json::json!({"n": 2})).unwrap();
+        let value: serde_json::Value = read_json(&path).unwrap().unwrap();
+        assert_eq!(value["n"], 2);
+        let names: Vec<_> = fs::read_dir(dir.path().join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["b.json"]);
+    }
+
+    #[test]
+    fn missing_file_reads_as_none_and_garbage_as_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        assert!(read_json::<serde_json::Value>(&path).unwrap().is_none());
+        fs::write(&path, b"{not json").unwrap();
+        let err = read_json::<serde_json::Value>(&path).unwrap_err();
+        assert!(err.to_string().contains("x.json is not valid JSON"), "{err}");
+    }
+}

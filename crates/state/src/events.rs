@@ -1,0 +1,193 @@
+//! Events: what happened, where and when. Appended to `events/<day>.jsonl` and streamed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Names one node instance of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceRef {
+    pub namespace: String,
+    pub service: String,
+    pub node: String,
+    pub index: u32,
+}
+
+impl std::fmt::Display for InstanceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} {}/{}",
+            self.namespace, self.service, self.node, self.index
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub time: DateTime<Utc>,
+    /// The host whose agent saw it happen.
+    pub host: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    AgentStarted {
+        api_url: String,
+    },
+    AgentStopping,
+    ServiceDeploying {
+        namespace: String,
+        service: String,
+        revision: u64,
+    },
+    ServiceDeployed {
+        namespace: String,
+        service: String,
+        revision: u64,
+    },
+    ServiceFailed {
+        namespace: String,
+        service: String,
+        message: String,
+    },
+    ServiceDeleting {
+        namespace: String,
+        service: String,
+    },
+    ServiceDeleted {
+        namespace: String,
+        service: String,
+    },
+    InstancePlaced {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        on_host: String,
+    },
+    InstanceStarting {
+        #[serde(flatten)]
+        instance: InstanceRef,
+    },
+    InstanceRunning {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+    },
+    InstanceAdopted {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+    },
+    InstanceExited {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+    },
+    InstanceRestarting {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        attempt: u32,
+        delay_ms: u64,
+    },
+    InstanceFailed {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        message: String,
+    },
+    InstanceStopping {
+        #[serde(flatten)]
+        instance: InstanceRef,
+    },
+    InstanceStopped {
+        #[serde(flatten)]
+        instance: InstanceRef,
+    },
+}
+
+impl EventKind {
+    /// The `type` tag as it appears in JSON.
+    pub fn name(&self) -> String {
+        serde_json::to_value(self).expect("events serialize")["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Event {
+    pub fn now(host: &str, kind: EventKind) -> Event {
+        Event {
+            time: Utc::now(),
+            host: host.to_owned(),
+            kind,
+        }
+    }
+
+    /// The service this event is about, if any.
+    pub fn service(&self) -> Option<(&str, &str)> {
+        use EventKind::*;
+        match &self.kind {
+            ServiceDeploying {
+                namespace, service, ..
+            }
+            | ServiceDeployed {
+                namespace, service, ..
+            }
+            | ServiceFailed {
+                namespace, service, ..
+            }
+            | ServiceDeleting { namespace, service }
+            | ServiceDeleted { namespace, service } => Some((namespace, service)),
+            InstancePlaced { instance, .. }
+            | InstanceStarting { instance }
+            | InstanceRunning { instance, .. }
+            | InstanceAdopted { instance, .. }
+            | InstanceExited { instance, .. }
+            | InstanceRestarting { instance, .. }
+            | InstanceFailed { instance, .. }
+            | InstanceStopping { instance }
+            | InstanceStopped { instance } => Some((&instance.namespace, &instance.service)),
+            AgentStarted { .. } | AgentStopping => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_events_are_flat_json_with_a_type_tag() {
+        let e = Event::now(
+            "h1",
+            EventKind::InstanceExited {
+                instance: InstanceRef {
+                    namespace: "default".into(),
+                    service: "s".into(),
+                    node: "n".into(),
+                    index: 0,
+                },
+                pid: Some(42),
+                code: None,
+                signal: Some(9),
+            },
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "instance_exited");
+        assert_eq!(v["node"], "n");
+        assert_eq!(v["signal"], 9);
+        assert_eq!(v["host"], "h1");
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(e.kind.name(), "instance_exited");
+    }
+}

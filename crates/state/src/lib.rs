@@ -1,0 +1,20 @@
+//! Khutulun's state: plain JSON files on a filesystem that every host shares, coordinated
+//! with `flock(2)`. See ARCHITECTURE.md for the layout.
+
+mod atomic;
+mod error;
+mod events;
+mod layout;
+mod lock;
+mod model;
+mod ports;
+mod store;
+
+pub use atomic::{read_json, write_atomic, write_json};
+pub use error::{StateError, StateResult};
+pub use events::{Event, EventKind, InstanceRef};
+pub use layout::Layout;
+pub use lock::FileLock;
+pub use model::*;
+pub use ports::{PortRange, PortRequest, PortReservations};
+pub use store::DirStore;

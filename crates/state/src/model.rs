@@ -1,0 +1,131 @@
+//! The records kept in the state directory. Each is one small JSON file.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `cluster.json`: written once by the first agent that uses the directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub id: String,
+    pub format_version: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `hosts/<host>/host.json`: what an agent announces about its host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub name: String,
+    /// The address workloads on this host are reached at.
+    pub address: String,
+    /// The agent's API base URL.
+    pub api_url: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    pub agent_pid: u32,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceStatus {
+    /// Instances are being started.
+    Deploying,
+    /// Every instance was started.
+    Deployed,
+    /// A deploy failed; its instances were stopped and its ports released.
+    Failed,
+    /// Instances are being stopped before the service is removed.
+    Deleting,
+}
+
+/// `namespaces/<ns>/services/<svc>/service.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub namespace: String,
+    pub name: String,
+    pub revision: u64,
+    pub status: ServiceStatus,
+    /// Why the service failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The entry TOSCA file inside the package.
+    pub entry: String,
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    Pending,
+    Starting,
+    Running,
+    Exited,
+    Failed,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Pending => "pending",
+            InstanceStatus::Starting => "starting",
+            InstanceStatus::Running => "running",
+            InstanceStatus::Exited => "exited",
+            InstanceStatus::Failed => "failed",
+            InstanceStatus::Stopping => "stopping",
+            InstanceStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// `instances/<node>-<index>.json`: the mutable runtime state of one node instance.
+/// Only the agent of `host` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub namespace: String,
+    pub service: String,
+    pub node: String,
+    pub index: u32,
+    pub revision: u64,
+    pub host: String,
+    /// The delegate that runs it: `process`, `directory`, ...
+    pub delegate: String,
+    pub state: InstanceStatus,
+    /// The address of its host.
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Start time of `pid` in clock ticks since boot (/proc/<pid>/stat field 22), so a
+    /// reused pid is never mistaken for ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start_time: Option<u64>,
+    /// Reserved ports by endpoint (capability) name.
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    /// Other runtime attributes (e.g. a directory's `path`).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_signal: Option<i32>,
+    #[serde(default)]
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl InstanceRecord {
+    pub fn id(&self) -> String {
+        format!("{}-{}", self.node, self.index)
+    }
+}

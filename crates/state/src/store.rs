@@ -1,0 +1,573 @@
+//! DirStore: the state directory. Every write is atomic; read-modify-write happens under a
+//! flock (service lock, host ports lock, events lock).
+
+use crate::atomic::{read_json, sync_dir, write_atomic, write_json};
+use crate::error::{StateError, StateResult};
+use crate::events::Event;
+use crate::layout::Layout;
+use crate::lock::FileLock;
+use crate::model::{ClusterInfo, HostInfo, InstanceRecord, ServiceRecord, FORMAT_VERSION};
+use crate::ports::{PortRange, PortRequest, PortReservations};
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    layout: Layout,
+}
+
+impl DirStore {
+    /// Opens (and on first use initialises) a state directory.
+    pub fn open(root: impl Into<PathBuf>) -> StateResult<DirStore> {
+        let store = DirStore {
+            layout: Layout::new(root),
+        };
+        let root = store.layout.root().to_owned();
+        fs::create_dir_all(&root).map_err(|e| StateError::io("create state directory", &root, e))?;
+        let _guard = FileLock::acquire(&root.join(".cluster.lock"))?;
+        let cluster_path = store.layout.cluster();
+        match read_json::<ClusterInfo>(&cluster_path)? {
+            Some(info) if info.format_version > FORMAT_VERSION => {
+                return Err(StateError::io(
+                    "use",
+                    &cluster_path,
+                    std::io::Error::other(format!(
+                        "state format {} is newer than this khutulun understands ({FORMAT_VERSION}); upgrade khutulun",
+                        info.format_version
+                    )),
+                ))
+            }
+            Some(_) => {}
+            None => write_json(
+                &cluster_path,
+                &ClusterInfo {
+                    id: new_id(),
+                    format_version: FORMAT_VERSION,
+                    created_at: Utc::now(),
+                },
+            )?,
+        }
+        Ok(store)
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn cluster(&self) -> StateResult<ClusterInfo> {
+        let path = self.layout.cluster();
+        read_json(&path)?.ok_or_else(|| {
+            StateError::io("read", path, std::io::Error::from(ErrorKind::NotFound))
+        })
+    }
+
+    /// A fresh, unique directory on the state filesystem, for staging a package.
+    pub fn staging_dir(&self) -> StateResult<PathBuf> {
+        let dir = self.layout.tmp().join(format!(
+            "{}-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&dir).map_err(|e| StateError::io("create directory", &dir, e))?;
+        Ok(dir)
+    }
+
+    // ---- hosts ----
+
+    /// Takes the host's `alive.lock` for the life of the returned guard; fails when another
+    /// live agent serves this host.
+    pub fn claim_host(&self, host: &str) -> StateResult<FileLock> {
+        let path = self.layout.host_alive_lock(host);
+        // A second try covers a `hosts` listing that probes the lock at the same instant.
+        for _ in 0..2 {
+            if let Some(lock) = FileLock::try_acquire(&path)? {
+                return Ok(lock);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(StateError::HostTaken {
+            host: host.to_owned(),
+            path,
+        })
+    }
+
+    pub fn write_host(&self, info: &HostInfo) -> StateResult<()> {
+        write_json(&self.layout.host_info(&info.name), info)
+    }
+
+    pub fn hosts(&self) -> StateResult<Vec<HostInfo>> {
+        let mut hosts = Vec::new();
+        for name in list_dir(&self.layout.hosts())? {
+            if let Some(info) = read_json::<HostInfo>(&self.layout.host_info(&name))? {
+                hosts.push(info);
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// True when an agent holds the host's `alive.lock`.
+    pub fn host_is_alive(&self, host: &str) -> StateResult<bool> {
+        let path = self.layout.host_alive_lock(host);
+        if !path.exists() {
+            return Ok(false);
+        }
+        Ok(FileLock::try_acquire(&path)?.is_none())
+    }
+
+    // ---- ports ----
+
+    /// Reserves ports on `host`, all or none, under the host's ports lock.
+    pub fn reserve_ports(
+        &self,
+        host: &str,
+        requests: &[PortRequest],
+        range: PortRange,
+        in_use: &dyn Fn(u16) -> bool,
+    ) -> StateResult<Vec<u16>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _lock = FileLock::acquire(&self.layout.host_ports_lock(host))?;
+        let path = self.layout.host_ports(host);
+        let mut reservations: PortReservations = read_json(&path)?.unwrap_or_default();
+        let ports = reservations
+            .reserve(requests, range, in_use)
+            .map_err(StateError::Ports)?;
+        write_json(&path, &reservations)?;
+        Ok(ports)
+    }
+
+    /// Releases every port a service holds on `host`.
+    pub fn release_ports(&self, host: &str, namespace: &str, service: &str) -> StateResult<usize> {
+        let _lock = FileLock::acquire(&self.layout.host_ports_lock(host))?;
+        let path = self.layout.host_ports(host);
+        let mut reservations: PortReservations = read_json(&path)?.unwrap_or_default();
+        let released = reservations.release_service(namespace, service);
+        if released > 0 {
+            write_json(&path, &reservations)?;
+        }
+        Ok(released)
+    }
+
+    pub fn port_reservations(&self, host: &str) -> StateResult<PortReservations> {
+        Ok(read_json(&self.layout.host_ports(host))?.unwrap_or_default())
+    }
+
+    // ---- services ----
+
+    /// The service lock: every change to a service's record, revisions or instance set is
+    /// made while holding it. Blocks until it is free.
+    pub fn lock_service(&self, namespace: &str, service: &str) -> StateResult<FileLock> {
+        FileLock::acquire(&self.layout.service_lock(namespace, service))
+    }
+
+    pub fn namespaces(&self) -> StateResult<Vec<String>> {
+        list_dir(&self.layout.namespaces())
+    }
+
+    pub fn services(&self, namespace: &str) -> StateResult<Vec<ServiceRecord>> {
+        let mut services = Vec::new();
+        for name in list_dir(&self.layout.services(namespace))? {
+            if let Some(record) = self.service(namespace, &name)? {
+                services.push(record);
+            }
+        }
+        Ok(services)
+    }
+
+    pub fn service(&self, namespace: &str, service: &str) -> StateResult<Option<ServiceRecord>> {
+        read_json(&self.layout.service_record(namespace, service))
+    }
+
+    pub fn require_service(&self, namespace: &str, service: &str) -> StateResult<ServiceRecord> {
+        self.service(namespace, service)?
+            .ok_or_else(|| StateError::ServiceNotFound {
+                namespace: namespace.to_owned(),
+                service: service.to_owned(),
+            })
+    }
+
+    /// Caller holds the service lock.
+    pub fn write_service(&self, record: &ServiceRecord) -> StateResult<()> {
+        write_json(
+            &self.layout.service_record(&record.namespace, &record.name),
+            record,
+        )
+    }
+
+    /// Stores a new, immutable revision: the package (moved from a staging directory) and the
+    /// graph. Returns its number. Caller holds the service lock; `current` is not changed.
+    pub fn create_revision<G: Serialize>(
+        &self,
+        namespace: &str,
+        service: &str,
+        staged_package: &Path,
+        graph: &G,
+    ) -> StateResult<u64> {
+        let revisions = self.layout.service(namespace, service).join("revisions");
+        let next = list_dir(&revisions)?
+            .iter()
+            .filter_map(|n| n.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let dir = self.layout.revision(namespace, service, next);
+        fs::create_dir_all(&dir).map_err(|e| StateError::io("create directory", &dir, e))?;
+        let package = self.layout.revision_package(namespace, service, next);
+        fs::rename(staged_package, &package)
+            .map_err(|e| StateError::io("move package into", &package, e))?;
+        write_json(&self.layout.revision_graph(namespace, service, next), graph)?;
+        sync_dir(&dir)?;
+        Ok(next)
+    }
+
+    pub fn set_current_revision(&self, namespace: &str, service: &str, revision: u64) -> StateResult<()> {
+        write_atomic(
+            &self.layout.current_revision(namespace, service),
+            format!("{revision}\n").as_bytes(),
+        )
+    }
+
+    pub fn current_revision(&self, namespace: &str, service: &str) -> StateResult<Option<u64>> {
+        let path = self.layout.current_revision(namespace, service);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text.trim().parse().ok()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StateError::io("read", path, e)),
+        }
+    }
+
+    pub fn read_graph<G: DeserializeOwned>(
+        &self,
+        namespace: &str,
+        service: &str,
+        revision: u64,
+    ) -> StateResult<Option<G>> {
+        read_json(&self.layout.revision_graph(namespace, service, revision))
+    }
+
+    /// Removes a service's directory. Caller holds the service lock. The directory is first
+    /// renamed away so that readers never see half of it.
+    pub fn remove_service(&self, namespace: &str, service: &str) -> StateResult<()> {
+        let dir = self.layout.service(namespace, service);
+        if !dir.exists() {
+            return Ok(());
+        }
+        let graveyard = self.staging_dir()?;
+        let moved = graveyard.join(service);
+        fs::rename(&dir, &moved).map_err(|e| StateError::io("move away", &dir, e))?;
+        sync_dir(&self.layout.services(namespace))?;
+        fs::remove_dir_all(&graveyard).map_err(|e| StateError::io("remove", &graveyard, e))?;
+        Ok(())
+    }
+
+    // ---- instances ----
+
+    /// Only the agent of the instance's host writes its record, so no lock is needed.
+    pub fn write_instance(&self, record: &InstanceRecord) -> StateResult<()> {
+        write_json(
+            &self.layout.instance(&record.namespace, &record.service, &record.node, record.index),
+            record,
+        )
+    }
+
+    pub fn instance(
+        &self,
+        namespace: &str,
+        service: &str,
+        node: &str,
+        index: u32,
+    ) -> StateResult<Option<InstanceRecord>> {
+        read_json(&self.layout.instance(namespace, service, node, index))
+    }
+
+    pub fn instances(&self, namespace: &str, service: &str) -> StateResult<Vec<InstanceRecord>> {
+        let dir = self.layout.instances(namespace, service);
+        let mut records = Vec::new();
+        for name in list_dir(&dir)? {
+            if !name.ends_with(".json") {
+                continue;
+            }
+            if let Some(record) = read_json::<InstanceRecord>(&dir.join(&name))? {
+                records.push(record);
+            }
+        }
+        records.sort_by(|a, b| (&a.node, a.index).cmp(&(&b.node, b.index)));
+        Ok(records)
+    }
+
+    pub fn remove_instance(&self, namespace: &str, service: &str, node: &str, index: u32) -> StateResult<()> {
+        let path = self.layout.instance(namespace, service, node, index);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StateError::io("remove", path, e)),
+        }
+    }
+
+    // ---- events ----
+
+    /// Appends one event to today's log under the events lock, so lines from several agents
+    /// never interleave.
+    pub fn append_event(&self, event: &Event) -> StateResult<()> {
+        let _lock = FileLock::acquire(&self.layout.events_lock())?;
+        let path = self.layout.event_log(&event.time.format("%Y-%m-%d").to_string());
+        let mut line = serde_json::to_vec(event).expect("events serialize");
+        line.push(b'\n');
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StateError::io("open event log", &path, e))?;
+        file.write_all(&line)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| StateError::io("append to", &path, e))
+    }
+
+    /// Events from the log, oldest first, optionally only those at or after `since`.
+    /// Lines that do not parse (a newer agent's event types) are skipped.
+    pub fn events(&self, since: Option<DateTime<Utc>>) -> StateResult<Vec<Event>> {
+        let mut days: Vec<String> = list_dir(&self.layout.events())?
+            .into_iter()
+            .filter_map(|n| n.strip_suffix(".jsonl").map(str::to_owned))
+            .collect();
+        days.sort();
+        if let Some(since) = since {
+            let first = since.format("%Y-%m-%d").to_string();
+            days.retain(|d| *d >= first);
+        }
+        let mut events = Vec::new();
+        for day in days {
+            let path = self.layout.event_log(&day);
+            let text = fs::read_to_string(&path).map_err(|e| StateError::io("read", &path, e))?;
+            events.extend(
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<Event>(l).ok())
+                    .filter(|e| since.is_none_or(|s| e.time >= s)),
+            );
+        }
+        Ok(events)
+    }
+}
+
+/// Names of the entries of a directory (sorted, hidden ones skipped); empty when missing.
+fn list_dir(dir: &Path) -> StateResult<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StateError::io("list", dir, e)),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InstanceStatus, ServiceStatus};
+    use crate::ports::PortOwner;
+    use std::collections::BTreeMap;
+
+    fn record(ns: &str, name: &str, revision: u64) -> ServiceRecord {
+        ServiceRecord {
+            namespace: ns.into(),
+            name: name.into(),
+            revision,
+            status: ServiceStatus::Deploying,
+            message: None,
+            entry: "service.yaml".into(),
+            inputs: BTreeMap::new(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn open_writes_cluster_info_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = DirStore::open(dir.path()).unwrap().cluster().unwrap();
+        let b = DirStore::open(dir.path()).unwrap().cluster().unwrap();
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.id.len(), 32);
+    }
+
+    #[test]
+    fn revisions_are_numbered_and_hold_package_and_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        for expected in 1..=2 {
+            let staged = store.staging_dir().unwrap();
+            fs::write(staged.join("service.yaml"), "x").unwrap();
+            let _lock = store.lock_service("default", "web").unwrap();
+            let n = store
+                .create_revision("default", "web", &staged, &serde_json::json!({"rev": expected}))
+                .unwrap();
+            assert_eq!(n, expected);
+            store.set_current_revision("default", "web", n).unwrap();
+        }
+        assert_eq!(store.current_revision("default", "web").unwrap(), Some(2));
+        let graph: serde_json::Value = store.read_graph("default", "web", 1).unwrap().unwrap();
+        assert_eq!(graph["rev"], 1);
+        assert!(store
+            .layout()
+            .revision_package("default", "web", 2)
+            .join("service.yaml")
+            .exists());
+    }
+
+    #[test]
+    fn concurrent_updates_of_one_service_are_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        store.write_service(&record("default", "s", 0)).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        let _lock = store.lock_service("default", "s").unwrap();
+                        let mut r = store.require_service("default", "s").unwrap();
+                        r.revision += 1;
+                        store.write_service(&r).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(store.require_service("default", "s").unwrap().revision, 200);
+    }
+
+    #[test]
+    fn locks_of_different_services_are_independent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let _a = store.lock_service("default", "a").unwrap();
+        let other = store.clone();
+        let t = std::thread::spawn(move || other.lock_service("default", "b").map(|_| ()));
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn removed_service_is_gone_and_lock_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let lock = store.lock_service("default", "s").unwrap();
+        store.write_service(&record("default", "s", 1)).unwrap();
+        store.remove_service("default", "s").unwrap();
+        drop(lock);
+        assert!(store.service("default", "s").unwrap().is_none());
+        assert!(store.services("default").unwrap().is_empty());
+        let _again = store.lock_service("default", "s").unwrap();
+    }
+
+    #[test]
+    fn instances_round_trip_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        for node in ["b", "a"] {
+            store
+                .write_instance(&InstanceRecord {
+                    namespace: "default".into(),
+                    service: "s".into(),
+                    node: node.into(),
+                    index: 0,
+                    revision: 1,
+                    host: "h".into(),
+                    delegate: "process".into(),
+                    state: InstanceStatus::Running,
+                    address: "127.0.0.1".into(),
+                    pid: Some(1),
+                    pid_start_time: Some(2),
+                    ports: BTreeMap::from([("endpoint".into(), 20000)]),
+                    attributes: BTreeMap::new(),
+                    exit_code: None,
+                    exit_signal: None,
+                    restarts: 0,
+                    message: None,
+                    updated_at: Utc::now(),
+                })
+                .unwrap();
+        }
+        let all = store.instances("default", "s").unwrap();
+        assert_eq!(all.iter().map(|i| i.node.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(all[0].ports["endpoint"], 20000);
+    }
+
+    #[test]
+    fn ports_are_reserved_per_host_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let owner = PortOwner {
+            namespace: "default".into(),
+            service: "s".into(),
+            node: "n".into(),
+            index: 0,
+            endpoint: "endpoint".into(),
+        };
+        let range = PortRange { first: 30000, last: 30001 };
+        let got = store
+            .reserve_ports("h", &[PortRequest { owner: owner.clone(), port: None }], range, &|_| false)
+            .unwrap();
+        assert_eq!(got, vec![30000]);
+        assert_eq!(store.port_reservations("h").unwrap().ports.len(), 1);
+        assert_eq!(store.release_ports("h", "default", "s").unwrap(), 1);
+        assert!(store.port_reservations("h").unwrap().ports.is_empty());
+    }
+
+    #[test]
+    fn host_claim_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let claim = store.claim_host("h1").unwrap();
+        assert!(store.host_is_alive("h1").unwrap());
+        let err = store.claim_host("h1").unwrap_err();
+        assert!(err.to_string().contains("already served by a running agent"), "{err}");
+        drop(claim);
+        assert!(!store.host_is_alive("h1").unwrap());
+    }
+
+    #[test]
+    fn events_append_and_read_back_in_order() {
+        use crate::events::EventKind;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        for i in 0..3 {
+            store
+                .append_event(&Event::now(
+                    "h",
+                    EventKind::ServiceDeployed {
+                        namespace: "default".into(),
+                        service: format!("s{i}"),
+                        revision: 1,
+                    },
+                ))
+                .unwrap();
+        }
+        let events = store.events(None).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[2].service(), Some(("default", "s2")));
+    }
+}
