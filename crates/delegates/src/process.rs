@@ -207,7 +207,8 @@ async fn wait_readable(fd: &OwnedFd) {
         Ok(d) => d,
         Err(_) => return,
     };
-    match AsyncFd::with_interest(dup, tokio::io::Interest::READABLE) {
+    // SAFETY: `dup` is an owned pidfd that AsyncFd owns until it is dropped here.
+    match unsafe { AsyncFd::register_with_interest(dup, tokio::io::Interest::READABLE) } {
         Ok(async_fd) => {
             let _ = async_fd.readable().await;
         }

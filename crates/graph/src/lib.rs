@@ -1,1 +1,22 @@
-pub mod model; pub use model::*;
+//! khutulun-graph: the representation graph of a deployed service.
+//!
+//! - [`instantiate`]: a compiled TOSCA service template plus input values gives a
+//!   [`ServiceGraph`], with every value evaluated that can be before run time;
+//! - [`start_order`], [`stop_order`], [`dependencies_of`]: dependency order of nodes;
+//! - [`evaluate`]: run-time evaluation of what stayed a function call (`$get_attribute` and
+//!   what uses it) against the runtime state ([`RuntimeAttributes`]).
+//!
+//! Pure: no IO.
+
+pub mod eval;
+mod instantiate;
+pub mod model;
+mod order;
+
+pub use eval::{evaluate, EvalContext, EvalError, NoRuntime, RuntimeAttributes};
+pub use instantiate::{convert, instantiate};
+pub use model::*;
+pub use order::{dependencies_of, start_order, stop_order, CycleError};
+
+#[cfg(test)]
+mod tests;

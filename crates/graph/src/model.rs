@@ -28,7 +28,10 @@ pub enum Expr {
     List(Vec<Expr>),
     Map(BTreeMap<String, Expr>),
     /// A function call such as `$get_attribute` or `$concat`; `function` is without the `$`.
-    Call { function: String, args: Vec<Expr> },
+    Call {
+        function: String,
+        args: Vec<Expr>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +62,8 @@ pub struct Node {
     pub count: u32,
     /// Every property the type defines that has a value (assigned or default).
     pub properties: BTreeMap<String, Expr>,
-    /// Every attribute the type defines, with its default or assigned value when it has one.
+    /// Every attribute the type defines, with its default or assigned value when it has one,
+    /// `Expr::Value(Value::Null)` when it has neither.
     pub attributes: BTreeMap<String, Expr>,
     pub capabilities: BTreeMap<String, Capability>,
 }

@@ -16,5 +16,5 @@ pub use events::{Event, EventKind, InstanceRef};
 pub use layout::Layout;
 pub use lock::FileLock;
 pub use model::*;
-pub use ports::{PortRange, PortRequest, PortReservations};
+pub use ports::{PortOwner, PortRange, PortRequest, PortReservations};
 pub use store::DirStore;

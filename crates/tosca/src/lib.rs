@@ -1,1 +1,76 @@
+//! khutulun-tosca: a TOSCA 2.0 processor front end.
+//!
+//! [`compile`] reads an entry file and everything it imports (through a [`SourceReader`], and
+//! profiles through a [`ProfileRegistry`]), checks it against the TOSCA 2.0 grammar and rules,
+//! resolves and flattens types, fulfils requirements, and returns the compiled
+//! [`ServiceTemplate`] — or every [`Diagnostic`] it found, each with file, line and column.
+//!
+//! The stages, one module each:
+//! 1. [`yaml`]: YAML with positions;
+//! 2. `parse`: the grammar of one file into its `ast` (keynames, shapes, function calls);
+//! 3. `catalog`: imports by path and by profile, cycles, profile names;
+//! 4. `names`: namespaces — which type names each file sees;
+//! 5. `types`: parents, derivation cycles, inherited and refined definitions;
+//! 6. [`values`]: values against data types;
+//! 7. `template`: the service template — templates, requirements, function checks.
 
+mod ast;
+mod catalog;
+pub mod diagnostic;
+pub mod functions;
+pub mod model;
+mod names;
+mod parse;
+pub mod path;
+pub mod profiles;
+pub mod source;
+mod template;
+mod types;
+pub mod values;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Location, Severity};
+pub use model::*;
+pub use profiles::{Profile, ProfileRegistry};
+pub use source::{FsReader, MemoryReader, SourceReader};
+
+use diagnostic::Diagnostics;
+use std::path::Path;
+
+/// Compiles the TOSCA file at `entry` and what it imports.
+///
+/// On success the model carries the warnings; on failure every diagnostic (errors and
+/// warnings) is returned, sorted by place.
+pub fn compile(
+    entry: &Path,
+    reader: &dyn SourceReader,
+    profiles: &ProfileRegistry,
+) -> Result<ServiceTemplate, Vec<Diagnostic>> {
+    let mut diagnostics = Diagnostics::default();
+    let mut catalog = catalog::load(entry, reader, profiles, &mut diagnostics);
+    if catalog.files.is_empty() {
+        return Err(diagnostics.into_sorted());
+    }
+    functions::check_names(&catalog, &mut diagnostics);
+    let mut types = types::build(&mut catalog, &mut diagnostics);
+    let mut model = template::compile(&catalog, &mut types, &mut diagnostics);
+    if diagnostics.has_errors() {
+        return Err(diagnostics.into_sorted());
+    }
+    model.warnings = diagnostics.into_sorted();
+    Ok(model)
+}
+
+/// Compiles one TOSCA file held in memory, named `file_name` in diagnostics. It can import
+/// profiles, not other files: a convenience for callers and tests holding a single file.
+pub fn compile_text(
+    file_name: &str,
+    text: &str,
+    profiles: &ProfileRegistry,
+) -> Result<ServiceTemplate, Vec<Diagnostic>> {
+    let reader = MemoryReader::new().with(file_name, text);
+    compile(Path::new(file_name), &reader, profiles)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+//! The agent: shared handles (store, bus, delegates, supervisors) and its start-up.
+
+use crate::api;
+use crate::bus::EventBus;
+use crate::config::AgentConfig;
+use crate::supervisor::Supervisor;
+use crate::workload::DelegateKind;
+use khutulun_delegates::{Delegate, DirectoryDelegate, ProcessDelegate};
+use khutulun_state::{DirStore, EventKind, FileLock, HostInfo, InstanceRecord, InstanceRef};
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
+
+#[derive(Clone)]
+pub struct Agent(Arc<Inner>);
+
+pub struct Inner {
+    pub config: AgentConfig,
+    pub store: DirStore,
+    pub bus: EventBus,
+    pub host: HostInfo,
+    /// Held for the agent's whole life: proof to other agents that this host is alive.
+    _alive: FileLock,
+    pub supervisors: Mutex<HashMap<InstanceRef, Supervisor>>,
+    /// The running deploy or delete flow of each service (namespace, name).
+    pub service_tasks: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+    /// Serialises read-modify-write of instance records within this agent.
+    records: Mutex<()>,
+    process: ProcessDelegate,
+    directory: DirectoryDelegate,
+}
+
+impl Deref for Agent {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Agent {
+    /// Opens the state, claims the host and registers it. Fails when another agent already
+    /// serves this host name.
+    pub fn new(config: AgentConfig) -> Result<Agent, String> {
+        config.validate()?;
+        let store = DirStore::open(&config.state_dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot create the data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let alive = store.claim_host(&config.host).map_err(|e| e.to_string())?;
+        let host = HostInfo {
+            name: config.host.clone(),
+            address: config.address.clone(),
+            api_url: config.api_url(),
+            labels: Default::default(),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+            memory_bytes: memory_bytes(),
+            agent_pid: std::process::id(),
+            started_at: chrono::Utc::now(),
+        };
+        store.write_host(&host).map_err(|e| e.to_string())?;
+        let bus = EventBus::new(config.host.clone(), store.clone());
+        Ok(Agent(Arc::new(Inner {
+            config,
+            store,
+            bus,
+            host,
+            _alive: alive,
+            supervisors: Mutex::new(HashMap::new()),
+            service_tasks: Mutex::new(HashMap::new()),
+            records: Mutex::new(()),
+            process: ProcessDelegate,
+            directory: DirectoryDelegate,
+        })))
+    }
+
+    pub fn delegate(&self, kind: DelegateKind) -> Option<&dyn Delegate> {
+        match kind {
+            DelegateKind::Process => Some(&self.process),
+            DelegateKind::Directory => Some(&self.directory),
+            DelegateKind::None => None,
+        }
+    }
+
+    pub fn delegate_named(&self, name: &str) -> Option<&dyn Delegate> {
+        match name {
+            "process" => Some(&self.process),
+            "directory" => Some(&self.directory),
+            _ => None,
+        }
+    }
+
+    /// Reads, changes and writes one instance record of this host.
+    pub fn update_instance(
+        &self,
+        instance: &InstanceRef,
+        change: impl FnOnce(&mut InstanceRecord),
+    ) -> Option<InstanceRecord> {
+        let _guard = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let mut record = self
+            .store
+            .instance(
+                &instance.namespace,
+                &instance.service,
+                &instance.node,
+                instance.index,
+            )
+            .ok()
+            .flatten()?;
+        change(&mut record);
+        record.updated_at = chrono::Utc::now();
+        if let Err(e) = self.store.write_instance(&record) {
+            tracing::error!("cannot write the record of {instance}: {e}");
+        }
+        Some(record)
+    }
+
+    pub fn emit(&self, kind: EventKind) {
+        self.bus.emit(kind);
+    }
+
+    /// Registers the flow (deploy or delete) now running for a service, aborting the
+    /// previous one.
+    pub fn set_service_task(&self, namespace: &str, service: &str, task: JoinHandle<()>) {
+        let mut tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = tasks.insert((namespace.to_owned(), service.to_owned()), task) {
+            old.abort();
+        }
+    }
+
+    /// Aborts the flow running for a service, unless it is the caller itself.
+    pub fn cancel_service_task(&self, namespace: &str, service: &str) {
+        let mut tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (namespace.to_owned(), service.to_owned());
+        let current = tokio::task::try_id();
+        if let Some(task) = tasks.get(&key) {
+            if Some(task.id()) != current {
+                task.abort();
+                tasks.remove(&key);
+            }
+        }
+    }
+}
+
+fn memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Runs an agent until SIGINT or SIGTERM. Workloads keep running when the agent stops;
+/// the next agent on this host adopts them.
+pub async fn run(config: AgentConfig) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.api))?;
+    let agent = Agent::new(config)?;
+    agent.emit(EventKind::AgentStarted {
+        api_url: agent.host.api_url.clone(),
+    });
+    crate::adopt::adopt_all(&agent).await;
+    let app = api::router(agent.clone());
+    tracing::info!(
+        "agent for host {} listening on {}",
+        agent.host.name,
+        agent.host.api_url
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("API server failed: {e}"))?;
+    agent.emit(EventKind::AgentStopping);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,93 @@
+//! API errors: an HTTP status, a stable machine-readable `code`, a human `message`, and for
+//! templates that do not compile, every diagnostic.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use khutulun_tosca::Diagnostic;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable identifier of the kind of error, e.g. `invalid_template`, `not_found`.
+    pub code: String,
+    pub message: String,
+    /// For `invalid_template`: every problem, each with file, line and column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+    }
+
+    pub fn invalid_template(diagnostics: Vec<Diagnostic>) -> ApiError {
+        let errors = diagnostics.len();
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_template",
+            message: format!(
+                "the template does not compile ({errors} problem{}); nothing was deployed",
+                if errors == 1 { "" } else { "s" }
+            ),
+            diagnostics,
+        }
+    }
+
+    /// Maps state errors: a missing service is a 404, the rest are internal.
+    pub fn from_state(error: khutulun_state::StateError) -> ApiError {
+        match error {
+            khutulun_state::StateError::ServiceNotFound { .. } => ApiError::not_found(format!(
+                "{error}; `khutulun services` lists the services of a namespace"
+            )),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
+            diagnostics: self.diagnostics,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}

@@ -1,0 +1,131 @@
+//! The HTTP API under /v1: JSON in and out, bearer-token auth, OpenAPI at /v1/openapi.json.
+
+pub mod error;
+mod events;
+mod hosts;
+mod instances;
+mod services;
+pub mod views;
+
+use crate::agent::Agent;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use error::ApiError;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Khutulun agent API", description = "Every agent answers every request. Errors are JSON with a stable `code`."),
+    paths(
+        health,
+        openapi_document,
+        services::list,
+        services::show,
+        services::deploy,
+        services::delete,
+        services::outputs,
+        instances::list_namespace,
+        instances::list_service,
+        instances::logs,
+        hosts::list,
+        events::list,
+    ),
+    components(schemas(
+        views::Health,
+        views::DeployRequest,
+        views::ServiceView,
+        views::ServiceDetail,
+        views::InstanceView,
+        views::HostView,
+        error::ErrorBody,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router(agent: Agent) -> Router {
+    let v1 = Router::new()
+        .route("/openapi.json", get(openapi_document))
+        .route("/hosts", get(hosts::list))
+        .route("/events", get(events::list))
+        .route("/namespaces/{ns}/services", get(services::list))
+        .route(
+            "/namespaces/{ns}/services/{name}",
+            get(services::show).put(services::deploy).delete(services::delete),
+        )
+        .route("/namespaces/{ns}/services/{name}/outputs", get(services::outputs))
+        .route("/namespaces/{ns}/instances", get(instances::list_namespace))
+        .route("/namespaces/{ns}/services/{name}/instances", get(instances::list_service))
+        .route(
+            "/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs",
+            get(instances::logs),
+        )
+        .route_layer(middleware::from_fn_with_state(agent.clone(), require_token))
+        // Health answers without a token so that clients can tell "no agent" from "wrong token".
+        .route("/health", get(health))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            (crate::package::MAX_PACKAGE_BYTES as usize) * 2,
+        ));
+    Router::new()
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::not_found("no such API path; the API lives under /v1 (see /v1/openapi.json)") })
+        .with_state(agent)
+}
+
+async fn require_token(State(agent): State<Agent>, request: Request, next: Next) -> Response {
+    let Some(expected) = agent.config.token.as_deref().filter(|t| !t.is_empty()) else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token; pass --token or set KHUTULUN_TOKEN",
+        )
+        .into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Who answers: the host and version of this agent.
+#[utoipa::path(get, path = "/v1/health", security(()), responses((status = 200, body = views::Health)))]
+async fn health(State(agent): State<Agent>) -> Json<views::Health> {
+    Json(views::Health {
+        host: agent.host.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        api_url: agent.host.api_url.clone(),
+    })
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "The OpenAPI document")))]
+async fn openapi_document() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}

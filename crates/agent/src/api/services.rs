@@ -1,0 +1,102 @@
+use super::error::ApiError;
+use super::views::{DeployRequest, InstanceView, ServiceDetail, ServiceView};
+use crate::agent::Agent;
+use crate::deploy::{check_name, load_current, DeployInput};
+use crate::runtime::InstanceAttributes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use base64::Engine;
+use std::collections::BTreeMap;
+
+/// The services of a namespace.
+#[utoipa::path(get, path = "/v1/namespaces/{ns}/services",
+    params(("ns" = String, Path, description = "Namespace")),
+    responses((status = 200, body = Vec<ServiceView>)))]
+pub async fn list(State(agent): State<Agent>, Path(ns): Path<String>) -> Result<Json<Vec<ServiceView>>, ApiError> {
+    check_name("namespace", &ns)?;
+    let mut views = Vec::new();
+    for record in agent.store.services(&ns).map_err(ApiError::internal)? {
+        let instances = agent.store.instances(&ns, &record.name).map_err(ApiError::internal)?;
+        views.push(ServiceView::new(&record, &instances));
+    }
+    Ok(Json(views))
+}
+
+/// One service with its instances.
+#[utoipa::path(get, path = "/v1/namespaces/{ns}/services/{name}",
+    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service")),
+    responses((status = 200, body = ServiceDetail), (status = 404, body = super::error::ErrorBody)))]
+pub async fn show(State(agent): State<Agent>, Path((ns, name)): Path<(String, String)>) -> Result<Json<ServiceDetail>, ApiError> {
+    check_name("namespace", &ns)?;
+    check_name("service", &name)?;
+    let record = agent.store.require_service(&ns, &name).map_err(ApiError::from_state)?;
+    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
+    Ok(Json(ServiceDetail {
+        service: ServiceView::new(&record, &instances),
+        instance_list: instances.iter().map(InstanceView::from).collect(),
+    }))
+}
+
+/// Deploys a package as a service (a new revision if the service exists). Returns once the
+/// revision is stored; instances start in the background (watch the service or the events).
+#[utoipa::path(put, path = "/v1/namespaces/{ns}/services/{name}",
+    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service")),
+    request_body = DeployRequest,
+    responses((status = 202, body = ServiceView),
+        (status = 422, description = "The template does not compile (`invalid_template`, with diagnostics) or cannot run", body = super::error::ErrorBody),
+        (status = 409, description = "Ports unavailable or the service is being deleted", body = super::error::ErrorBody)))]
+pub async fn deploy(
+    State(agent): State<Agent>,
+    Path((ns, name)): Path<(String, String)>,
+    Json(request): Json<DeployRequest>,
+) -> Result<(StatusCode, Json<ServiceView>), ApiError> {
+    let package = base64::engine::general_purpose::STANDARD
+        .decode(request.package.as_bytes())
+        .map_err(|e| ApiError::bad_request("bad_package", format!("package is not valid base64: {e}")))?;
+    let record = crate::deploy::deploy(
+        &agent,
+        DeployInput { namespace: ns.clone(), name: name.clone(), entry: request.entry, inputs: request.inputs, package },
+    )
+    .await?;
+    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
+    Ok((StatusCode::ACCEPTED, Json(ServiceView::new(&record, &instances))))
+}
+
+/// Deletes a service: stops its instances in reverse dependency order, then removes it.
+#[utoipa::path(delete, path = "/v1/namespaces/{ns}/services/{name}",
+    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service")),
+    responses((status = 202, body = ServiceView), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(agent): State<Agent>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ServiceView>), ApiError> {
+    check_name("namespace", &ns)?;
+    check_name("service", &name)?;
+    let record = crate::delete::delete(&agent, &ns, &name).await?;
+    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
+    Ok((StatusCode::ACCEPTED, Json(ServiceView::new(&record, &instances))))
+}
+
+/// The service's outputs, evaluated now against the runtime state.
+#[utoipa::path(get, path = "/v1/namespaces/{ns}/services/{name}/outputs",
+    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service")),
+    responses((status = 200, description = "Output name to value", body = Object), (status = 404, body = super::error::ErrorBody)))]
+pub async fn outputs(
+    State(agent): State<Agent>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<BTreeMap<String, serde_json::Value>>, ApiError> {
+    check_name("namespace", &ns)?;
+    check_name("service", &name)?;
+    agent.store.require_service(&ns, &name).map_err(ApiError::from_state)?;
+    let (_, graph) = load_current(&agent, &ns, &name).map_err(ApiError::internal)?;
+    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
+    let runtime = InstanceAttributes { instances: &instances };
+    let mut values = BTreeMap::new();
+    for (output, definition) in &graph.outputs {
+        let value = khutulun_graph::evaluate(&graph, &definition.value, &khutulun_graph::EvalContext::None, &runtime)
+            .map_err(|e| ApiError::unprocessable("output_unavailable", format!("output \"{output}\": {e}")))?;
+        values.insert(output.clone(), value);
+    }
+    Ok(Json(values))
+}

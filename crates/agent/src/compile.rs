@@ -1,0 +1,63 @@
+//! From a package on disk to a representation graph: compile the TOSCA, instantiate it with
+//! the inputs, check the requirement graph has an order.
+
+use khutulun_graph::ServiceGraph;
+use khutulun_tosca::Diagnostic;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug)]
+pub enum CompileError {
+    /// The template is not valid: every problem found, with positions.
+    Diagnostics(Vec<Diagnostic>),
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompileError::Diagnostics(d) => {
+                for diagnostic in d {
+                    writeln!(f, "{diagnostic}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Compiles `entry` (relative to `package_root`) and instantiates it. Diagnostics name files
+/// relative to the package root, as the user wrote them.
+pub fn compile_package(
+    package_root: &Path,
+    entry: &str,
+    inputs: &BTreeMap<String, Value>,
+) -> Result<ServiceGraph, CompileError> {
+    let relative = |mut diagnostics: Vec<Diagnostic>| {
+        let root = format!("{}/", package_root.display());
+        for d in &mut diagnostics {
+            if let Some(rest) = d.file.strip_prefix(&root) {
+                d.file = rest.to_owned();
+            }
+        }
+        CompileError::Diagnostics(diagnostics)
+    };
+    let entry_path = package_root.join(entry);
+    let template = khutulun_tosca::compile(
+        &entry_path,
+        &khutulun_tosca::FsReader,
+        &khutulun_profile::registry(),
+    )
+    .map_err(relative)?;
+    let graph = khutulun_graph::instantiate(&template, inputs).map_err(relative)?;
+    if let Err(cycle) = khutulun_graph::start_order(&graph) {
+        return Err(CompileError::Diagnostics(vec![Diagnostic {
+            severity: khutulun_tosca::Severity::Error,
+            file: entry.to_owned(),
+            line: 1,
+            column: 1,
+            message: cycle.to_string(),
+        }]));
+    }
+    Ok(graph)
+}

@@ -1,0 +1,80 @@
+use khutulun_state::PortRange;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything an agent needs to know to start.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The shared state directory.
+    pub state_dir: PathBuf,
+    /// This host's own data: logs, per-instance directories.
+    pub data_dir: PathBuf,
+    /// This host's name in the cluster.
+    pub host: String,
+    /// Where the HTTP API listens.
+    pub api: SocketAddr,
+    /// The address workloads on this host are reached at.
+    pub address: String,
+    /// Bearer token required by the API; mandatory when `api` is not loopback.
+    pub token: Option<String>,
+    /// Ports handed out to endpoints that ask for any port.
+    pub port_range: PortRange,
+}
+
+impl AgentConfig {
+    /// Refuses configurations that would be unsafe or cannot work.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.api.ip().is_loopback() && self.token.as_deref().unwrap_or("").is_empty() {
+            return Err(format!(
+                "the API address {} is reachable from other machines, so a token is required: pass --token or set KHUTULUN_TOKEN (or listen on 127.0.0.1)",
+                self.api
+            ));
+        }
+        if self.host.is_empty() || self.host.contains('/') || self.host.starts_with('.') {
+            return Err(format!(
+                "host name \"{}\" is not usable: it must be non-empty, without '/' and not start with '.'",
+                self.host
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn api_url(&self) -> String {
+        let ip = self.api.ip();
+        let host = if ip.is_unspecified() {
+            self.address.clone()
+        } else {
+            ip.to_string()
+        };
+        if host.contains(':') {
+            format!("http://[{host}]:{}", self.api.port())
+        } else {
+            format!("http://{host}:{}", self.api.port())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(api: &str, token: Option<&str>) -> AgentConfig {
+        AgentConfig {
+            state_dir: "/tmp/s".into(),
+            data_dir: "/tmp/d".into(),
+            host: "h".into(),
+            api: api.parse().unwrap(),
+            address: "127.0.0.1".into(),
+            token: token.map(str::to_owned),
+            port_range: PortRange::default(),
+        }
+    }
+
+    #[test]
+    fn non_loopback_api_needs_a_token() {
+        assert!(config("127.0.0.1:8181", None).validate().is_ok());
+        let err = config("0.0.0.0:8181", None).validate().unwrap_err();
+        assert!(err.contains("a token is required"), "{err}");
+        assert!(config("0.0.0.0:8181", Some("s3cret")).validate().is_ok());
+    }
+}

@@ -1,0 +1,415 @@
+//! The deploy flow: compile, check, store a revision and reserve ports under the service
+//! lock, then start the instances in dependency order (a background task). A failure before
+//! the revision is stored changes nothing; a failure while starting stops what was started
+//! and releases the ports.
+
+use crate::agent::Agent;
+use crate::api::error::ApiError;
+use crate::compile::{compile_package, CompileError};
+use crate::supervisor::{self, start_workload};
+use crate::workload::{self, DelegateKind, InstancePaths};
+use khutulun_graph::ServiceGraph;
+use khutulun_state::{
+    EventKind, InstanceRecord, InstanceRef, InstanceStatus, PortRequest, ServiceRecord,
+    ServiceStatus,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct DeployInput {
+    pub namespace: String,
+    pub name: String,
+    /// The entry TOSCA file, relative to the package root.
+    pub entry: String,
+    pub inputs: BTreeMap<String, Value>,
+    /// The package as a tar.gz.
+    pub package: Vec<u8>,
+}
+
+pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, ApiError> {
+    check_name("namespace", &input.namespace)?;
+    check_name("service", &input.name)?;
+    let staging = agent.store.staging_dir().map_err(ApiError::internal)?;
+    let result = deploy_staged(agent, &input, &staging).await;
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+async fn deploy_staged(
+    agent: &Agent,
+    input: &DeployInput,
+    staging: &Path,
+) -> Result<ServiceRecord, ApiError> {
+    let package = staging.join("package");
+    std::fs::create_dir_all(&package).map_err(ApiError::internal)?;
+    {
+        let package = package.clone();
+        let bytes = input.package.clone();
+        tokio::task::spawn_blocking(move || crate::package::unpack(&bytes, &package))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|m| ApiError::bad_request("bad_package", m))?;
+    }
+    if !package.join(&input.entry).is_file() {
+        return Err(ApiError::bad_request(
+            "bad_package",
+            format!("the package has no entry file \"{}\"", input.entry),
+        ));
+    }
+    let graph = {
+        let package = package.clone();
+        let entry = input.entry.clone();
+        let inputs = input.inputs.clone();
+        tokio::task::spawn_blocking(move || compile_package(&package, &entry, &inputs))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|CompileError::Diagnostics(d)| ApiError::invalid_template(d))?
+    };
+    preflight(agent, input, &graph, &package)?;
+
+    let (ns, name) = (input.namespace.clone(), input.name.clone());
+    let lock = {
+        let store = agent.store.clone();
+        let (ns, name) = (ns.clone(), name.clone());
+        tokio::task::spawn_blocking(move || store.lock_service(&ns, &name))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?
+    };
+    let previous = agent.store.service(&ns, &name).map_err(ApiError::internal)?;
+    if let Some(previous) = &previous {
+        if previous.status == ServiceStatus::Deleting {
+            return Err(ApiError::conflict(
+                "service_deleting",
+                format!("service \"{ns}/{name}\" is being deleted; wait for the delete to finish, then deploy again"),
+            ));
+        }
+        // A new revision replaces the old one: stop its instances first.
+        agent.cancel_service_task(&ns, &name);
+        crate::delete::stop_service_instances(agent, &ns, &name).await;
+        agent
+            .store
+            .release_ports(&agent.host.name, &ns, &name)
+            .map_err(ApiError::internal)?;
+        for old in agent.store.instances(&ns, &name).map_err(ApiError::internal)? {
+            let _ = agent.store.remove_instance(&ns, &name, &old.node, old.index);
+        }
+    }
+
+    // Ports: all or nothing, before anything is written.
+    let mut port_requests = Vec::new();
+    for node in &graph.nodes {
+        for index in 0..node.count {
+            for (endpoint, port) in workload::endpoints_needing_ports(&graph, node) {
+                port_requests.push(PortRequest {
+                    owner: khutulun_state::PortOwner {
+                        namespace: ns.clone(),
+                        service: name.clone(),
+                        node: node.name.clone(),
+                        index,
+                        endpoint,
+                    },
+                    port,
+                });
+            }
+        }
+    }
+    let granted = agent
+        .store
+        .reserve_ports(
+            &agent.host.name,
+            &port_requests,
+            agent.config.port_range,
+            &port_in_use,
+        )
+        .map_err(|e| ApiError::conflict("ports_unavailable", e.to_string()))?;
+
+    let stored = (|| -> Result<ServiceRecord, ApiError> {
+        let revision = agent
+            .store
+            .create_revision(&ns, &name, &package, &graph)
+            .map_err(ApiError::internal)?;
+        agent
+            .store
+            .set_current_revision(&ns, &name, revision)
+            .map_err(ApiError::internal)?;
+        let now = chrono::Utc::now();
+        let record = ServiceRecord {
+            namespace: ns.clone(),
+            name: name.clone(),
+            revision,
+            status: ServiceStatus::Deploying,
+            message: None,
+            entry: input.entry.clone(),
+            inputs: graph.inputs.clone(),
+            created_at: previous.as_ref().map(|p| p.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        agent.store.write_service(&record).map_err(ApiError::internal)?;
+        for node in &graph.nodes {
+            for index in 0..node.count {
+                let ports = port_requests
+                    .iter()
+                    .zip(&granted)
+                    .filter(|(r, _)| r.owner.node == node.name && r.owner.index == index)
+                    .map(|(r, port)| (r.owner.endpoint.clone(), *port))
+                    .collect();
+                agent
+                    .store
+                    .write_instance(&InstanceRecord {
+                        namespace: ns.clone(),
+                        service: name.clone(),
+                        node: node.name.clone(),
+                        index,
+                        revision,
+                        host: agent.host.name.clone(),
+                        delegate: DelegateKind::of(node).name().to_owned(),
+                        state: InstanceStatus::Pending,
+                        address: agent.host.address.clone(),
+                        pid: None,
+                        pid_start_time: None,
+                        ports,
+                        attributes: BTreeMap::new(),
+                        exit_code: None,
+                        exit_signal: None,
+                        restarts: 0,
+                        message: None,
+                        updated_at: now,
+                    })
+                    .map_err(ApiError::internal)?;
+            }
+        }
+        Ok(record)
+    })();
+    let record = match stored {
+        Ok(record) => record,
+        Err(e) => {
+            let _ = agent.store.release_ports(&agent.host.name, &ns, &name);
+            return Err(e);
+        }
+    };
+    drop(lock);
+
+    agent.emit(EventKind::ServiceDeploying {
+        namespace: ns.clone(),
+        service: name.clone(),
+        revision: record.revision,
+    });
+    for node in &graph.nodes {
+        for index in 0..node.count {
+            agent.emit(EventKind::InstancePlaced {
+                instance: instance_ref(&ns, &name, &node.name, index),
+                on_host: agent.host.name.clone(),
+            });
+        }
+    }
+    spawn_start(agent, ns, name);
+    Ok(record)
+}
+
+/// Checks what can be checked before anything changes: names and executables.
+fn preflight(
+    agent: &Agent,
+    input: &DeployInput,
+    graph: &ServiceGraph,
+    package: &Path,
+) -> Result<(), ApiError> {
+    let mut problems = Vec::new();
+    for node in &graph.nodes {
+        check_name("node", &node.name)?;
+        let kind = DelegateKind::of(node);
+        let Some(delegate) = agent.delegate(kind) else {
+            continue;
+        };
+        let paths = paths_for(agent, &input.namespace, &input.name, &node.name, 0, package);
+        match workload::build(graph, node, 0, &[], &paths, &BTreeMap::new()) {
+            Ok(Some(w)) => {
+                if let Err(e) = delegate.check(&w.spec) {
+                    problems.push(format!("node \"{}\": {e}", node.name));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => problems.push(e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable("cannot_run", problems.join("\n")))
+    }
+}
+
+/// Starts the instances of the current revision in the background.
+pub fn spawn_start(agent: &Agent, namespace: String, service: String) {
+    let task_agent = agent.clone();
+    let (ns, svc) = (namespace.clone(), service.clone());
+    let task = tokio::spawn(async move {
+        let agent = task_agent;
+        match start_all(&agent, &ns, &svc).await {
+            Ok(()) => set_status(&agent, &ns, &svc, ServiceStatus::Deployed, None),
+            Err(message) => {
+                tracing::warn!("deploy of {ns}/{svc} failed: {message}");
+                crate::delete::stop_service_instances(&agent, &ns, &svc).await;
+                let _ = agent.store.release_ports(&agent.host.name, &ns, &svc);
+                set_status(&agent, &ns, &svc, ServiceStatus::Failed, Some(message));
+            }
+        }
+    });
+    agent.set_service_task(&namespace, &service, task);
+}
+
+async fn start_all(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
+    let (record, graph) = load_current(agent, ns, svc)?;
+    let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
+    let package = agent
+        .store
+        .layout()
+        .revision_package(ns, svc, record.revision);
+    for node_name in order {
+        let node = graph
+            .node(&node_name)
+            .ok_or_else(|| format!("node {node_name} vanished from the graph"))?;
+        for index in 0..node.count {
+            let instance = instance_ref(ns, svc, &node.name, index);
+            let already = agent
+                .supervisors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&instance);
+            if already {
+                continue;
+            }
+            let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+            let paths = paths_for(agent, ns, svc, &node.name, index, &package);
+            let identity = identity(agent, ns, svc, &node.name, index);
+            let built = workload::build(&graph, node, index, &instances, &paths, &identity)?;
+            let kind = DelegateKind::of(node);
+            match (built, agent.delegate(kind)) {
+                (Some(workload), Some(delegate)) => {
+                    match start_workload(agent, delegate, &instance, &workload).await {
+                        Ok(running) => supervisor::spawn(agent.clone(), instance, workload, running, 0),
+                        Err(message) => {
+                            agent.update_instance(&instance, |r| {
+                                r.state = InstanceStatus::Failed;
+                                r.message = Some(message.clone());
+                            });
+                            agent.emit(EventKind::InstanceFailed {
+                                instance: instance.clone(),
+                                message: message.clone(),
+                            });
+                            return Err(message);
+                        }
+                    }
+                }
+                _ => {
+                    agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
+                    agent.emit(EventKind::InstanceRunning {
+                        instance,
+                        pid: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn load_current(agent: &Agent, ns: &str, svc: &str) -> Result<(ServiceRecord, ServiceGraph), String> {
+    let record = agent
+        .store
+        .require_service(ns, svc)
+        .map_err(|e| e.to_string())?;
+    let graph = agent
+        .store
+        .read_graph::<ServiceGraph>(ns, svc, record.revision)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("revision {} of {ns}/{svc} has no graph", record.revision))?;
+    Ok((record, graph))
+}
+
+fn set_status(agent: &Agent, ns: &str, svc: &str, status: ServiceStatus, message: Option<String>) {
+    let Ok(_lock) = agent.store.lock_service(ns, svc) else {
+        return;
+    };
+    let Ok(Some(mut record)) = agent.store.service(ns, svc) else {
+        return;
+    };
+    if record.status == ServiceStatus::Deleting {
+        return;
+    }
+    record.status = status;
+    record.message = message.clone();
+    record.updated_at = chrono::Utc::now();
+    let _ = agent.store.write_service(&record);
+    agent.emit(match status {
+        ServiceStatus::Failed => EventKind::ServiceFailed {
+            namespace: ns.to_owned(),
+            service: svc.to_owned(),
+            message: message.unwrap_or_default(),
+        },
+        _ => EventKind::ServiceDeployed {
+            namespace: ns.to_owned(),
+            service: svc.to_owned(),
+            revision: record.revision,
+        },
+    });
+}
+
+pub fn paths_for(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+    node: &str,
+    index: u32,
+    package: &Path,
+) -> InstancePaths {
+    InstancePaths {
+        instance_dir: workload::instance_dir(&agent.config.data_dir, ns, svc, node, index),
+        package_dir: package.to_owned(),
+        default_volume: workload::volume_dir(&agent.config.data_dir, ns, svc, node, index),
+    }
+}
+
+pub fn identity(agent: &Agent, ns: &str, svc: &str, node: &str, index: u32) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("KHUTULUN_NAMESPACE".to_owned(), ns.to_owned()),
+        ("KHUTULUN_SERVICE".to_owned(), svc.to_owned()),
+        ("KHUTULUN_NODE".to_owned(), node.to_owned()),
+        ("KHUTULUN_INDEX".to_owned(), index.to_string()),
+        ("KHUTULUN_HOST".to_owned(), agent.host.name.clone()),
+    ])
+}
+
+pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef {
+    InstanceRef {
+        namespace: ns.to_owned(),
+        service: svc.to_owned(),
+        node: node.to_owned(),
+        index,
+    }
+}
+
+/// Something outside Khutulun listens on the port.
+fn port_in_use(port: u16) -> bool {
+    std::net::TcpListener::bind(("0.0.0.0", port)).is_err()
+}
+
+/// Names become file names: keep them plain.
+pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "bad_name",
+            format!("{what} name \"{name}\" is not allowed: use 1-63 letters, digits, '-', '_' or '.', not starting with '.' or '-'"),
+        ))
+    }
+}
+

@@ -1,0 +1,120 @@
+//! Service packages travel as gzip-compressed tar archives.
+
+use flate2::{read::GzDecoder, write::GzEncoder, Compression};
+use std::path::{Component, Path};
+
+/// The largest package the agent accepts, compressed and unpacked.
+pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Packs a directory (without `.git` and `target`) into a tar.gz.
+pub fn pack_directory(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    builder.follow_symlinks(true);
+    add_dir(&mut builder, dir, Path::new(""))?;
+    builder.into_inner()?.finish()
+}
+
+fn add_dir<W: std::io::Write>(
+    builder: &mut tar::Builder<W>,
+    dir: &Path,
+    prefix: &Path,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        if name == ".git" || name == "target" || name == "__pycache__" {
+            continue;
+        }
+        let path = entry.path();
+        let inner = prefix.join(&name);
+        if path.is_dir() {
+            add_dir(builder, &path, &inner)?;
+        } else if path.is_file() {
+            builder.append_path_with_name(&path, &inner)?;
+        }
+    }
+    Ok(())
+}
+
+/// Unpacks a tar.gz into `dest`, refusing entries that would land outside it, links, and
+/// archives that grow beyond [`MAX_PACKAGE_BYTES`].
+pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
+    let mut archive = tar::Archive::new(GzDecoder::new(bytes));
+    let mut total: u64 = 0;
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("the package is not a tar.gz archive: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("the package archive is damaged: {e}"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("bad path in the package: {e}"))?
+            .into_owned();
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(format!(
+                "package entry {} points outside the package; refusing it",
+                path.display()
+            ));
+        }
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_dir()) {
+            return Err(format!(
+                "package entry {} is a link or special file; packages hold plain files and directories",
+                path.display()
+            ));
+        }
+        total += entry.header().size().unwrap_or(0);
+        if total > MAX_PACKAGE_BYTES {
+            return Err(format!(
+                "the package unpacks to more than {} MiB; refusing it",
+                MAX_PACKAGE_BYTES / (1024 * 1024)
+            ));
+        }
+        entry
+            .unpack_in(dest)
+            .map_err(|e| format!("cannot unpack {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_files_and_skips_git() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("sub")).unwrap();
+        std::fs::create_dir_all(src.path().join(".git")).unwrap();
+        std::fs::write(src.path().join("service.yaml"), "a").unwrap();
+        std::fs::write(src.path().join("sub/x.py"), "b").unwrap();
+        std::fs::write(src.path().join(".git/HEAD"), "c").unwrap();
+        let bytes = pack_directory(src.path()).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        unpack(&bytes, dest.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.path().join("sub/x.py")).unwrap(), "b");
+        assert!(!dest.path().join(".git").exists());
+    }
+
+    #[test]
+    fn escaping_entries_are_refused() {
+        let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+        let mut header = tar::Header::new_gnu();
+        let data = b"evil";
+        header.set_size(data.len() as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        // Write the raw name so the builder does not normalise it away.
+        header.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"../escape");
+        header.set_cksum();
+        builder.append(&header, &data[..]).unwrap();
+        let bytes = builder.into_inner().unwrap().finish().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let err = unpack(&bytes, dest.path()).unwrap_err();
+        assert!(err.contains("points outside the package"), "{err}");
+    }
+}

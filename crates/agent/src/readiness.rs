@@ -1,0 +1,29 @@
+//! An instance with reserved ports counts as running once it accepts connections on them,
+//! so that whoever depends on it finds it listening.
+
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const RETRY: Duration = Duration::from_millis(25);
+
+/// Resolves once every port accepts a TCP connection on loopback or `address`. This is a
+/// bounded probe during start-up, not a health check: the caller races it against the
+/// process's exit and a timeout.
+pub async fn wait_until_listening(address: &str, ports: &[u16]) {
+    for port in ports {
+        loop {
+            if accepts(("127.0.0.1", *port)).await || accepts((address, *port)).await {
+                break;
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+async fn accepts(target: (&str, u16)) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(target)).await,
+        Ok(Ok(_))
+    )
+}

@@ -1,0 +1,229 @@
+//! One supervisor task per running instance of this host. It waits for the workload to end
+//! (an event: the pidfd becomes readable), applies the restart policy with backoff, and
+//! stops the workload when told to.
+
+use crate::agent::Agent;
+use crate::readiness::{wait_until_listening, READY_TIMEOUT};
+use crate::restart::Backoff;
+use crate::workload::Workload;
+use khutulun_delegates::{Delegate, Exit, Running, WorkloadSpec};
+use khutulun_state::{EventKind, InstanceRef, InstanceStatus};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+pub struct Supervisor {
+    control: mpsc::UnboundedSender<oneshot::Sender<()>>,
+}
+
+impl Supervisor {
+    /// Asks the supervisor to stop its workload; resolves once it has stopped.
+    pub async fn stop(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.control.send(ack).is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Starts a workload and waits until it is ready: started, and listening on its reserved
+/// ports if it has any. Records and announces each step. On failure nothing is left running.
+pub async fn start_workload(
+    agent: &Agent,
+    delegate: &dyn Delegate,
+    instance: &InstanceRef,
+    workload: &Workload,
+) -> Result<Running, String> {
+    agent.update_instance(instance, |r| {
+        r.state = InstanceStatus::Starting;
+        r.message = None;
+    });
+    agent.emit(EventKind::InstanceStarting {
+        instance: instance.clone(),
+    });
+    let running = delegate
+        .start(&workload.spec)
+        .await
+        .map_err(|e| format!("{instance} could not start: {e}"))?;
+    let record = agent.update_instance(instance, |r| {
+        r.pid = running.pid;
+        r.pid_start_time = running.pid_start_time;
+        r.attributes.extend(running.attributes.clone());
+        r.exit_code = None;
+        r.exit_signal = None;
+    });
+    let ports: Vec<u16> = record
+        .as_ref()
+        .map(|r| r.ports.values().copied().collect())
+        .unwrap_or_default();
+    if !ports.is_empty() {
+        let logs = log_hint(&workload.spec);
+        tokio::select! {
+            _ = wait_until_listening(&agent.host.address, &ports) => {}
+            exit = delegate.wait(&running) => {
+                agent.update_instance(instance, |r| { r.pid = None; r.exit_code = exit.code; r.exit_signal = exit.signal; });
+                return Err(format!("{instance} ended ({exit}) before it listened on port(s) {ports:?}{logs}"));
+            }
+            _ = tokio::time::sleep(READY_TIMEOUT) => {
+                let _ = delegate.stop(&running, workload.stop_timeout).await;
+                let _ = delegate.wait(&running).await;
+                agent.update_instance(instance, |r| r.pid = None);
+                return Err(format!("{instance} did not listen on port(s) {ports:?} within {}s{logs}", READY_TIMEOUT.as_secs()));
+            }
+        }
+    }
+    agent.update_instance(instance, |r| r.state = InstanceStatus::Running);
+    agent.emit(EventKind::InstanceRunning {
+        instance: instance.clone(),
+        pid: running.pid,
+    });
+    Ok(running)
+}
+
+fn log_hint(spec: &WorkloadSpec) -> String {
+    match spec {
+        WorkloadSpec::Process(p) => format!("; see {}/stderr.log", p.log_directory.display()),
+        _ => String::new(),
+    }
+}
+
+/// Supervises a started (or adopted) workload until it ends for good or is stopped.
+pub fn spawn(
+    agent: Agent,
+    instance: InstanceRef,
+    workload: Workload,
+    running: Running,
+    restarts_so_far: u32,
+) {
+    let (control, mut requests) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+    agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(instance.clone(), Supervisor { control });
+    let task_agent = agent.clone();
+    tokio::spawn(async move {
+        let agent = task_agent;
+        let delegate_kind = match &workload.spec {
+            WorkloadSpec::Process(_) => "process",
+            WorkloadSpec::Directory(_) => "directory",
+        };
+        let delegate = agent
+            .delegate_named(delegate_kind)
+            .expect("built-in delegate");
+        let mut running = running;
+        let mut started = Instant::now();
+        let mut backoff = Backoff::new();
+        let mut restarts = restarts_so_far;
+        loop {
+            let exit = tokio::select! {
+                exit = delegate.wait(&running) => exit,
+                ack = requests.recv() => {
+                    stop(&agent, delegate, &instance, &workload, &running).await;
+                    finish(&agent, &instance);
+                    if let Some(ack) = ack { let _ = ack.send(()); }
+                    return;
+                }
+            };
+            on_exit(&agent, &instance, &running, exit);
+            if !workload.restart.restarts_after(&exit) {
+                finish(&agent, &instance);
+                return;
+            }
+            // Restart, with backoff, until it runs or we are told to stop.
+            loop {
+                let delay = backoff.next_delay(started.elapsed());
+                restarts += 1;
+                agent.update_instance(&instance, |r| r.restarts = restarts);
+                agent.emit(EventKind::InstanceRestarting {
+                    instance: instance.clone(),
+                    attempt: backoff.attempt(),
+                    delay_ms: delay.as_millis() as u64,
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    ack = requests.recv() => {
+                        agent.update_instance(&instance, |r| r.state = InstanceStatus::Stopped);
+                        agent.emit(EventKind::InstanceStopped { instance: instance.clone() });
+                        finish(&agent, &instance);
+                        if let Some(ack) = ack { let _ = ack.send(()); }
+                        return;
+                    }
+                }
+                started = Instant::now();
+                match start_workload(&agent, delegate, &instance, &workload).await {
+                    Ok(r) => {
+                        running = r;
+                        break;
+                    }
+                    Err(message) => {
+                        agent.update_instance(&instance, |r| {
+                            r.state = InstanceStatus::Failed;
+                            r.message = Some(message.clone());
+                        });
+                        agent.emit(EventKind::InstanceFailed {
+                            instance: instance.clone(),
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn on_exit(agent: &Agent, instance: &InstanceRef, running: &Running, exit: Exit) {
+    agent.update_instance(instance, |r| {
+        r.state = if exit.success() {
+            InstanceStatus::Exited
+        } else {
+            InstanceStatus::Failed
+        };
+        r.pid = None;
+        r.pid_start_time = None;
+        r.exit_code = exit.code;
+        r.exit_signal = exit.signal;
+        r.message = Some(format!("ended with {exit}"));
+    });
+    agent.emit(EventKind::InstanceExited {
+        instance: instance.clone(),
+        pid: running.pid,
+        code: exit.code,
+        signal: exit.signal,
+    });
+}
+
+async fn stop(
+    agent: &Agent,
+    delegate: &dyn Delegate,
+    instance: &InstanceRef,
+    workload: &Workload,
+    running: &Running,
+) {
+    agent.update_instance(instance, |r| r.state = InstanceStatus::Stopping);
+    agent.emit(EventKind::InstanceStopping {
+        instance: instance.clone(),
+    });
+    if let Err(e) = delegate.stop(running, workload.stop_timeout).await {
+        tracing::warn!("stopping {instance}: {e}");
+    }
+    if running.pid.is_some() {
+        // Collect the exit status so no zombie is left; bounded in case it is not our child.
+        let _ = tokio::time::timeout(Duration::from_secs(1), delegate.wait(running)).await;
+    }
+    agent.update_instance(instance, |r| {
+        r.state = InstanceStatus::Stopped;
+        r.pid = None;
+        r.pid_start_time = None;
+    });
+    agent.emit(EventKind::InstanceStopped {
+        instance: instance.clone(),
+    });
+}
+
+fn finish(agent: &Agent, instance: &InstanceRef) {
+    agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(instance);
+}

@@ -1,0 +1,318 @@
+//! Turning a node of the graph into something a delegate can run: which delegate, and the
+//! concrete spec (command, environment with the relationships' data, directories).
+
+use crate::restart::RestartPolicy;
+use khutulun_delegates::{DirectorySpec, ProcessSpec, WorkloadSpec};
+use khutulun_graph::{Expr, Node, ServiceGraph};
+use khutulun_profile as profile;
+use khutulun_state::InstanceRecord;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::runtime::InstanceAttributes;
+
+/// Which delegate runs a node, chosen by its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegateKind {
+    Process,
+    Directory,
+    /// A node of a type Khutulun does not run (pure model); it is "running" at once.
+    None,
+}
+
+impl DelegateKind {
+    pub fn of(node: &Node) -> DelegateKind {
+        if node.is_a(profile::PROFILE_PREFIX, profile::PROCESS) {
+            DelegateKind::Process
+        } else if node.is_a(profile::PROFILE_PREFIX, profile::DIRECTORY) {
+            DelegateKind::Directory
+        } else {
+            DelegateKind::None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DelegateKind::Process => "process",
+            DelegateKind::Directory => "directory",
+            DelegateKind::None => "none",
+        }
+    }
+}
+
+/// Where things of one instance live on this host.
+pub struct InstancePaths {
+    /// `<data>/instances/<ns>/<svc>/<node>-<index>`: logs and scratch space.
+    pub instance_dir: PathBuf,
+    /// The deployed package of the current revision.
+    pub package_dir: PathBuf,
+    /// The default place for directories: `<data>/volumes/<ns>/<svc>/<node>-<index>`.
+    pub default_volume: PathBuf,
+}
+
+/// Everything needed to run one instance.
+pub struct Workload {
+    pub spec: WorkloadSpec,
+    pub restart: RestartPolicy,
+    pub stop_timeout: Duration,
+}
+
+/// Builds the workload of `node`/`index` from the graph and the current instance records
+/// (which hold the ports and addresses of what it connects to).
+pub fn build(
+    graph: &ServiceGraph,
+    node: &Node,
+    index: u32,
+    instances: &[InstanceRecord],
+    paths: &InstancePaths,
+    identity: &BTreeMap<String, String>,
+) -> Result<Option<Workload>, String> {
+    let runtime = InstanceAttributes { instances };
+    let property = |name: &str| -> Result<Option<Value>, String> {
+        match node.properties.get(name) {
+            None => Ok(None),
+            Some(expr) => evaluate(graph, expr, &node.name, index, &runtime).map(Some),
+        }
+    };
+    match DelegateKind::of(node) {
+        DelegateKind::None => Ok(None),
+        DelegateKind::Directory => {
+            let path = match property("path")? {
+                Some(Value::String(p)) => PathBuf::from(p),
+                _ => paths.default_volume.clone(),
+            };
+            let mode_text = string(property("mode")?).unwrap_or_else(|| "0755".into());
+            let mode = u32::from_str_radix(mode_text.trim_start_matches("0o"), 8).map_err(|_| {
+                format!(
+                    "node \"{}\": mode \"{mode_text}\" is not an octal permission like 0755",
+                    node.name
+                )
+            })?;
+            Ok(Some(Workload {
+                spec: WorkloadSpec::Directory(DirectorySpec {
+                    path,
+                    mode,
+                    owner: string(property("owner")?),
+                    keep: property("keep")?.and_then(|v| v.as_bool()).unwrap_or(true),
+                }),
+                restart: RestartPolicy::Never,
+                stop_timeout: Duration::ZERO,
+            }))
+        }
+        DelegateKind::Process => {
+            let command = string(property("command")?)
+                .ok_or_else(|| format!("node \"{}\" has no command", node.name))?;
+            let arguments = match property("arguments")? {
+                Some(Value::Array(items)) => items.iter().map(text).collect(),
+                _ => Vec::new(),
+            };
+            let working_directory = match string(property("working_directory")?) {
+                Some(dir) => paths.package_dir.join(dir),
+                None => paths.package_dir.clone(),
+            };
+            let restart = RestartPolicy::parse(
+                &string(property("restart")?).unwrap_or_else(|| "on-failure".into()),
+            )
+            .map_err(|e| format!("node \"{}\": {e}", node.name))?;
+            let stop_timeout = Duration::from_secs(
+                property("stop_timeout")?
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(10),
+            );
+            let mut environment = base_environment();
+            environment.extend(identity.clone());
+            environment.insert(
+                "KHUTULUN_INSTANCE_DIR".into(),
+                paths.instance_dir.display().to_string(),
+            );
+            environment.insert(
+                "KHUTULUN_PACKAGE_DIR".into(),
+                paths.package_dir.display().to_string(),
+            );
+            environment.extend(relationship_environment(graph, node, index, instances)?);
+            if let Some(Value::Object(map)) = property("environment")? {
+                for (key, value) in map {
+                    environment.insert(key, text(&value));
+                }
+            }
+            Ok(Some(Workload {
+                spec: WorkloadSpec::Process(ProcessSpec {
+                    command,
+                    arguments,
+                    environment,
+                    working_directory,
+                    user: string(property("user")?),
+                    log_directory: paths.instance_dir.clone(),
+                }),
+                restart,
+                stop_timeout,
+            }))
+        }
+    }
+}
+
+/// The variables a process gets from its own endpoints and from its relationships.
+fn relationship_environment(
+    graph: &ServiceGraph,
+    node: &Node,
+    index: u32,
+    instances: &[InstanceRecord],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    if let Some(me) = instances
+        .iter()
+        .find(|i| i.node == node.name && i.index == index)
+    {
+        for (endpoint, port) in &me.ports {
+            env.insert(format!("{}_PORT", env_name(endpoint)), port.to_string());
+            if endpoint == "endpoint" {
+                env.insert("PORT".into(), port.to_string());
+            }
+        }
+    }
+    let runtime = InstanceAttributes { instances };
+    for relationship in graph.requirements_of(&node.name) {
+        let explicit = match relationship.properties.get("env_prefix") {
+            Some(expr) => string(Some(evaluate(graph, expr, &node.name, index, &runtime)?)),
+            None => None,
+        };
+        let generic =
+            relationship.requirement == "connection" || relationship.requirement == "directory";
+        let prefix = env_name(&explicit.unwrap_or_else(|| {
+            if generic {
+                relationship.target.clone()
+            } else {
+                relationship.requirement.clone()
+            }
+        }));
+        // Several instances of the target: the first one (placement across hosts and
+        // balancing come with the cluster).
+        let Some(target) = instances
+            .iter()
+            .filter(|i| i.node == relationship.target)
+            .min_by_key(|i| i.index)
+        else {
+            continue;
+        };
+        if relationship.is_a(khutulun_profile::PROFILE_PREFIX, khutulun_profile::CONNECTS_TO) {
+            let port = target.ports.get(&relationship.capability).ok_or_else(|| {
+                format!(
+                    "node \"{}\" connects to endpoint \"{}\" of \"{}\", which has no reserved port",
+                    node.name, relationship.capability, relationship.target
+                )
+            })?;
+            env.insert(format!("{prefix}_HOST"), target.address.clone());
+            env.insert(format!("{prefix}_PORT"), port.to_string());
+            env.insert(
+                format!("{prefix}_ADDRESS"),
+                format!("{}:{port}", target.address),
+            );
+        } else if relationship.is_a(
+            khutulun_profile::PROFILE_PREFIX,
+            khutulun_profile::USES_DIRECTORY,
+        ) {
+            if let Some(path) = target.attributes.get("path").and_then(|p| p.as_str()) {
+                env.insert(format!("{prefix}_DIR"), path.to_owned());
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// The few variables of the agent's own environment that a process should see.
+fn base_environment() -> BTreeMap<String, String> {
+    ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// `backend-db` → `BACKEND_DB`.
+pub fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn evaluate(
+    graph: &ServiceGraph,
+    expr: &Expr,
+    node: &str,
+    index: u32,
+    runtime: &InstanceAttributes,
+) -> Result<Value, String> {
+    let context = khutulun_graph::EvalContext::node(node, index);
+    khutulun_graph::evaluate(graph, expr, &context, runtime).map_err(|e| e.to_string())
+}
+
+fn string(value: Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Null) | None => None,
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Endpoints of a node that need a reserved port, with the fixed port if one was asked for:
+/// those that set `port` (0 = any) and those a connection targets.
+pub fn endpoints_needing_ports(graph: &ServiceGraph, node: &Node) -> Vec<(String, Option<u16>)> {
+    let mut wanted = Vec::new();
+    for (name, capability) in &node.capabilities {
+        if !capability.is_a(khutulun_profile::PROFILE_PREFIX, khutulun_profile::TCP_ENDPOINT) {
+            continue;
+        }
+        let fixed = match capability.properties.get("port") {
+            Some(Expr::Value(Value::Number(n))) => Some(n.as_u64().unwrap_or(0) as u16),
+            _ => None,
+        };
+        let targeted = graph
+            .dependants_of(&node.name)
+            .any(|r| &r.capability == name);
+        match fixed {
+            Some(0) => wanted.push((name.clone(), None)),
+            Some(port) => wanted.push((name.clone(), Some(port))),
+            None if targeted => wanted.push((name.clone(), None)),
+            None => {}
+        }
+    }
+    wanted
+}
+
+pub fn instance_dir(data_dir: &Path, ns: &str, svc: &str, node: &str, index: u32) -> PathBuf {
+    data_dir
+        .join("instances")
+        .join(ns)
+        .join(svc)
+        .join(format!("{node}-{index}"))
+}
+
+pub fn volume_dir(data_dir: &Path, ns: &str, svc: &str, node: &str, index: u32) -> PathBuf {
+    data_dir
+        .join("volumes")
+        .join(ns)
+        .join(svc)
+        .join(format!("{node}-{index}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn env_names() {
+        assert_eq!(super::env_name("backend-db.1"), "BACKEND_DB_1");
+    }
+}

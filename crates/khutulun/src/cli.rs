@@ -1,0 +1,167 @@
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "khutulun", version, about = "A distributed orchestrator for services that speaks TOSCA 2.0")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The agent to talk to.
+    #[arg(long, global = true, env = "KHUTULUN_AGENT", default_value = "http://127.0.0.1:8181")]
+    pub agent: String,
+    /// Bearer token for the agent's API (and, for `agent`, the token it requires).
+    #[arg(long, global = true, env = "KHUTULUN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Namespace of the services.
+    #[arg(short = 'n', long, global = true, default_value = "default")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArg {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent of this host (every host runs one; every agent is a master).
+    Agent(AgentArgs),
+    /// Make sure a local agent runs, deploy PATH, wait until it runs, print its outputs.
+    Up {
+        /// A TOSCA file, or a directory holding `service.yaml`.
+        path: PathBuf,
+        /// Service name; defaults to the directory's (or file's) name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Input value, KEY=VALUE (VALUE is read as JSON when it parses, else as a string).
+        #[arg(short = 'i', long = "input", value_name = "KEY=VALUE")]
+        inputs: Vec<String>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Deploy a TOSCA service template (a file or a directory) as service NAME.
+    Deploy {
+        name: String,
+        path: PathBuf,
+        #[arg(short = 'i', long = "input", value_name = "KEY=VALUE")]
+        inputs: Vec<String>,
+        /// Wait until every instance runs (or the deploy fails).
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List the services of the namespace.
+    Services {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Show one service.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+    /// Print a service's outputs.
+    Outputs {
+        name: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List instances, of one service or of the whole namespace.
+    Instances {
+        name: Option<String>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Print an instance's output (stdout and stderr).
+    Logs {
+        name: String,
+        /// NODE or NODE/INDEX (index 0 when omitted).
+        instance: String,
+        /// Keep printing what is written.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Which stream to print.
+        #[arg(long, value_parser = ["stdout", "stderr", "both"], default_value = "both")]
+        stream: String,
+    },
+    /// Delete a service: stop its instances (dependants first), free its ports.
+    Delete {
+        name: String,
+        /// Wait until the service is gone.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// List the hosts of the cluster.
+    Hosts {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Print the event log, or follow new events.
+    Events {
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only events of this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only events since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Show a service, its status and its instances.
+    Show {
+        name: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The shared state directory [default: /var/lib/khutulun/state as root, else $XDG_STATE_HOME/khutulun/state].
+    #[arg(long, env = "KHUTULUN_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// This host's data directory: logs, instance directories [default: beside the state directory's default].
+    #[arg(long, env = "KHUTULUN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This host's name [default: the system's host name].
+    #[arg(long, env = "KHUTULUN_HOST")]
+    pub host: Option<String>,
+    /// Address and port of the HTTP API.
+    #[arg(long, env = "KHUTULUN_API", default_value = "127.0.0.1:8181")]
+    pub api: SocketAddr,
+    /// The address workloads on this host are reached at [default: the API's address, or 127.0.0.1].
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Ports handed out to endpoints that ask for any port.
+    #[arg(long, default_value = "20000-29999")]
+    pub port_range: khutulun_state::PortRange,
+}

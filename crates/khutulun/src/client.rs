@@ -1,0 +1,102 @@
+//! The agent's API as the CLI uses it.
+
+use crate::failure::{CliResult, Failure};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+    #[serde(default)]
+    diagnostics: Vec<khutulun_tosca::Diagnostic>,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.filter(|t| !t.is_empty()),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut request = self.http.request(method, format!("{}/v1{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    /// Sends a request; a non-2xx answer becomes a Failure carrying the agent's message.
+    pub async fn send(&self, request: RequestBuilder) -> CliResult<Response> {
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Failure {
+                message: body.message,
+                diagnostics: body.diagnostics,
+                code: 1,
+            },
+            Err(_) if status == StatusCode::UNAUTHORIZED => Failure::new("the agent refused the token; pass --token or set KHUTULUN_TOKEN"),
+            Err(_) => Failure::new(format!("the agent answered {status}: {text}")),
+        })
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
+        let response = self.send(self.request(Method::GET, path)).await?;
+        response
+            .json()
+            .await
+            .map_err(|e| Failure::new(format!("the agent's answer to GET {path} is not what this CLI expects: {e}")))
+    }
+
+    /// True when an agent answers at the base URL.
+    pub async fn reachable(&self) -> bool {
+        self.http
+            .get(format!("{}/v1/health", self.base))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Failure {
+        if e.is_connect() || e.is_timeout() {
+            Failure::new(format!(
+                "cannot reach the agent at {}: {}; start one with `khutulun agent` (or `khutulun up PATH`), or point --agent / KHUTULUN_AGENT at a running one",
+                self.base,
+                root_cause(&e)
+            ))
+        } else {
+            Failure::new(format!("request to {} failed: {}", self.base, root_cause(&e)))
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,115 @@
+use crate::cli::Format;
+use crate::client::Client;
+use crate::failure::{CliResult, Failure};
+use crate::package;
+use base64::Engine;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    path: &Path,
+    inputs: &[String],
+    wait: bool,
+    timeout: u64,
+    format: Format,
+) -> CliResult {
+    let view = send(client, ns, name, path, inputs).await?;
+    let view = if wait { wait_until_deployed(client, ns, name, timeout).await? } else { view };
+    match format {
+        Format::Json => super::print_json(&view),
+        Format::Table => {
+            let state = view["status"].as_str().unwrap_or("?");
+            println!(
+                "service {ns}/{name} revision {}: {state} ({}/{} instances running)",
+                view["revision"], view["running"], view["instances"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Packs PATH and sends it; returns the agent's view of the service.
+pub async fn send(client: &Client, ns: &str, name: &str, path: &Path, inputs: &[String]) -> CliResult<Value> {
+    let inputs = package::parse_inputs(inputs)?;
+    let located = package::locate(path)?;
+    let root = located.root.clone();
+    let bytes = tokio::task::spawn_blocking(move || khutulun_agent::pack_directory(&root))
+        .await?
+        .map_err(|e| Failure::new(format!("cannot pack {}: {e}", located.root.display())))?;
+    let body = serde_json::json!({
+        "entry": located.entry,
+        "inputs": inputs,
+        "package": base64::engine::general_purpose::STANDARD.encode(bytes),
+    });
+    let response = client
+        .send(client.request(Method::PUT, &format!("/namespaces/{ns}/services/{name}")).json(&body))
+        .await?;
+    Ok(response.json().await?)
+}
+
+/// Waits until every instance runs; fails with the agent's reason when the deploy fails.
+pub async fn wait_until_deployed(client: &Client, ns: &str, name: &str, timeout: u64) -> CliResult<Value> {
+    let progress = spinner();
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let view: Value = client.get(&format!("/namespaces/{ns}/services/{name}")).await?;
+        let status = view["status"].as_str().unwrap_or_default().to_owned();
+        let waiting: Vec<String> = view["instance_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["state"] != "running")
+            .map(|i| format!("{}/{} {}", i["node"].as_str().unwrap_or("?"), i["index"], i["state"].as_str().unwrap_or("?")))
+            .collect();
+        progress.set_message(format!(
+            "{ns}/{name}: {status}, {}/{} running{}",
+            view["running"],
+            view["instances"],
+            if waiting.is_empty() { String::new() } else { format!(" (waiting for {})", waiting.join(", ")) }
+        ));
+        match status.as_str() {
+            "deployed" => {
+                progress.finish_and_clear();
+                return Ok(view);
+            }
+            "failed" => {
+                progress.finish_and_clear();
+                return Err(Failure::new(format!(
+                    "deploy of {ns}/{name} failed: {}; everything it started was stopped (see `khutulun events`)",
+                    view["message"].as_str().unwrap_or("no reason given")
+                )));
+            }
+            "deleting" => {
+                progress.finish_and_clear();
+                return Err(Failure::new(format!("{ns}/{name} is being deleted")));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            progress.finish_and_clear();
+            return Err(Failure::new(format!(
+                "{ns}/{name} is not running after {timeout}s; still waiting for {}; it keeps starting in the background (see `khutulun instances {name}` and `khutulun logs`)",
+                waiting.join(", ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn spinner() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}

@@ -1,0 +1,74 @@
+use crate::cli::Format;
+use crate::client::Client;
+use crate::failure::CliResult;
+use crate::table;
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde_json::Value;
+
+pub async fn run(
+    client: &Client,
+    ns: &str,
+    service: Option<&str>,
+    since: Option<&str>,
+    follow: bool,
+    format: Format,
+) -> CliResult {
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(service) = service {
+        query.push(("namespace", ns));
+        query.push(("service", service));
+    }
+    if let Some(since) = since {
+        query.push(("since", since));
+    }
+    if !follow {
+        let response = client.send(client.request(Method::GET, "/events").query(&query)).await?;
+        let events: Vec<Value> = response.json().await?;
+        match format {
+            Format::Json => super::print_json(&events),
+            Format::Table => {
+                let rows: Vec<Vec<String>> = events.iter().map(row).collect();
+                table::print(&["TIME", "HOST", "EVENT", "SUBJECT", "DETAIL"], &rows);
+            }
+        }
+        return Ok(());
+    }
+    query.push(("follow", "true"));
+    let response = client.send(client.request(Method::GET, "/events").query(&query)).await?;
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(chunk) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk?));
+        // Server-sent events are separated by a blank line; `data:` carries the JSON.
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            for line in block.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { continue };
+                    match format {
+                        Format::Json => println!("{}", serde_json::to_string(&event)?),
+                        Format::Table => println!("{}", row(&event).join("  ")),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn row(event: &Value) -> Vec<String> {
+    let text = |k: &str| event[k].as_str().unwrap_or_default().to_owned();
+    let subject = match (event["service"].as_str(), event["node"].as_str()) {
+        (Some(svc), Some(node)) => format!("{}/{svc} {node}/{}", text("namespace"), event["index"]),
+        (Some(svc), None) => format!("{}/{svc}", text("namespace")),
+        _ => "-".into(),
+    };
+    let mut detail = Vec::new();
+    for key in ["pid", "code", "signal", "attempt", "delay_ms", "revision", "on_host", "message", "api_url"] {
+        if let Some(v) = event.get(key) {
+            detail.push(format!("{key}={}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())));
+        }
+    }
+    vec![text("time"), text("host"), text("type"), subject, detail.join(" ")]
+}

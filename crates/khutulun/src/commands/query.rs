@@ -1,0 +1,137 @@
+use crate::cli::Format;
+use crate::client::Client;
+use crate::failure::CliResult;
+use crate::table;
+use serde_json::Value;
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn services(client: &Client, ns: &str, format: Format) -> CliResult {
+    let list: Vec<Value> = client.get(&format!("/namespaces/{ns}/services")).await?;
+    if format == Format::Json {
+        super::print_json(&list);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|v| {
+            vec![
+                s(&v["name"]),
+                s(&v["revision"]),
+                s(&v["status"]),
+                format!("{}/{}", v["running"], v["instances"]),
+                s(&v["updated_at"]),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "REVISION", "STATUS", "RUNNING", "UPDATED"], &rows);
+    Ok(())
+}
+
+pub async fn service(client: &Client, ns: &str, name: &str, format: Format) -> CliResult {
+    let view: Value = client.get(&format!("/namespaces/{ns}/services/{name}")).await?;
+    if format == Format::Json {
+        super::print_json(&view);
+        return Ok(());
+    }
+    println!("Service:   {ns}/{name}");
+    println!("Revision:  {}", s(&view["revision"]));
+    println!("Status:    {}", s(&view["status"]));
+    if let Some(message) = view["message"].as_str() {
+        println!("Message:   {message}");
+    }
+    println!("Entry:     {}", s(&view["entry"]));
+    println!("Inputs:    {}", view["inputs"]);
+    println!("Created:   {}", s(&view["created_at"]));
+    println!("Updated:   {}", s(&view["updated_at"]));
+    println!();
+    let instances = view["instance_list"].as_array().cloned().unwrap_or_default();
+    print_instances(&instances, false);
+    Ok(())
+}
+
+pub async fn outputs(client: &Client, ns: &str, name: &str, format: Format) -> CliResult {
+    let outputs: serde_json::Map<String, Value> =
+        client.get(&format!("/namespaces/{ns}/services/{name}/outputs")).await?;
+    if format == Format::Json {
+        super::print_json(&outputs);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = outputs.iter().map(|(k, v)| vec![k.clone(), s(v)]).collect();
+    table::print(&["OUTPUT", "VALUE"], &rows);
+    Ok(())
+}
+
+pub async fn instances(client: &Client, ns: &str, name: Option<&str>, format: Format) -> CliResult {
+    let path = match name {
+        Some(name) => format!("/namespaces/{ns}/services/{name}/instances"),
+        None => format!("/namespaces/{ns}/instances"),
+    };
+    let list: Vec<Value> = client.get(&path).await?;
+    if format == Format::Json {
+        super::print_json(&list);
+        return Ok(());
+    }
+    print_instances(&list, name.is_none());
+    Ok(())
+}
+
+fn print_instances(list: &[Value], with_service: bool) {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|v| {
+            let ports = v["ports"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, p)| format!("{k}={p}")).collect::<Vec<_>>().join(","))
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "-".into());
+            let mut row = Vec::new();
+            if with_service {
+                row.push(s(&v["service"]));
+            }
+            row.extend([
+                format!("{}/{}", s(&v["node"]), v["index"]),
+                s(&v["host"]),
+                s(&v["delegate"]),
+                s(&v["state"]),
+                s(&v["pid"]),
+                ports,
+                s(&v["restarts"]),
+            ]);
+            row
+        })
+        .collect();
+    let mut headers = Vec::new();
+    if with_service {
+        headers.push("SERVICE");
+    }
+    headers.extend(["INSTANCE", "HOST", "DELEGATE", "STATE", "PID", "PORTS", "RESTARTS"]);
+    table::print(&headers, &rows);
+}
+
+pub async fn hosts(client: &Client, format: Format) -> CliResult {
+    let list: Vec<Value> = client.get("/hosts").await?;
+    if format == Format::Json {
+        super::print_json(&list);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|v| {
+            let labels = v["labels"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, l)| format!("{k}={}", s(l))).collect::<Vec<_>>().join(","))
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| "-".into());
+            vec![s(&v["name"]), s(&v["address"]), s(&v["state"]), labels, s(&v["instances"])]
+        })
+        .collect();
+    table::print(&["NAME", "ADDRESS", "STATE", "LABELS", "INSTANCES"], &rows);
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The HTTP API's contract: OpenAPI document, JSON errors with stable codes, token auth.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+#[test]
+fn openapi_document_lists_the_api() {
+    let agent = Agent::start();
+    let (status, body) = http_get(&format!("{}/v1/openapi.json", agent.url), None).unwrap();
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/v1/namespaces/{ns}/services/{name}", "/v1/events", "/v1/hosts", "/v1/namespaces/{ns}/services/{name}/outputs"] {
+        assert!(doc["paths"][path].is_object(), "missing {path}");
+    }
+}
+
+#[test]
+fn errors_are_json_with_a_stable_code() {
+    let agent = Agent::start();
+    let (status, body) = http_get(&format!("{}/v1/namespaces/default/services/nope", agent.url), None).unwrap();
+    assert_eq!(status, 404);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["code"], "not_found");
+    assert!(error["message"].as_str().unwrap().contains("nope"));
+    let (status, body) = http_get(&format!("{}/v1/namespaces/Bad%20Name/services", agent.url), None).unwrap();
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn a_token_is_required_when_configured() {
+    let agent = Agent::start_with(Some("s3cret"), port_range(5));
+    let (status, body) = http_get(&format!("{}/v1/hosts", agent.url), None).unwrap();
+    assert_eq!(status, 401);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unauthorized");
+    let (status, _) = http_get(&format!("{}/v1/hosts", agent.url), Some("wrong")).unwrap();
+    assert_eq!(status, 401);
+    let (status, _) = http_get(&format!("{}/v1/hosts", agent.url), Some("s3cret")).unwrap();
+    assert_eq!(status, 200);
+    // The CLI passes KHUTULUN_TOKEN (set by the harness).
+    let hosts = agent.json(&["hosts"]);
+    assert_eq!(hosts[0]["name"], "test-host");
+    assert_eq!(hosts[0]["state"], "alive");
+}
+
+#[test]
+fn an_agent_reachable_from_the_network_refuses_to_start_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["agent", "--api", &format!("0.0.0.0:{}", free_port())])
+        .arg("--state-dir")
+        .arg(dir.path().join("s"))
+        .arg("--data-dir")
+        .arg(dir.path().join("d"))
+        .env_remove("KHUTULUN_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a token is required"), "{err}");
+    assert!(!dir.path().join("s").exists(), "nothing is created when the agent refuses to start");
+}
+
+#[test]
+fn a_second_agent_for_the_same_host_refuses_to_start() {
+    let agent = Agent::start();
+    let out = Command::new(BIN)
+        .args(["agent", "--api", &format!("127.0.0.1:{}", free_port()), "--host", "test-host"])
+        .arg("--state-dir")
+        .arg(agent.state_dir())
+        .arg("--data-dir")
+        .arg(agent.data_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already served by a running agent"), "{err}");
+}

@@ -1,0 +1,113 @@
+//! Bad input gets a clear error and changes nothing.
+
+mod common;
+
+use common::*;
+
+const PROFILE_IMPORT: &str = "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\n";
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn invalid_template_reports_every_diagnostic_with_position_and_stores_nothing() {
+    let agent = Agent::start();
+    let dir = template_dir(&[(
+        "service.yaml",
+        &format!(
+            "{PROFILE_IMPORT}service_template:\n  node_templates:\n    web:\n      type: Procss\n    db:\n      type: Process\n      properties:\n        command: true\n        colour: blue\n"
+        ),
+    )]);
+    let before = agent.ok(&["services", "-o", "json"]);
+    let out = agent.cli(&["deploy", "broken", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    // The unknown type is on line 7, column 13 (the value of `type`).
+    assert!(err.contains("service.yaml:7:13"), "no position for the unknown type:\n{err}");
+    assert!(err.contains("Procss"), "{err}");
+    assert!(err.contains("colour"), "the unknown property is reported too:\n{err}");
+    assert!(err.lines().filter(|l| l.contains("service.yaml:")).count() >= 2, "{err}");
+    assert_eq!(agent.ok(&["services", "-o", "json"]), before);
+    assert!(!agent.state_dir().join("namespaces/default/services/broken").exists());
+}
+
+#[test]
+fn missing_executable_is_refused_before_anything_starts() {
+    let agent = Agent::start();
+    let dir = template_dir(&[(
+        "service.yaml",
+        &format!(
+            "{PROFILE_IMPORT}service_template:\n  node_templates:\n    first:\n      type: Process\n      properties:\n        command: sleep\n        arguments: [ '1000' ]\n    second:\n      type: Process\n      properties:\n        command: no-such-program-anywhere\n"
+        ),
+    )]);
+    let out = agent.cli(&["deploy", "missing", dir.path().to_str().unwrap(), "--wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no-such-program-anywhere") && err.contains("not found on PATH"), "{err}");
+    assert!(err.contains("second"), "names the node:\n{err}");
+    assert_eq!(agent.json(&["services"]).as_array().unwrap().len(), 0);
+    assert!(agent.events().iter().all(|e| e["type"] != "instance_starting"));
+}
+
+#[test]
+fn exhausted_port_range_is_a_clear_error_and_reserves_nothing() {
+    let range = port_range(1);
+    let agent = Agent::start_with(None, range);
+    let dir = template_dir(&[(
+        "service.yaml",
+        &format!(
+            "{PROFILE_IMPORT}service_template:\n  node_templates:\n    a:\n      type: Process\n      properties: {{ command: sleep, arguments: [ '1000' ] }}\n      capabilities: {{ endpoint: {{ properties: {{ port: 0 }} }} }}\n    b:\n      type: Process\n      properties: {{ command: sleep, arguments: [ '1000' ] }}\n      capabilities: {{ endpoint: {{ properties: {{ port: 0 }} }} }}\n"
+        ),
+    )]);
+    let out = agent.cli(&["deploy", "ports", dir.path().to_str().unwrap(), "--wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no free port left in the range"), "{err}");
+    assert_eq!(agent.json(&["services"]).as_array().unwrap().len(), 0);
+    let ports = std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json")).unwrap_or_default();
+    assert!(!ports.contains(&range.0.to_string()), "a port stayed reserved: {ports}");
+}
+
+#[test]
+fn unknown_service_names_are_clear_errors() {
+    let agent = Agent::start();
+    for args in [
+        vec!["service", "show", "nope"],
+        vec!["outputs", "nope"],
+        vec!["instances", "nope"],
+        vec!["delete", "nope"],
+        vec!["logs", "nope", "web"],
+    ] {
+        let out = agent.cli(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("\"default/nope\" not found"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_process_that_dies_at_start_fails_the_deploy_and_leaves_nothing_running() {
+    let agent = Agent::start();
+    let dir = template_dir(&[(
+        "service.yaml",
+        &format!(
+            "{PROFILE_IMPORT}service_template:\n  node_templates:\n    db:\n      type: Process\n      properties: {{ command: sh, arguments: [ '-c', 'exec python3 -m http.server $PORT --bind 127.0.0.1' ] }}\n    web:\n      type: Process\n      properties: {{ command: sh, arguments: [ '-c', 'echo cannot start >&2; exit 4' ] }}\n      capabilities: {{ endpoint: {{ properties: {{ port: 0 }} }} }}\n      requirements:\n        - connection: db\n"
+        ),
+    )]);
+    // db starts and listens; web dies before it listens on its port: the deploy fails and
+    // db is stopped again.
+    let out = agent.cli(&["deploy", "dies", dir.path().to_str().unwrap(), "--wait", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("failed"), "{err}");
+    for i in agent.instances("dies") {
+        if let Some(pid) = i["pid"].as_u64() {
+            assert!(!process_alive(pid as u32), "{i}");
+        }
+        assert_ne!(i["state"], "running", "{i}");
+    }
+    let ports = std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json")).unwrap_or_default();
+    let reservations: serde_json::Value = serde_json::from_str(&ports).unwrap();
+    assert_eq!(reservations["ports"].as_object().unwrap().len(), 0, "{ports}");
+}

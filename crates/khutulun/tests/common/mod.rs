@@ -1,0 +1,254 @@
+//! Test harness: real agents as child processes on loopback, driven by the real CLI.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_khutulun");
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// A port range of its own for every agent, so tests run in parallel (nextest runs each
+/// test in its own process): a counter in /tmp under flock hands out blocks of 30000-39999.
+pub fn port_range(size: u16) -> (u16, u16) {
+    use std::io::{Read, Seek, Write};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open("/tmp/khutulun-test-ports")
+        .unwrap();
+    file.lock().unwrap();
+    let mut text = String::new();
+    (&file).read_to_string(&mut text).unwrap();
+    let next: u16 = text.trim().parse().unwrap_or(0);
+    let first = if next < 30000 || next + size > 39999 { 30000 } else { next };
+    (&file).seek(std::io::SeekFrom::Start(0)).unwrap();
+    (&file).set_len(0).unwrap();
+    write!(&file, "{}", first + size).unwrap();
+    file.unlock().unwrap();
+    (first, first + size - 1)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One agent with its own state and data directories, stopped when dropped.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub api: String,
+    pub token: Option<String>,
+    pub port_range: String,
+    pub child: Option<Child>,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        Agent::start_with(None, port_range(20))
+    }
+
+    pub fn start_with(token: Option<&str>, range: (u16, u16)) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut agent = Agent {
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            api: format!("127.0.0.1:{port}"),
+            token: token.map(str::to_owned),
+            port_range: format!("{}-{}", range.0, range.1),
+            child: None,
+        };
+        agent.spawn();
+        agent
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .args(["agent", "--api", &self.api, "--host", "test-host", "--port-range", &self.port_range])
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env_remove("KHUTULUN_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(token) = &self.token {
+            command.env("KHUTULUN_TOKEN", token);
+        }
+        self.child = Some(command.spawn().unwrap());
+        self.wait_healthy();
+    }
+
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_get(&format!("{}/v1/health", self.url), None).map(|(s, _)| s) == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("agent did not become healthy; log:\n{}", self.log());
+    }
+
+    /// Stops the agent with SIGTERM, as a service manager would; workloads keep running.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc_kill(child.id() as i32, 15) };
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Runs the CLI against this agent.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(BIN);
+        command.args(["--agent", &self.url]).args(args).env_remove("KHUTULUN_TOKEN");
+        if let Some(token) = &self.token {
+            command.env("KHUTULUN_TOKEN", token);
+        }
+        command.output().unwrap()
+    }
+
+    /// Runs the CLI and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "khutulun {args:?} failed ({}):\nstdout: {}\nstderr: {}\nagent log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let text = self.ok(&all);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
+    }
+
+    pub fn instances(&self, service: &str) -> Vec<Value> {
+        self.json(&["instances", service]).as_array().unwrap().clone()
+    }
+
+    pub fn instance(&self, service: &str, node: &str) -> Value {
+        self.instances(service)
+            .into_iter()
+            .find(|i| i["node"] == node)
+            .unwrap_or_else(|| panic!("no instance {node} in {service}"))
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.json(&["events"]).as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // Leave nothing running: delete every service, then stop the agent.
+        if self.child.is_some() {
+            if let Some(services) = self.cli(&["services", "-o", "json"]).status.success().then(|| {
+                serde_json::from_slice::<Value>(&self.cli(&["services", "-o", "json"]).stdout).unwrap_or(Value::Null)
+            }) {
+                for s in services.as_array().into_iter().flatten() {
+                    let _ = self.cli(&["delete", s["name"].as_str().unwrap_or_default(), "--wait", "--timeout", "30"]);
+                }
+            }
+        }
+        self.stop();
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+pub fn kill(pid: u32, signal: i32) {
+    unsafe { libc_kill(pid as i32, signal) };
+}
+
+/// True when a process with this pid exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// A minimal HTTP/1.0 GET over std (no client crate needed): (status, body).
+pub fn http_get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(authority).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n{auth}Connection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// Polls `check` until it returns Some or the timeout passes (tests only: the product never polls).
+pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes a template (and any extra files) into a fresh directory.
+pub fn template_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("0.0.0.0", port)).is_ok()
+}

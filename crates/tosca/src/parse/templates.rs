@@ -1,0 +1,783 @@
+//! The service template (§6.9) and what it holds: node templates (§7.2), requirement and
+//! capability assignments (§8.3, §8.5), relationship templates (§7.4), groups and policies
+//! (§16.2, §16.4), and the sections accepted without deeper checks yet (substitution
+//! mappings, workflows).
+
+use super::defs::ValueDefKind;
+use super::{Entry, Parser};
+use crate::ast::{
+    Assignment, CapabilityAssignment, GroupDef, Named, NodeTemplate, RelationshipAssignment,
+    RelationshipTemplate, RequirementAssignment, ServiceTemplate,
+};
+use crate::model::{Expr, ExprKind};
+use crate::yaml::{Node, Yaml};
+
+const SERVICE_TEMPLATE_KEYNAMES: &[&str] = &[
+    "description",
+    "metadata",
+    "inputs",
+    "outputs",
+    "node_templates",
+    "relationship_templates",
+    "groups",
+    "policies",
+    "substitution_mappings",
+    "workflows",
+];
+const NODE_TEMPLATE_KEYNAMES: &[&str] = &[
+    "type",
+    "description",
+    "metadata",
+    "directives",
+    "properties",
+    "attributes",
+    "requirements",
+    "capabilities",
+    "interfaces",
+    "artifacts",
+    "count",
+    "node_filter",
+    "copy",
+];
+const CAPABILITY_ASSIGNMENT_KEYNAMES: &[&str] = &["properties", "attributes", "directives"];
+const REQUIREMENT_ASSIGNMENT_KEYNAMES: &[&str] = &[
+    "node",
+    "capability",
+    "relationship",
+    "allocation",
+    "count",
+    "node_filter",
+    "directives",
+    "optional",
+];
+const RELATIONSHIP_ASSIGNMENT_KEYNAMES: &[&str] =
+    &["type", "properties", "attributes", "interfaces"];
+const RELATIONSHIP_TEMPLATE_KEYNAMES: &[&str] = &[
+    "type",
+    "description",
+    "metadata",
+    "properties",
+    "attributes",
+    "interfaces",
+    "copy",
+];
+const INTERFACE_ASSIGNMENT_KEYNAMES: &[&str] = &["inputs", "operations", "notifications"];
+// §11.5: "An operation assignment may add or change the implementation and description".
+const OPERATION_ASSIGNMENT_KEYNAMES: &[&str] =
+    &["description", "implementation", "inputs", "outputs"];
+const GROUP_KEYNAMES: &[&str] = &[
+    "type",
+    "description",
+    "metadata",
+    "properties",
+    "attributes",
+    "members",
+];
+const POLICY_KEYNAMES: &[&str] = &[
+    "type",
+    "description",
+    "metadata",
+    "properties",
+    "targets",
+    "triggers",
+];
+const SUBSTITUTION_KEYNAMES: &[&str] = &[
+    "node_type",
+    "substitution_filter",
+    "properties",
+    "attributes",
+    "capabilities",
+    "requirements",
+    "interfaces",
+];
+const WORKFLOW_KEYNAMES: &[&str] = &[
+    "description",
+    "metadata",
+    "inputs",
+    "precondition",
+    "steps",
+    "implementation",
+    "outputs",
+];
+const NODE_DIRECTIVES: &[&str] = &["create", "select", "substitute"];
+const REQUIREMENT_DIRECTIVES: &[&str] = &["internal", "external"];
+
+impl Parser<'_> {
+    pub fn service_template(&mut self, node: &Node) -> Option<ServiceTemplate> {
+        let entries = self.entries(node, "service_template")?;
+        let mut template = ServiceTemplate {
+            location: node.location(),
+            ..ServiceTemplate::default()
+        };
+        if !entries.iter().any(|e| e.key == "node_templates") {
+            self.error(
+                &node.location(),
+                "service_template needs node_templates (§6.9.1)",
+            );
+        }
+        for entry in &entries {
+            let value = entry.value;
+            match entry.key {
+                "description" => template.description = self.description(value),
+                "metadata" => template.metadata = self.metadata(value),
+                "inputs" => {
+                    template.inputs = self.value_definitions(
+                        value,
+                        ValueDefKind::Parameter,
+                        "the service template",
+                    )
+                }
+                "outputs" => {
+                    template.outputs = self.value_definitions(
+                        value,
+                        ValueDefKind::Parameter,
+                        "the service template",
+                    )
+                }
+                "node_templates" => template.node_templates = self.node_templates(value),
+                "relationship_templates" => {
+                    template.relationship_templates = self.relationship_templates(value)
+                }
+                "groups" => template.groups = self.groups(value),
+                "policies" => template.policies = self.policies(value),
+                "substitution_mappings" => self.substitution_mappings(value),
+                "workflows" => self.workflows(value),
+                _ => self.unknown_keyname(entry, "service_template", SERVICE_TEMPLATE_KEYNAMES),
+            }
+        }
+        Some(template)
+    }
+
+    fn node_templates(&mut self, node: &Node) -> Vec<NodeTemplate> {
+        let Some(entries) = self.entries(node, "node_templates") else {
+            return Vec::new();
+        };
+        let merged: Vec<Option<Node>> = entries
+            .iter()
+            .map(|entry| self.copy_source(entry, &entries, "node template"))
+            .collect();
+        entries
+            .iter()
+            .zip(merged)
+            .filter_map(|(entry, merged)| {
+                let body = merged.as_ref().unwrap_or(entry.value);
+                self.node_template(entry, body)
+            })
+            .collect()
+    }
+
+    /// `copy: other`: the template's own keynames plus the other's it does not have (§7.2).
+    fn copy_source(&mut self, entry: &Entry, all: &[Entry], label: &str) -> Option<Node> {
+        let own = entry.value.as_map()?;
+        let (_, copy) = own.iter().find(|(k, _)| k.as_str() == Some("copy"))?;
+        let what = format!("copy of {label} \"{}\"", entry.key);
+        let source_name = self.named(copy, &what)?;
+        let Some(source) = all.iter().find(|e| e.key == source_name.name) else {
+            let hint =
+                crate::diagnostic::did_you_mean(&source_name.name, all.iter().map(|e| e.key));
+            self.error(
+                &source_name.location,
+                format!("unknown {label} \"{}\" in {what}{hint}", source_name.name),
+            );
+            return None;
+        };
+        let source_map = source.value.as_map()?;
+        if source_map.iter().any(|(k, _)| k.as_str() == Some("copy")) {
+            self.error(
+                &source_name.location,
+                format!(
+                    "{label} \"{}\" uses copy itself, so it cannot be copied (§7.2)",
+                    source_name.name
+                ),
+            );
+            return None;
+        }
+        let mut merged: Vec<(Node, Node)> = own
+            .iter()
+            .filter(|(k, _)| k.as_str() != Some("copy"))
+            .cloned()
+            .collect();
+        for (key, value) in source_map {
+            if !own.iter().any(|(k, _)| k.as_str() == key.as_str()) {
+                merged.push((key.clone(), value.clone()));
+            }
+        }
+        Some(Node {
+            value: Yaml::Map(merged),
+            ..entry.value.clone()
+        })
+    }
+
+    fn node_template(&mut self, entry: &Entry, body: &Node) -> Option<NodeTemplate> {
+        let what = format!("node template \"{}\"", entry.key);
+        let fields = self.entries(body, &what)?;
+        let mut template = NodeTemplate {
+            name: entry.named(),
+            type_name: None,
+            description: None,
+            metadata: serde_json::Map::new(),
+            directives: Vec::new(),
+            properties: Vec::new(),
+            attributes: Vec::new(),
+            capabilities: Vec::new(),
+            requirements: Vec::new(),
+            interfaces: Vec::new(),
+            count: None,
+        };
+        if !fields.iter().any(|f| f.key == "type") {
+            self.error(
+                &entry.key_node.location(),
+                format!("{what} needs a type (§7.2)"),
+            );
+        }
+        for field in &fields {
+            let value = field.value;
+            match field.key {
+                "type" => template.type_name = self.named(value, &format!("the type of {what}")),
+                "description" => template.description = self.description(value),
+                "metadata" => template.metadata = self.metadata(value),
+                "directives" => {
+                    template.directives = self.directives(
+                        value,
+                        &format!("the directives of {what}"),
+                        NODE_DIRECTIVES,
+                    )
+                }
+                "properties" => {
+                    template.properties =
+                        self.assignments(value, &format!("the properties of {what}"))
+                }
+                "attributes" => {
+                    template.attributes =
+                        self.assignments(value, &format!("the attributes of {what}"))
+                }
+                "capabilities" => template.capabilities = self.capability_assignments(value, &what),
+                "requirements" => {
+                    template.requirements = self.requirement_assignments(value, &what)
+                }
+                "interfaces" => template.interfaces = self.interface_assignments(value, &what),
+                "artifacts" => self.artifact_definitions(value, &what),
+                "count" => template.count = self.count(value, &format!("the count of {what}")),
+                "node_filter" => {
+                    self.value(value);
+                }
+                "copy" => {}
+                _ => self.unknown_keyname(field, &what, NODE_TEMPLATE_KEYNAMES),
+            }
+        }
+        Some(template)
+    }
+
+    /// `count`: a non-negative integer or a function call that gives one (§10.1 allows functions
+    /// wherever a value is expected).
+    fn count(&mut self, node: &Node, what: &str) -> Option<Expr> {
+        let value = self.value(node);
+        match value.kind {
+            ExprKind::Call(_) => Some(value),
+            ExprKind::Integer(i) if i >= 0 && i <= i64::from(u32::MAX) => Some(value),
+            _ => {
+                self.error(
+                    &node.location(),
+                    format!(
+                        "{what} must be a non-negative integer (or a function giving one), not {}",
+                        node.describe()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn directives(&mut self, node: &Node, what: &str, valid: &[&str]) -> Vec<Named> {
+        let Some(names) = self.names(node, what) else {
+            return Vec::new();
+        };
+        names
+            .into_iter()
+            .filter(|name| {
+                let ok = valid.contains(&name.name.as_str());
+                if !ok {
+                    self.error(
+                        &name.location,
+                        format!(
+                            "unknown directive \"{}\" in {what}; valid directives are: {}",
+                            name.name,
+                            valid.join(", ")
+                        ),
+                    );
+                }
+                ok
+            })
+            .collect()
+    }
+
+    /// Property or attribute assignments: `name: value`.
+    pub fn assignments(&mut self, node: &Node, what: &str) -> Vec<Assignment> {
+        let Some(entries) = self.entries(node, what) else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .map(|entry| Assignment {
+                name: entry.named(),
+                value: self.value(entry.value),
+            })
+            .collect()
+    }
+
+    fn capability_assignments(&mut self, node: &Node, owner: &str) -> Vec<CapabilityAssignment> {
+        let Some(entries) = self.entries(node, &format!("the capabilities of {owner}")) else {
+            return Vec::new();
+        };
+        let mut assignments = Vec::new();
+        for entry in &entries {
+            let what = format!("capability \"{}\" of {owner}", entry.key);
+            let mut assignment = CapabilityAssignment {
+                name: entry.named(),
+                properties: Vec::new(),
+                attributes: Vec::new(),
+            };
+            let Some(fields) = self.entries_or_empty(entry.value, &what) else {
+                continue;
+            };
+            for field in &fields {
+                match field.key {
+                    "properties" => {
+                        assignment.properties =
+                            self.assignments(field.value, &format!("the properties of {what}"))
+                    }
+                    "attributes" => {
+                        assignment.attributes =
+                            self.assignments(field.value, &format!("the attributes of {what}"))
+                    }
+                    "directives" => {
+                        self.directives(
+                            field.value,
+                            &format!("the directives of {what}"),
+                            REQUIREMENT_DIRECTIVES,
+                        );
+                    }
+                    _ => self.unknown_keyname(field, &what, CAPABILITY_ASSIGNMENT_KEYNAMES),
+                }
+            }
+            assignments.push(assignment);
+        }
+        assignments
+    }
+
+    fn requirement_assignments(&mut self, node: &Node, owner: &str) -> Vec<RequirementAssignment> {
+        let Some(items) = node.as_seq() else {
+            self.error(
+                &node.location(),
+                format!(
+                    "the requirements of {owner} must be a list of single-entry maps (- name: target), not {}",
+                    node.describe()
+                ),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| {
+                let entry =
+                    self.single_entry(item, &format!("a requirement assignment of {owner}"))?;
+                Some(self.requirement_assignment(&entry, owner))
+            })
+            .collect()
+    }
+
+    fn requirement_assignment(&mut self, entry: &Entry, owner: &str) -> RequirementAssignment {
+        let what = format!("requirement \"{}\" of {owner}", entry.key);
+        let mut assignment = RequirementAssignment {
+            name: entry.named(),
+            location: entry.key_node.location(),
+            node: None,
+            node_index: None,
+            capability: None,
+            relationship: None,
+            count: None,
+            optional: false,
+            has_node_filter: false,
+        };
+        match &entry.value.value {
+            Yaml::Str(_) => {
+                assignment.node = self.named(entry.value, &format!("the target node of {what}"));
+                return assignment;
+            }
+            Yaml::Null => return assignment,
+            Yaml::Seq(_) => {
+                self.error(
+                    &entry.value.location(),
+                    format!(
+                        "{what} must be a node template name or a map of keynames; for a node and an index write node: [ name, index ] (§8.5.2)"
+                    ),
+                );
+                return assignment;
+            }
+            _ => {}
+        }
+        let Some(fields) = self.entries(entry.value, &what) else {
+            return assignment;
+        };
+        for field in &fields {
+            let value = field.value;
+            match field.key {
+                "node" => match value.as_seq() {
+                    Some([name, index]) => {
+                        assignment.node = self.named(name, &format!("the target node of {what}"));
+                        let index_expr = self.value(index);
+                        if !matches!(index.value, Yaml::Int(i) if i >= 0)
+                            && index_expr.as_call().is_none()
+                        {
+                            self.error(
+                                &index.location(),
+                                format!(
+                                    "the index in the node of {what} must be a non-negative integer or a function such as $node_index, not {}",
+                                    index.describe()
+                                ),
+                            );
+                        }
+                        assignment.node_index = Some(index_expr);
+                    }
+                    Some(_) => self.error(
+                        &value.location(),
+                        format!(
+                            "the node of {what} must be a node template or node type name, or [ node_template, index ]"
+                        ),
+                    ),
+                    None => {
+                        assignment.node = self.named(value, &format!("the target node of {what}"))
+                    }
+                },
+                "capability" => {
+                    assignment.capability =
+                        self.named(value, &format!("the capability of {what}"))
+                }
+                "relationship" => {
+                    assignment.relationship = self.relationship_assignment(value, &what)
+                }
+                "allocation" => {
+                    self.assignments(value, &format!("the allocation of {what}"));
+                }
+                "count" => assignment.count = self.count(value, &format!("the count of {what}")),
+                "node_filter" => {
+                    assignment.has_node_filter = true;
+                    self.value(value);
+                }
+                "directives" => {
+                    self.directives(
+                        value,
+                        &format!("the directives of {what}"),
+                        REQUIREMENT_DIRECTIVES,
+                    );
+                }
+                "optional" => {
+                    assignment.optional = self
+                        .boolean(value, &format!("optional of {what}"))
+                        .unwrap_or(false)
+                }
+                _ => self.unknown_keyname(field, &what, REQUIREMENT_ASSIGNMENT_KEYNAMES),
+            }
+        }
+        assignment
+    }
+
+    fn relationship_assignment(
+        &mut self,
+        node: &Node,
+        owner: &str,
+    ) -> Option<RelationshipAssignment> {
+        let what = format!("the relationship of {owner}");
+        if let Yaml::Str(_) = node.value {
+            return self.named(node, &what).map(RelationshipAssignment::Name);
+        }
+        let fields = self.entries(node, &what)?;
+        let (mut type_name, mut properties, mut attributes) = (None, Vec::new(), Vec::new());
+        for field in &fields {
+            match field.key {
+                "type" => type_name = self.named(field.value, &format!("the type of {what}")),
+                "properties" => {
+                    properties = self.assignments(field.value, &format!("the properties of {what}"))
+                }
+                "attributes" => {
+                    attributes = self.assignments(field.value, &format!("the attributes of {what}"))
+                }
+                "interfaces" => {
+                    self.interface_assignments(field.value, &what);
+                }
+                _ => self.unknown_keyname(field, &what, RELATIONSHIP_ASSIGNMENT_KEYNAMES),
+            }
+        }
+        Some(RelationshipAssignment::Full {
+            location: node.location(),
+            type_name,
+            properties,
+            attributes,
+        })
+    }
+
+    /// Interface assignments (§11.3); returns the interface names.
+    fn interface_assignments(&mut self, node: &Node, owner: &str) -> Vec<Named> {
+        let Some(entries) = self.entries(node, &format!("the interfaces of {owner}")) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for entry in &entries {
+            names.push(entry.named());
+            let what = format!("interface \"{}\" of {owner}", entry.key);
+            let Some(fields) = self.entries_or_empty(entry.value, &what) else {
+                continue;
+            };
+            for field in &fields {
+                match field.key {
+                    "inputs" => {
+                        self.assignments(field.value, &format!("the inputs of {what}"));
+                    }
+                    "operations" | "notifications" => {
+                        self.operation_assignments(field.value, &what)
+                    }
+                    _ => self.unknown_keyname(field, &what, INTERFACE_ASSIGNMENT_KEYNAMES),
+                }
+            }
+        }
+        names
+    }
+
+    fn operation_assignments(&mut self, node: &Node, owner: &str) {
+        let Some(entries) = self.entries(node, &format!("the operations of {owner}")) else {
+            return;
+        };
+        for entry in &entries {
+            let what = format!("operation \"{}\" of {owner}", entry.key);
+            if entry.value.as_map().is_none() {
+                self.implementation(entry.value, &what);
+                continue;
+            }
+            let Some(fields) = self.entries(entry.value, &what) else {
+                continue;
+            };
+            for field in &fields {
+                match field.key {
+                    "description" => {
+                        self.description(field.value);
+                    }
+                    "implementation" => self.implementation(field.value, &what),
+                    "inputs" => {
+                        self.assignments(field.value, &format!("the inputs of {what}"));
+                    }
+                    "outputs" => {
+                        self.assignments(field.value, &format!("the outputs of {what}"));
+                    }
+                    _ => self.unknown_keyname(field, &what, OPERATION_ASSIGNMENT_KEYNAMES),
+                }
+            }
+        }
+    }
+
+    fn relationship_templates(&mut self, node: &Node) -> Vec<RelationshipTemplate> {
+        let Some(entries) = self.entries(node, "relationship_templates") else {
+            return Vec::new();
+        };
+        let mut templates = Vec::new();
+        for entry in &entries {
+            let merged = self.copy_source(entry, &entries, "relationship template");
+            let body = merged.as_ref().unwrap_or(entry.value);
+            let what = format!("relationship template \"{}\"", entry.key);
+            let Some(fields) = self.entries(body, &what) else {
+                continue;
+            };
+            let mut template = RelationshipTemplate {
+                name: entry.named(),
+                type_name: None,
+                properties: Vec::new(),
+                attributes: Vec::new(),
+            };
+            if !fields.iter().any(|f| f.key == "type") {
+                self.error(
+                    &entry.key_node.location(),
+                    format!("{what} needs a type (§7.4)"),
+                );
+            }
+            for field in &fields {
+                match field.key {
+                    "type" => {
+                        template.type_name = self.named(field.value, &format!("the type of {what}"))
+                    }
+                    "description" => {
+                        self.description(field.value);
+                    }
+                    "metadata" => {
+                        self.metadata(field.value);
+                    }
+                    "properties" => {
+                        template.properties =
+                            self.assignments(field.value, &format!("the properties of {what}"))
+                    }
+                    "attributes" => {
+                        template.attributes =
+                            self.assignments(field.value, &format!("the attributes of {what}"))
+                    }
+                    "interfaces" => {
+                        self.interface_assignments(field.value, &what);
+                    }
+                    "copy" => {}
+                    _ => self.unknown_keyname(field, &what, RELATIONSHIP_TEMPLATE_KEYNAMES),
+                }
+            }
+            templates.push(template);
+        }
+        templates
+    }
+
+    fn groups(&mut self, node: &Node) -> Vec<GroupDef> {
+        let Some(entries) = self.entries(node, "groups") else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter_map(|entry| self.group_or_policy(entry, "group", GROUP_KEYNAMES))
+            .collect()
+    }
+
+    fn policies(&mut self, node: &Node) -> Vec<GroupDef> {
+        let Some(items) = node.as_seq() else {
+            self.error(
+                &node.location(),
+                format!(
+                    "policies must be a list of single-entry maps (- name: {{ type: ... }}), not {}",
+                    node.describe()
+                ),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| {
+                let entry = self.single_entry(item, "a policy definition")?;
+                self.group_or_policy(&entry, "policy", POLICY_KEYNAMES)
+            })
+            .collect()
+    }
+
+    fn group_or_policy(
+        &mut self,
+        entry: &Entry,
+        label: &str,
+        keynames: &[&str],
+    ) -> Option<GroupDef> {
+        let what = format!("{label} \"{}\"", entry.key);
+        let fields = self.entries(entry.value, &what)?;
+        let mut def = GroupDef {
+            name: entry.named(),
+            type_name: None,
+            properties: Vec::new(),
+            members: Vec::new(),
+        };
+        if !fields.iter().any(|f| f.key == "type") {
+            self.error(&entry.key_node.location(), format!("{what} needs a type"));
+        }
+        for field in &fields {
+            match field.key {
+                "type" => def.type_name = self.named(field.value, &format!("the type of {what}")),
+                "description" => {
+                    self.description(field.value);
+                }
+                "metadata" => {
+                    self.metadata(field.value);
+                }
+                "properties" => {
+                    def.properties =
+                        self.assignments(field.value, &format!("the properties of {what}"))
+                }
+                "attributes" if label == "group" => {
+                    self.assignments(field.value, &format!("the attributes of {what}"));
+                }
+                "members" if label == "group" => {
+                    def.members = self
+                        .names(field.value, &format!("the members of {what}"))
+                        .unwrap_or_default()
+                }
+                "targets" if label == "policy" => {
+                    def.members = self
+                        .names(field.value, &format!("the targets of {what}"))
+                        .unwrap_or_default()
+                }
+                "triggers" if label == "policy" => {
+                    self.entries(field.value, &format!("the triggers of {what}"));
+                }
+                _ => self.unknown_keyname(field, &what, keynames),
+            }
+        }
+        Some(def)
+    }
+
+    fn substitution_mappings(&mut self, node: &Node) {
+        let Some(fields) = self.entries(node, "substitution_mappings") else {
+            return;
+        };
+        if !fields.iter().any(|f| f.key == "node_type") {
+            self.error(
+                &node.location(),
+                "substitution_mappings needs node_type (§15.1)",
+            );
+        }
+        for field in &fields {
+            match field.key {
+                "node_type" => {
+                    self.named(field.value, "the node_type of substitution_mappings");
+                }
+                "substitution_filter" => {
+                    self.value(field.value);
+                }
+                "properties" | "attributes" | "capabilities" | "interfaces" => {
+                    self.entries(
+                        field.value,
+                        &format!("the {} of substitution_mappings", field.key),
+                    );
+                }
+                "requirements" => {
+                    if field.value.as_seq().is_none() && field.value.as_map().is_none() {
+                        self.error(
+                            &field.value.location(),
+                            "the requirements of substitution_mappings must be a list",
+                        );
+                    }
+                }
+                _ => self.unknown_keyname(field, "substitution_mappings", SUBSTITUTION_KEYNAMES),
+            }
+        }
+    }
+
+    fn workflows(&mut self, node: &Node) {
+        let Some(entries) = self.entries(node, "workflows") else {
+            return;
+        };
+        for entry in &entries {
+            let what = format!("workflow \"{}\"", entry.key);
+            let Some(fields) = self.entries_or_empty(entry.value, &what) else {
+                continue;
+            };
+            for field in &fields {
+                match field.key {
+                    "description" => {
+                        self.description(field.value);
+                    }
+                    "metadata" => {
+                        self.metadata(field.value);
+                    }
+                    "inputs" | "outputs" => {
+                        self.value_definitions(field.value, ValueDefKind::Parameter, &what);
+                    }
+                    "precondition" => {
+                        self.value(field.value);
+                    }
+                    "steps" => {
+                        self.entries_or_empty(field.value, &format!("the steps of {what}"));
+                    }
+                    "implementation" => self.implementation(field.value, &what),
+                    _ => self.unknown_keyname(field, &what, WORKFLOW_KEYNAMES),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Checks of function calls that can be made before deployment: `$get_input` names an input
+//! of the service template; `$get_property` and `$get_attribute` follow a valid TOSCA path to
+//! a node template, capability or relationship that has the property or attribute named.
+//! Where the path goes through something only known at deployment (an index, incoming
+//! relationships), checking stops there.
+
+use super::Compiler;
+use crate::diagnostic::{did_you_mean, known_list};
+use crate::model::{Call, Expr, ExprKind, PropertyDefinition, ServiceTemplate};
+use crate::path::{self, EntityKind, PathArg, Start, Step};
+
+/// What SELF is where an expression is written.
+#[derive(Debug, Clone, Copy)]
+enum SelfRef {
+    None,
+    Node(usize),
+    /// A relationship: the source node and the requirement's position among its requirements.
+    Relationship(usize, usize),
+}
+
+/// Where a path is known to lead while checking.
+enum Reached {
+    Node(usize),
+    Relationship(usize, usize),
+    Capability(usize, String),
+    /// Only known at deployment.
+    Unknown,
+}
+
+impl Compiler<'_> {
+    pub(super) fn check_functions(&mut self, model: &ServiceTemplate) {
+        for (index, node) in model.node_templates.iter().enumerate() {
+            let here = SelfRef::Node(index);
+            self.check_expr(&node.count, here, model);
+            for value in node.properties.values() {
+                self.check_expr(value, here, model);
+            }
+            for value in node.attributes.values().flatten() {
+                self.check_expr(value, here, model);
+            }
+            for capability in node.capabilities.values() {
+                for value in capability.properties.values() {
+                    self.check_expr(value, here, model);
+                }
+                for value in capability.attributes.values().flatten() {
+                    self.check_expr(value, here, model);
+                }
+            }
+            for (r, requirement) in node.requirements.iter().enumerate() {
+                let here = SelfRef::Relationship(index, r);
+                self.check_expr(&requirement.count, here, model);
+                for value in requirement.relationship.properties.values() {
+                    self.check_expr(value, here, model);
+                }
+                for value in requirement.relationship.attributes.values().flatten() {
+                    self.check_expr(value, here, model);
+                }
+            }
+        }
+        for output in &model.outputs {
+            if let Some(value) = &output.value {
+                self.check_expr(value, SelfRef::None, model);
+            }
+        }
+    }
+
+    fn check_expr(&mut self, expr: &Expr, here: SelfRef, model: &ServiceTemplate) {
+        let mut calls = Vec::new();
+        expr.visit_calls(&mut |e, call| calls.push((e, call)));
+        for (e, call) in calls {
+            match call.function.as_str() {
+                "get_input" => self.check_get_input(e, call, model),
+                "get_property" | "get_attribute" => self.check_get_value(e, call, here),
+                _ => {}
+            }
+        }
+    }
+
+    fn check_get_input(&mut self, at: &Expr, call: &Call, model: &ServiceTemplate) {
+        let Some(name) = call.args.first() else {
+            self.diagnostics.error(
+                &at.location,
+                "$get_input needs the name of an input of the service template",
+            );
+            return;
+        };
+        let ExprKind::String(name_text) = &name.kind else {
+            if name.as_call().is_none() {
+                self.diagnostics.error(
+                    &name.location,
+                    format!(
+                        "$get_input needs an input name (a string) first, not {}",
+                        name.describe()
+                    ),
+                );
+            }
+            return;
+        };
+        if model.input(name_text).is_none() {
+            let names: Vec<&str> = model.inputs.iter().map(|i| i.name.as_str()).collect();
+            self.diagnostics.error(
+                &name.location,
+                format!(
+                    "unknown input \"{name_text}\" in $get_input{}; the service template's inputs are: {}",
+                    did_you_mean(name_text, names.iter().copied()),
+                    known_list(names.iter().copied())
+                ),
+            );
+        }
+    }
+
+    fn check_get_value(&mut self, at: &Expr, call: &Call, here: SelfRef) {
+        let function = format!("${}", call.function);
+        let what = if call.function == "get_property" {
+            "property"
+        } else {
+            "attribute"
+        };
+        let mut args = Vec::with_capacity(call.args.len());
+        for arg in &call.args {
+            match &arg.kind {
+                ExprKind::String(s) => args.push(PathArg::Str(s)),
+                ExprKind::Integer(i) => args.push(PathArg::Int(*i)),
+                // Computed path elements are only known when evaluated.
+                ExprKind::Call(_) => return,
+                _ => args.push(PathArg::Other),
+            }
+        }
+        let self_kind = match here {
+            SelfRef::None => None,
+            SelfRef::Node(_) => Some(EntityKind::Node),
+            SelfRef::Relationship(..) => Some(EntityKind::Relationship),
+        };
+        let parsed = match path::parse(&args, self_kind) {
+            Ok(parsed) => parsed,
+            Err(message) => {
+                self.diagnostics.error(
+                    &at.location,
+                    format!("invalid TOSCA path in {function}: {message}"),
+                );
+                return;
+            }
+        };
+        let Some(name_arg) = call.args.get(parsed.consumed) else {
+            self.diagnostics.error(
+                &at.location,
+                format!("{function} needs the name of a {what} after the TOSCA path (§10.2.1)"),
+            );
+            return;
+        };
+        let Some(name) = name_arg.as_str() else {
+            self.diagnostics.error(
+                &name_arg.location,
+                format!(
+                    "{function} needs the name of a {what} after the TOSCA path, not {}",
+                    name_arg.describe()
+                ),
+            );
+            return;
+        };
+        let mut reached = match (&parsed.start, here) {
+            (Start::SelfEntity, SelfRef::Node(i)) => Reached::Node(i),
+            (Start::SelfEntity, SelfRef::Relationship(i, r)) => Reached::Relationship(i, r),
+            (Start::SelfEntity, SelfRef::None) => return,
+            (Start::Node(node), _) => match self.nodes.iter().position(|n| &n.name == node) {
+                Some(i) => Reached::Node(i),
+                None => {
+                    let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+                    self.diagnostics.error(
+                        &call.args[0].location,
+                        format!(
+                            "unknown node template \"{node}\" in {function}{}; node templates: {}",
+                            did_you_mean(node, names.iter().copied()),
+                            known_list(names.iter().copied())
+                        ),
+                    );
+                    return;
+                }
+            },
+        };
+        for step in &parsed.steps {
+            reached = match self.step(reached, step, at, &function) {
+                Some(next) => next,
+                None => return,
+            };
+        }
+        let (defs, owner) = match &reached {
+            Reached::Node(i) => {
+                let Some(type_id) = self.nodes[*i].type_id else {
+                    return;
+                };
+                let resolved = self.types.resolved(type_id);
+                (
+                    (resolved.properties.clone(), resolved.attributes.clone()),
+                    format!(
+                        "node template \"{}\" ({})",
+                        self.nodes[*i].name,
+                        self.types.describe(type_id)
+                    ),
+                )
+            }
+            Reached::Capability(i, capability) => {
+                let Some(type_id) = self.nodes[*i].type_id else {
+                    return;
+                };
+                let Some(spec) = self
+                    .types
+                    .resolved(type_id)
+                    .capabilities
+                    .iter()
+                    .find(|c| &c.name == capability)
+                else {
+                    return;
+                };
+                (
+                    (spec.properties.clone(), spec.attributes.clone()),
+                    format!(
+                        "capability \"{capability}\" of node template \"{}\" (capability type \"{}\")",
+                        self.nodes[*i].name,
+                        self.types.name(spec.type_id)
+                    ),
+                )
+            }
+            Reached::Relationship(i, r) => {
+                let Some(info) = self.nodes[*i].requirements.get(*r) else {
+                    return;
+                };
+                let Some(spec) = &info.relationship else {
+                    return;
+                };
+                (
+                    (spec.properties.clone(), spec.attributes.clone()),
+                    format!(
+                        "the relationship of requirement \"{}\" of node template \"{}\" (relationship type \"{}\")",
+                        info.name,
+                        self.nodes[*i].name,
+                        self.types.name(spec.type_id)
+                    ),
+                )
+            }
+            Reached::Unknown => return,
+        };
+        let (properties, attributes) = defs;
+        // Properties are reflected as attributes (§9.6).
+        let candidates: Vec<&PropertyDefinition> = if what == "property" {
+            properties.iter().collect()
+        } else {
+            attributes.iter().chain(properties.iter()).collect()
+        };
+        if !candidates.iter().any(|d| d.name == name) {
+            let names: Vec<&str> = candidates.iter().map(|d| d.name.as_str()).collect();
+            self.diagnostics.error(
+                &name_arg.location,
+                format!(
+                    "unknown {what} \"{name}\" of {owner} in {function}{}; it has: {}",
+                    did_you_mean(name, names.iter().copied()),
+                    known_list(names.iter().copied())
+                ),
+            );
+        }
+    }
+
+    fn step(
+        &mut self,
+        reached: Reached,
+        step: &Step,
+        at: &Expr,
+        function: &str,
+    ) -> Option<Reached> {
+        Some(match (reached, step) {
+            (Reached::Unknown, _) => Reached::Unknown,
+            (Reached::Node(i), Step::Relationship { requirement, index }) => {
+                let type_id = self.nodes[i].type_id?;
+                let specs = &self.types.resolved(type_id).requirements;
+                if !specs.iter().any(|s| &s.name == requirement) {
+                    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                    self.diagnostics.error(
+                        &at.location,
+                        format!(
+                            "unknown requirement \"{requirement}\" of node template \"{}\" in the TOSCA path of {function}{}; {} defines requirements: {}",
+                            self.nodes[i].name,
+                            did_you_mean(requirement, names.iter().copied()),
+                            self.types.describe(type_id),
+                            known_list(names.iter().copied())
+                        ),
+                    );
+                    return None;
+                }
+                let matching: Vec<usize> = self.nodes[i]
+                    .requirements
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| &r.name == requirement)
+                    .map(|(k, _)| k)
+                    .collect();
+                match index.single().and_then(|k| matching.get(k as usize)) {
+                    Some(&r) => Reached::Relationship(i, r),
+                    None => Reached::Unknown,
+                }
+            }
+            (Reached::Node(i), Step::Capability(capability)) => {
+                let type_id = self.nodes[i].type_id?;
+                let capabilities = &self.types.resolved(type_id).capabilities;
+                if !capabilities.iter().any(|c| &c.name == capability) {
+                    let names: Vec<&str> = capabilities.iter().map(|c| c.name.as_str()).collect();
+                    self.diagnostics.error(
+                        &at.location,
+                        format!(
+                            "unknown capability \"{capability}\" of node template \"{}\" in the TOSCA path of {function}{}; {} defines capabilities: {}",
+                            self.nodes[i].name,
+                            did_you_mean(capability, names.iter().copied()),
+                            self.types.describe(type_id),
+                            known_list(names.iter().copied())
+                        ),
+                    );
+                    return None;
+                }
+                Reached::Capability(i, capability.clone())
+            }
+            (Reached::Relationship(i, _), Step::Source) => Reached::Node(i),
+            (Reached::Relationship(i, r), Step::Target) => {
+                let target = &self.nodes[i].requirements[r].target;
+                Reached::Node(self.nodes.iter().position(|n| &n.name == target)?)
+            }
+            (Reached::Relationship(i, r), Step::TargetCapability) => {
+                let info = &self.nodes[i].requirements[r];
+                let target = self.nodes.iter().position(|n| n.name == info.target)?;
+                Reached::Capability(target, info.capability.clone())
+            }
+            _ => Reached::Unknown,
+        })
+    }
+}
