@@ -163,6 +163,7 @@ fn memory_bytes() -> u64 {
 /// Runs an agent until SIGINT or SIGTERM. Workloads keep running when the agent stops;
 /// the next agent on this host adopts them.
 pub async fn run(config: AgentConfig) -> Result<(), String> {
+    config.validate()?;
     let listener = tokio::net::TcpListener::bind(config.api)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.api))?;
@@ -177,10 +178,21 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
         agent.host.name,
         agent.host.api_url
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("API server failed: {e}"))?;
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    tokio::select! {
+        result = server => result.map_err(|e| format!("API server failed: {e}"))?,
+        () = async {
+            shutdown_signal().await;
+            let _ = stopping.send(true);
+            // Open event streams and log follows never end by themselves: give ordinary
+            // requests a moment to finish, then go.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        } => {}
+    }
     agent.emit(EventKind::AgentStopping);
     Ok(())
 }

@@ -10,13 +10,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Starts deleting a service; the returned record says `deleting`.
-pub async fn delete(agent: &Agent, ns: &str, svc: &str) -> Result<khutulun_state::ServiceRecord, ApiError> {
+pub async fn delete(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+) -> Result<khutulun_state::ServiceRecord, ApiError> {
     let record = {
         let store = agent.store.clone();
         let (ns, svc) = (ns.to_owned(), svc.to_owned());
         tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
             let _lock = store.lock_service(&ns, &svc).map_err(ApiError::internal)?;
-            let mut record = store.require_service(&ns, &svc).map_err(ApiError::from_state)?;
+            let mut record = store
+                .require_service(&ns, &svc)
+                .map_err(ApiError::from_state)?;
             record.status = ServiceStatus::Deleting;
             record.updated_at = chrono::Utc::now();
             store.write_service(&record).map_err(ApiError::internal)?;
@@ -51,17 +57,25 @@ async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
     stop_service_instances(agent, ns, svc).await;
     // Directories that are not kept go with the service.
     if let Ok((record, graph)) = load_current(agent, ns, svc) {
-        let package = agent.store.layout().revision_package(ns, svc, record.revision);
+        let package = agent
+            .store
+            .layout()
+            .revision_package(ns, svc, record.revision);
         for node in &graph.nodes {
             if DelegateKind::of(node) != DelegateKind::Directory {
                 continue;
             }
             for index in 0..node.count {
                 let paths = paths_for(agent, ns, svc, &node.name, index, &package);
-                if let Ok(Some(w)) = workload::build(&graph, node, index, &[], &paths, &BTreeMap::new()) {
+                if let Ok(Some(w)) =
+                    workload::build(&graph, node, index, &[], &paths, &BTreeMap::new())
+                {
                     if let Some(delegate) = agent.delegate(DelegateKind::Directory) {
                         if let Err(e) = delegate.remove(&w.spec).await {
-                            tracing::warn!("removing the directory of {ns}/{svc} {}: {e}", node.name);
+                            tracing::warn!(
+                                "removing the directory of {ns}/{svc} {}: {e}",
+                                node.name
+                            );
                         }
                     }
                 }
@@ -107,7 +121,10 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str) {
         Err(_) => instances.iter().map(|i| i.node.clone()).collect(),
     };
     for node in order {
-        for record in instances.iter().filter(|i| i.node == node && i.host == agent.host.name) {
+        for record in instances
+            .iter()
+            .filter(|i| i.node == node && i.host == agent.host.name)
+        {
             let instance = instance_ref(ns, svc, &record.node, record.index);
             let supervisor = agent
                 .supervisors

@@ -77,7 +77,10 @@ async fn deploy_staged(
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?
     };
-    let previous = agent.store.service(&ns, &name).map_err(ApiError::internal)?;
+    let previous = agent
+        .store
+        .service(&ns, &name)
+        .map_err(ApiError::internal)?;
     if let Some(previous) = &previous {
         if previous.status == ServiceStatus::Deleting {
             return Err(ApiError::conflict(
@@ -92,8 +95,14 @@ async fn deploy_staged(
             .store
             .release_ports(&agent.host.name, &ns, &name)
             .map_err(ApiError::internal)?;
-        for old in agent.store.instances(&ns, &name).map_err(ApiError::internal)? {
-            let _ = agent.store.remove_instance(&ns, &name, &old.node, old.index);
+        for old in agent
+            .store
+            .instances(&ns, &name)
+            .map_err(ApiError::internal)?
+        {
+            let _ = agent
+                .store
+                .remove_instance(&ns, &name, &old.node, old.index);
         }
     }
 
@@ -146,7 +155,10 @@ async fn deploy_staged(
             created_at: previous.as_ref().map(|p| p.created_at).unwrap_or(now),
             updated_at: now,
         };
-        agent.store.write_service(&record).map_err(ApiError::internal)?;
+        agent
+            .store
+            .write_service(&record)
+            .map_err(ApiError::internal)?;
         for node in &graph.nodes {
             for index in 0..node.count {
                 let ports = port_requests
@@ -288,7 +300,9 @@ async fn start_all(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
             match (built, agent.delegate(kind)) {
                 (Some(workload), Some(delegate)) => {
                     match start_workload(agent, delegate, &instance, &workload).await {
-                        Ok(running) => supervisor::spawn(agent.clone(), instance, workload, running, 0),
+                        Ok(running) => {
+                            supervisor::spawn(agent.clone(), instance, workload, running, 0)
+                        }
                         Err(message) => {
                             agent.update_instance(&instance, |r| {
                                 r.state = InstanceStatus::Failed;
@@ -315,7 +329,11 @@ async fn start_all(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn load_current(agent: &Agent, ns: &str, svc: &str) -> Result<(ServiceRecord, ServiceGraph), String> {
+pub fn load_current(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+) -> Result<(ServiceRecord, ServiceGraph), String> {
     let record = agent
         .store
         .require_service(ns, svc)
@@ -371,7 +389,13 @@ pub fn paths_for(
     }
 }
 
-pub fn identity(agent: &Agent, ns: &str, svc: &str, node: &str, index: u32) -> BTreeMap<String, String> {
+pub fn identity(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+    node: &str,
+    index: u32,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("KHUTULUN_NAMESPACE".to_owned(), ns.to_owned()),
         ("KHUTULUN_SERVICE".to_owned(), svc.to_owned()),
@@ -412,4 +436,3 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
         ))
     }
 }
-

@@ -96,7 +96,10 @@ mod tests {
         let bytes = pack_directory(src.path()).unwrap();
         let dest = tempfile::tempdir().unwrap();
         unpack(&bytes, dest.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(dest.path().join("sub/x.py")).unwrap(), "b");
+        assert_eq!(
+            std::fs::read_to_string(dest.path().join("sub/x.py")).unwrap(),
+            "b"
+        );
         assert!(!dest.path().join(".git").exists());
     }
 

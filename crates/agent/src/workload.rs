@@ -84,12 +84,13 @@ pub fn build(
                 _ => paths.default_volume.clone(),
             };
             let mode_text = string(property("mode")?).unwrap_or_else(|| "0755".into());
-            let mode = u32::from_str_radix(mode_text.trim_start_matches("0o"), 8).map_err(|_| {
-                format!(
-                    "node \"{}\": mode \"{mode_text}\" is not an octal permission like 0755",
-                    node.name
-                )
-            })?;
+            let mode =
+                u32::from_str_radix(mode_text.trim_start_matches("0o"), 8).map_err(|_| {
+                    format!(
+                        "node \"{}\": mode \"{mode_text}\" is not an octal permission like 0755",
+                        node.name
+                    )
+                })?;
             Ok(Some(Workload {
                 spec: WorkloadSpec::Directory(DirectorySpec {
                     path,
@@ -196,7 +197,10 @@ fn relationship_environment(
         else {
             continue;
         };
-        if relationship.is_a(khutulun_profile::PROFILE_PREFIX, khutulun_profile::CONNECTS_TO) {
+        if relationship.is_a(
+            khutulun_profile::PROFILE_PREFIX,
+            khutulun_profile::CONNECTS_TO,
+        ) {
             let port = target.ports.get(&relationship.capability).ok_or_else(|| {
                 format!(
                     "node \"{}\" connects to endpoint \"{}\" of \"{}\", which has no reserved port",
@@ -273,7 +277,10 @@ fn text(value: &Value) -> String {
 pub fn endpoints_needing_ports(graph: &ServiceGraph, node: &Node) -> Vec<(String, Option<u16>)> {
     let mut wanted = Vec::new();
     for (name, capability) in &node.capabilities {
-        if !capability.is_a(khutulun_profile::PROFILE_PREFIX, khutulun_profile::TCP_ENDPOINT) {
+        if !capability.is_a(
+            khutulun_profile::PROFILE_PREFIX,
+            khutulun_profile::TCP_ENDPOINT,
+        ) {
             continue;
         }
         let fixed = match capability.properties.get("port") {

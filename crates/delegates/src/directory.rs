@@ -113,12 +113,22 @@ mod tests {
     async fn creates_with_mode_and_removes_unless_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data/a");
-        let mut spec = DirectorySpec { path: path.clone(), mode: 0o750, owner: None, keep: true };
+        let mut spec = DirectorySpec {
+            path: path.clone(),
+            mode: 0o750,
+            owner: None,
+            keep: true,
+        };
         let d = DirectoryDelegate;
-        let running = d.start(&WorkloadSpec::Directory(spec.clone())).await.unwrap();
+        let running = d
+            .start(&WorkloadSpec::Directory(spec.clone()))
+            .await
+            .unwrap();
         assert!(d.is_alive(&running));
         assert_eq!(path.metadata().unwrap().permissions().mode() & 0o777, 0o750);
-        d.remove(&WorkloadSpec::Directory(spec.clone())).await.unwrap();
+        d.remove(&WorkloadSpec::Directory(spec.clone()))
+            .await
+            .unwrap();
         assert!(path.exists(), "kept");
         spec.keep = false;
         d.remove(&WorkloadSpec::Directory(spec)).await.unwrap();

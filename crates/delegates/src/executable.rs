@@ -53,7 +53,11 @@ mod tests {
         let found = resolve_executable("sh", Path::new("/"), "/nonexistent:/bin:/usr/bin").unwrap();
         assert!(found.ends_with("sh"));
         let err = resolve_executable("no-such-program-xyz", Path::new("/"), "/bin").unwrap_err();
-        assert!(err.to_string().contains("\"no-such-program-xyz\" was not found on PATH"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("\"no-such-program-xyz\" was not found on PATH"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -64,6 +68,9 @@ mod tests {
         let err = resolve_executable("./run.sh", dir.path(), "").unwrap_err();
         assert!(err.to_string().contains("not an executable file"), "{err}");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(resolve_executable("./run.sh", dir.path(), "").unwrap(), dir.path().join("./run.sh"));
+        assert_eq!(
+            resolve_executable("./run.sh", dir.path(), "").unwrap(),
+            dir.path().join("./run.sh")
+        );
     }
 }

@@ -65,7 +65,11 @@ impl Delegate for ProcessDelegate {
                 spec.working_directory.display()
             )));
         }
-        resolve_executable(&spec.command, &spec.working_directory, &Self::search_path(spec))?;
+        resolve_executable(
+            &spec.command,
+            &spec.working_directory,
+            &Self::search_path(spec),
+        )?;
         if let Some(user) = &spec.user {
             let ids = lookup_user(user)?;
             let me = rustix::process::geteuid().as_raw();
@@ -81,10 +85,16 @@ impl Delegate for ProcessDelegate {
     async fn start(&self, spec: &WorkloadSpec) -> Result<Running, DelegateError> {
         self.check(spec)?;
         let spec = Self::spec(spec)?;
-        let program =
-            resolve_executable(&spec.command, &spec.working_directory, &Self::search_path(spec))?;
+        let program = resolve_executable(
+            &spec.command,
+            &spec.working_directory,
+            &Self::search_path(spec),
+        )?;
         std::fs::create_dir_all(&spec.log_directory).map_err(|e| {
-            DelegateError::io(format!("create log directory {}", spec.log_directory.display()), e)
+            DelegateError::io(
+                format!("create log directory {}", spec.log_directory.display()),
+                e,
+            )
         })?;
         let log = |name: &str| {
             let path = spec.log_directory.join(name);
@@ -155,7 +165,10 @@ impl Delegate for ProcessDelegate {
             return reap(pid).unwrap_or(unknown);
         }
         wait_readable(&fd).await;
-        match waitid(WaitId::PidFd(std::os::fd::AsFd::as_fd(&fd)), WaitIdOptions::EXITED) {
+        match waitid(
+            WaitId::PidFd(std::os::fd::AsFd::as_fd(&fd)),
+            WaitIdOptions::EXITED,
+        ) {
             Ok(Some(status)) => Exit {
                 code: status.exit_status(),
                 signal: status.terminating_signal(),
@@ -180,7 +193,10 @@ impl Delegate for ProcessDelegate {
             None => true,
         };
         if !ended {
-            tracing::info!(pid, "process did not stop within {grace:?}; sending SIGKILL");
+            tracing::info!(
+                pid,
+                "process did not stop within {grace:?}; sending SIGKILL"
+            );
             signal_group(pid, Signal::KILL);
             if let Some(fd) = &fd {
                 wait_readable(fd).await;
@@ -258,13 +274,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = ProcessDelegate;
         let running = d
-            .start(&spec(dir.path(), "sh", &["-c", "echo $GREETING; echo oops >&2; exit 3"]))
+            .start(&spec(
+                dir.path(),
+                "sh",
+                &["-c", "echo $GREETING; echo oops >&2; exit 3"],
+            ))
             .await
             .unwrap();
         let exit = d.wait(&running).await;
-        assert_eq!(exit, Exit { code: Some(3), signal: None });
-        assert_eq!(std::fs::read_to_string(dir.path().join("logs/stdout.log")).unwrap(), "hi\n");
-        assert_eq!(std::fs::read_to_string(dir.path().join("logs/stderr.log")).unwrap(), "oops\n");
+        assert_eq!(
+            exit,
+            Exit {
+                code: Some(3),
+                signal: None
+            }
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("logs/stdout.log")).unwrap(),
+            "hi\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("logs/stderr.log")).unwrap(),
+            "oops\n"
+        );
     }
 
     #[tokio::test]
@@ -273,11 +305,20 @@ mod tests {
         let d = ProcessDelegate;
         // The shell starts a child that ignores nothing; both must be gone after stop.
         let running = d
-            .start(&spec(dir.path(), "sh", &["-c", "sleep 100 & echo $! > child.pid; wait"]))
+            .start(&spec(
+                dir.path(),
+                "sh",
+                &["-c", "sleep 100 & echo $! > child.pid; wait"],
+            ))
             .await
             .unwrap();
         let pid = running.pid.unwrap();
-        assert_eq!(rustix::process::getpgid(Pid::from_raw(pid as i32)).unwrap().as_raw_pid(), pid as i32);
+        assert_eq!(
+            rustix::process::getpgid(Pid::from_raw(pid as i32))
+                .unwrap()
+                .as_raw_pid(),
+            pid as i32
+        );
         let waiter = {
             let running = running.clone();
             tokio::spawn(async move { ProcessDelegate.wait(&running).await })
@@ -289,7 +330,11 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let child: u32 = std::fs::read_to_string(dir.path().join("child.pid")).unwrap().trim().parse().unwrap();
+        let child: u32 = std::fs::read_to_string(dir.path().join("child.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         d.stop(&running, Duration::from_secs(5)).await.unwrap();
         let exit = waiter.await.unwrap();
         assert_eq!(exit.signal, Some(15));
@@ -304,7 +349,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = ProcessDelegate;
         let running = d
-            .start(&spec(dir.path(), "sh", &["-c", "trap '' TERM; while :; do sleep 0.05; done"]))
+            .start(&spec(
+                dir.path(),
+                "sh",
+                &["-c", "trap '' TERM; while :; do sleep 0.05; done"],
+            ))
             .await
             .unwrap();
         let waiter = {
@@ -332,7 +381,15 @@ mod tests {
         let d = ProcessDelegate;
         let me = std::process::id();
         let start = proc_stat::start_time(me).unwrap();
-        assert!(d.is_alive(&Running { pid: Some(me), pid_start_time: Some(start), ..Default::default() }));
-        assert!(!d.is_alive(&Running { pid: Some(me), pid_start_time: Some(start + 1), ..Default::default() }));
+        assert!(d.is_alive(&Running {
+            pid: Some(me),
+            pid_start_time: Some(start),
+            ..Default::default()
+        }));
+        assert!(!d.is_alive(&Running {
+            pid: Some(me),
+            pid_start_time: Some(start + 1),
+            ..Default::default()
+        }));
     }
 }

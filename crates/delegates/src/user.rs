@@ -18,20 +18,35 @@ pub fn lookup_user(user: &str) -> Result<UserIds, DelegateError> {
     let rc = if let Ok(uid) = user.parse::<u32>() {
         unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) }
     } else {
-        let name = CString::new(user)
-            .map_err(|_| DelegateError::Invalid(format!("user name {user:?} contains a NUL byte")))?;
-        unsafe { libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) }
+        let name = CString::new(user).map_err(|_| {
+            DelegateError::Invalid(format!("user name {user:?} contains a NUL byte"))
+        })?;
+        unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        }
     };
     if rc != 0 || result.is_null() {
         if let Ok(uid) = user.parse::<u32>() {
             // A uid without a passwd entry is still a valid identity.
-            return Ok(UserIds { uid, gid: uid, home: "/".into() });
+            return Ok(UserIds {
+                uid,
+                gid: uid,
+                home: "/".into(),
+            });
         }
         return Err(DelegateError::Invalid(format!(
             "user \"{user}\" does not exist on this host; create it or change the `user` property"
         )));
     }
-    let home = unsafe { CStr::from_ptr(pwd.pw_dir) }.to_string_lossy().into_owned();
+    let home = unsafe { CStr::from_ptr(pwd.pw_dir) }
+        .to_string_lossy()
+        .into_owned();
     Ok(UserIds {
         uid: pwd.pw_uid,
         gid: pwd.pw_gid,

@@ -3,7 +3,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "khutulun", version, about = "A distributed orchestrator for services that speaks TOSCA 2.0")]
+#[command(
+    name = "khutulun",
+    version,
+    about = "A distributed orchestrator for services that speaks TOSCA 2.0"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -14,7 +18,12 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The agent to talk to.
-    #[arg(long, global = true, env = "KHUTULUN_AGENT", default_value = "http://127.0.0.1:8181")]
+    #[arg(
+        long,
+        global = true,
+        env = "KHUTULUN_AGENT",
+        default_value = "http://127.0.0.1:8181"
+    )]
     pub agent: String,
     /// Bearer token for the agent's API (and, for `agent`, the token it requires).
     #[arg(long, global = true, env = "KHUTULUN_TOKEN", hide_env_values = true)]

@@ -57,17 +57,20 @@ impl Client {
                 diagnostics: body.diagnostics,
                 code: 1,
             },
-            Err(_) if status == StatusCode::UNAUTHORIZED => Failure::new("the agent refused the token; pass --token or set KHUTULUN_TOKEN"),
+            Err(_) if status == StatusCode::UNAUTHORIZED => {
+                Failure::new("the agent refused the token; pass --token or set KHUTULUN_TOKEN")
+            }
             Err(_) => Failure::new(format!("the agent answered {status}: {text}")),
         })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
         let response = self.send(self.request(Method::GET, path)).await?;
-        response
-            .json()
-            .await
-            .map_err(|e| Failure::new(format!("the agent's answer to GET {path} is not what this CLI expects: {e}")))
+        response.json().await.map_err(|e| {
+            Failure::new(format!(
+                "the agent's answer to GET {path} is not what this CLI expects: {e}"
+            ))
+        })
     }
 
     /// True when an agent answers at the base URL.
@@ -88,7 +91,11 @@ impl Client {
                 root_cause(&e)
             ))
         } else {
-            Failure::new(format!("request to {} failed: {}", self.base, root_cause(&e)))
+            Failure::new(format!(
+                "request to {} failed: {}",
+                self.base,
+                root_cause(&e)
+            ))
         }
     }
 }

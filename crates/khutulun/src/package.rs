@@ -30,7 +30,10 @@ pub fn locate(path: &Path) -> CliResult<Package> {
     let root = std::fs::canonicalize(path)?;
     for name in ["service.yaml", "service.yml"] {
         if root.join(name).is_file() {
-            return Ok(Package { root, entry: name.to_owned() });
+            return Ok(Package {
+                root,
+                entry: name.to_owned(),
+            });
         }
     }
     let mut yamls: Vec<String> = std::fs::read_dir(&root)?
@@ -40,7 +43,10 @@ pub fn locate(path: &Path) -> CliResult<Package> {
         .collect();
     yamls.sort();
     match yamls.len() {
-        1 => Ok(Package { root, entry: yamls.remove(0) }),
+        1 => Ok(Package {
+            root,
+            entry: yamls.remove(0),
+        }),
         0 => Err(Failure::new(format!(
             "{} holds no service.yaml and no other YAML file; point at the TOSCA file to deploy",
             root.display()
@@ -64,7 +70,13 @@ pub fn default_name(path: &Path) -> String {
     stem.map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "service".into())
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -72,10 +84,11 @@ pub fn default_name(path: &Path) -> String {
 pub fn parse_inputs(inputs: &[String]) -> CliResult<serde_json::Map<String, serde_json::Value>> {
     let mut map = serde_json::Map::new();
     for input in inputs {
-        let (key, value) = input.split_once('=').ok_or_else(|| {
-            Failure::new(format!("input \"{input}\" must look like KEY=VALUE"))
-        })?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        let (key, value) = input
+            .split_once('=')
+            .ok_or_else(|| Failure::new(format!("input \"{input}\" must look like KEY=VALUE")))?;
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
         map.insert(key.to_owned(), value);
     }
     Ok(map)
@@ -87,7 +100,13 @@ mod tests {
 
     #[test]
     fn inputs_parse_as_json_or_string() {
-        let m = parse_inputs(&["a=3".into(), "b=hello".into(), "c=[1,2]".into(), "d=x=y".into()]).unwrap();
+        let m = parse_inputs(&[
+            "a=3".into(),
+            "b=hello".into(),
+            "c=[1,2]".into(),
+            "d=x=y".into(),
+        ])
+        .unwrap();
         assert_eq!(m["a"], 3);
         assert_eq!(m["b"], "hello");
         assert_eq!(m["c"][1], 2);

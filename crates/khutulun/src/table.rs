@@ -35,7 +35,13 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn aligns_columns() {
-        let out = super::render(&["NAME", "STATE"], &[vec!["a".into(), "running".into()], vec!["longer".into(), "x".into()]]);
+        let out = super::render(
+            &["NAME", "STATE"],
+            &[
+                vec!["a".into(), "running".into()],
+                vec!["longer".into(), "x".into()],
+            ],
+        );
         assert_eq!(out, "NAME    STATE\na       running\nlonger  x\n");
     }
 }

@@ -13,7 +13,12 @@ fn openapi_document_lists_the_api() {
     assert_eq!(status, 200);
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/namespaces/{ns}/services/{name}", "/v1/events", "/v1/hosts", "/v1/namespaces/{ns}/services/{name}/outputs"] {
+    for path in [
+        "/v1/namespaces/{ns}/services/{name}",
+        "/v1/events",
+        "/v1/hosts",
+        "/v1/namespaces/{ns}/services/{name}/outputs",
+    ] {
         assert!(doc["paths"][path].is_object(), "missing {path}");
     }
 }
@@ -21,12 +26,20 @@ fn openapi_document_lists_the_api() {
 #[test]
 fn errors_are_json_with_a_stable_code() {
     let agent = Agent::start();
-    let (status, body) = http_get(&format!("{}/v1/namespaces/default/services/nope", agent.url), None).unwrap();
+    let (status, body) = http_get(
+        &format!("{}/v1/namespaces/default/services/nope", agent.url),
+        None,
+    )
+    .unwrap();
     assert_eq!(status, 404);
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["code"], "not_found");
     assert!(error["message"].as_str().unwrap().contains("nope"));
-    let (status, body) = http_get(&format!("{}/v1/namespaces/Bad%20Name/services", agent.url), None).unwrap();
+    let (status, body) = http_get(
+        &format!("{}/v1/namespaces/Bad%20Name/services", agent.url),
+        None,
+    )
+    .unwrap();
     assert_eq!(status, 400, "{body}");
 }
 
@@ -35,7 +48,10 @@ fn a_token_is_required_when_configured() {
     let agent = Agent::start_with(Some("s3cret"), port_range(5));
     let (status, body) = http_get(&format!("{}/v1/hosts", agent.url), None).unwrap();
     assert_eq!(status, 401);
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "unauthorized");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"],
+        "unauthorized"
+    );
     let (status, _) = http_get(&format!("{}/v1/hosts", agent.url), Some("wrong")).unwrap();
     assert_eq!(status, 401);
     let (status, _) = http_get(&format!("{}/v1/hosts", agent.url), Some("s3cret")).unwrap();
@@ -62,14 +78,23 @@ fn an_agent_reachable_from_the_network_refuses_to_start_without_a_token() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a token is required"), "{err}");
-    assert!(!dir.path().join("s").exists(), "nothing is created when the agent refuses to start");
+    assert!(
+        !dir.path().join("s").exists(),
+        "nothing is created when the agent refuses to start"
+    );
 }
 
 #[test]
 fn a_second_agent_for_the_same_host_refuses_to_start() {
     let agent = Agent::start();
     let out = Command::new(BIN)
-        .args(["agent", "--api", &format!("127.0.0.1:{}", free_port()), "--host", "test-host"])
+        .args([
+            "agent",
+            "--api",
+            &format!("127.0.0.1:{}", free_port()),
+            "--host",
+            "test-host",
+        ])
         .arg("--state-dir")
         .arg(agent.state_dir())
         .arg("--data-dir")

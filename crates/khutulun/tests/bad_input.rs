@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 
-const PROFILE_IMPORT: &str = "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\n";
+const PROFILE_IMPORT: &str =
+    "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\n";
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -24,12 +25,24 @@ fn invalid_template_reports_every_diagnostic_with_position_and_stores_nothing() 
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     // The unknown type is on line 7, column 13 (the value of `type`).
-    assert!(err.contains("service.yaml:7:13"), "no position for the unknown type:\n{err}");
+    assert!(
+        err.contains("service.yaml:7:13"),
+        "no position for the unknown type:\n{err}"
+    );
     assert!(err.contains("Procss"), "{err}");
-    assert!(err.contains("colour"), "the unknown property is reported too:\n{err}");
-    assert!(err.lines().filter(|l| l.contains("service.yaml:")).count() >= 2, "{err}");
+    assert!(
+        err.contains("colour"),
+        "the unknown property is reported too:\n{err}"
+    );
+    assert!(
+        err.lines().filter(|l| l.contains("service.yaml:")).count() >= 2,
+        "{err}"
+    );
     assert_eq!(agent.ok(&["services", "-o", "json"]), before);
-    assert!(!agent.state_dir().join("namespaces/default/services/broken").exists());
+    assert!(!agent
+        .state_dir()
+        .join("namespaces/default/services/broken")
+        .exists());
 }
 
 #[test]
@@ -44,10 +57,16 @@ fn missing_executable_is_refused_before_anything_starts() {
     let out = agent.cli(&["deploy", "missing", dir.path().to_str().unwrap(), "--wait"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("no-such-program-anywhere") && err.contains("not found on PATH"), "{err}");
+    assert!(
+        err.contains("no-such-program-anywhere") && err.contains("not found on PATH"),
+        "{err}"
+    );
     assert!(err.contains("second"), "names the node:\n{err}");
     assert_eq!(agent.json(&["services"]).as_array().unwrap().len(), 0);
-    assert!(agent.events().iter().all(|e| e["type"] != "instance_starting"));
+    assert!(agent
+        .events()
+        .iter()
+        .all(|e| e["type"] != "instance_starting"));
 }
 
 #[test]
@@ -65,8 +84,12 @@ fn exhausted_port_range_is_a_clear_error_and_reserves_nothing() {
     let err = stderr(&out);
     assert!(err.contains("no free port left in the range"), "{err}");
     assert_eq!(agent.json(&["services"]).as_array().unwrap().len(), 0);
-    let ports = std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json")).unwrap_or_default();
-    assert!(!ports.contains(&range.0.to_string()), "a port stayed reserved: {ports}");
+    let ports = std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json"))
+        .unwrap_or_default();
+    assert!(
+        !ports.contains(&range.0.to_string()),
+        "a port stayed reserved: {ports}"
+    );
 }
 
 #[test]
@@ -82,7 +105,10 @@ fn unknown_service_names_are_clear_errors() {
         let out = agent.cli(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = stderr(&out);
-        assert!(err.contains("\"default/nope\" not found"), "{args:?}: {err}");
+        assert!(
+            err.contains("\"default/nope\" not found"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -97,7 +123,14 @@ fn a_process_that_dies_at_start_fails_the_deploy_and_leaves_nothing_running() {
     )]);
     // db starts and listens; web dies before it listens on its port: the deploy fails and
     // db is stopped again.
-    let out = agent.cli(&["deploy", "dies", dir.path().to_str().unwrap(), "--wait", "--timeout", "120"]);
+    let out = agent.cli(&[
+        "deploy",
+        "dies",
+        dir.path().to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "120",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("failed"), "{err}");
@@ -107,7 +140,12 @@ fn a_process_that_dies_at_start_fails_the_deploy_and_leaves_nothing_running() {
         }
         assert_ne!(i["state"], "running", "{i}");
     }
-    let ports = std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json")).unwrap_or_default();
+    let ports = std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json"))
+        .unwrap_or_default();
     let reservations: serde_json::Value = serde_json::from_str(&ports).unwrap();
-    assert_eq!(reservations["ports"].as_object().unwrap().len(), 0, "{ports}");
+    assert_eq!(
+        reservations["ports"].as_object().unwrap().len(),
+        0,
+        "{ports}"
+    );
 }

@@ -8,7 +8,9 @@ use serde_json::Value;
 use std::time::Duration;
 
 fn backend_pid(agent: &Agent) -> u32 {
-    agent.instance("hello-world", "backend")["pid"].as_u64().expect("backend has a pid") as u32
+    agent.instance("hello-world", "backend")["pid"]
+        .as_u64()
+        .expect("backend has a pid") as u32
 }
 
 fn events_of(agent: &Agent, kind: &str, node: &str) -> Vec<Value> {
@@ -40,14 +42,21 @@ fn hello_world_lifecycle() {
         assert!(i["ports"]["endpoint"].as_u64().is_some(), "{i}");
     }
     let frontend = agent.instance("hello-world", "frontend");
-    assert!(url.ends_with(&format!(":{}/", frontend["ports"]["endpoint"])), "{url} vs {frontend}");
+    assert!(
+        url.ends_with(&format!(":{}/", frontend["ports"]["endpoint"])),
+        "{url} vs {frontend}"
+    );
 
     // The frontend answers with the backend's answer, which names the backend's pid.
     let pid = backend_pid(&agent);
     let (status, body) = http_get(&url, None).expect("frontend answers");
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(answer["backend"]["pid"].as_u64(), Some(pid as u64), "{body}");
+    assert_eq!(
+        answer["backend"]["pid"].as_u64(),
+        Some(pid as u64),
+        "{body}"
+    );
     assert_eq!(answer["backend"]["greeting"], "Hello from Khutulun");
 
     // kill -9 the backend: back within 2 seconds with a new pid; exit and restart events.
@@ -60,7 +69,10 @@ fn hello_world_lifecycle() {
     .expect("backend running again with a new pid within 2 seconds");
     assert!(process_alive(new_pid));
     let exited = events_of(&agent, "instance_exited", "backend");
-    assert!(exited.iter().any(|e| e["pid"] == pid && e["signal"] == 9), "{exited:?}");
+    assert!(
+        exited.iter().any(|e| e["pid"] == pid && e["signal"] == 9),
+        "{exited:?}"
+    );
     assert!(!events_of(&agent, "instance_restarting", "backend").is_empty());
     let (status, body) = http_get(&url, None).unwrap();
     assert_eq!(status, 200);
@@ -70,23 +82,52 @@ fn hello_world_lifecycle() {
     let before: Vec<(String, u64)> = agent
         .instances("hello-world")
         .iter()
-        .map(|i| (i["node"].as_str().unwrap().to_owned(), i["pid"].as_u64().unwrap()))
+        .map(|i| {
+            (
+                i["node"].as_str().unwrap().to_owned(),
+                i["pid"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    let starts_before = agent.events().iter().filter(|e| e["type"] == "instance_starting").count();
+    let starts_before = agent
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "instance_starting")
+        .count();
     agent.stop();
     for (_, pid) in &before {
-        assert!(process_alive(*pid as u32), "workload {pid} died with the agent");
+        assert!(
+            process_alive(*pid as u32),
+            "workload {pid} died with the agent"
+        );
     }
     agent.spawn();
     let after: Vec<(String, u64)> = agent
         .instances("hello-world")
         .iter()
-        .map(|i| (i["node"].as_str().unwrap().to_owned(), i["pid"].as_u64().unwrap()))
+        .map(|i| {
+            (
+                i["node"].as_str().unwrap().to_owned(),
+                i["pid"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(before, after);
     let events = agent.events();
-    assert_eq!(events.iter().filter(|e| e["type"] == "instance_starting").count(), starts_before);
-    assert_eq!(events.iter().filter(|e| e["type"] == "instance_adopted").count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "instance_starting")
+            .count(),
+        starts_before
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "instance_adopted")
+            .count(),
+        2
+    );
     for i in agent.instances("hello-world") {
         assert_eq!(i["state"], "running");
     }
@@ -100,7 +141,11 @@ fn hello_world_lifecycle() {
     .expect("adopted backend restarted after kill");
 
     // Delete: no process remains, ports are free, reservations released.
-    let pids: Vec<u32> = agent.instances("hello-world").iter().map(|i| i["pid"].as_u64().unwrap() as u32).collect();
+    let pids: Vec<u32> = agent
+        .instances("hello-world")
+        .iter()
+        .map(|i| i["pid"].as_u64().unwrap() as u32)
+        .collect();
     let ports: Vec<u16> = agent
         .instances("hello-world")
         .iter()
@@ -113,12 +158,22 @@ fn hello_world_lifecycle() {
     for port in &ports {
         assert!(port_is_free(*port), "port {port} still taken after delete");
     }
-    let reservations: Value =
-        serde_json::from_str(&std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json")).unwrap()).unwrap();
-    assert_eq!(reservations["ports"].as_object().unwrap().len(), 0, "{reservations}");
+    let reservations: Value = serde_json::from_str(
+        &std::fs::read_to_string(agent.state_dir().join("hosts/test-host/ports.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        reservations["ports"].as_object().unwrap().len(),
+        0,
+        "{reservations}"
+    );
     let services = agent.json(&["services"]);
     assert_eq!(services.as_array().unwrap().len(), 0);
-    let deleted = agent.events().iter().filter(|e| e["type"] == "service_deleted").count();
+    let deleted = agent
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "service_deleted")
+        .count();
     assert_eq!(deleted, 1);
     // Dependants stop first.
     let stops: Vec<String> = agent

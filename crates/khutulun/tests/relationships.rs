@@ -72,24 +72,37 @@ fn dependencies_start_first_stop_last_and_pass_their_data() {
         .into_iter()
         .map(|i| (i["node"].as_str().unwrap().to_owned(), i))
         .collect();
-    let env_text = std::fs::read_to_string(agent.data_dir().join("instances/default/rel/web-0/env")).unwrap();
+    let env_text =
+        std::fs::read_to_string(agent.data_dir().join("instances/default/rel/web-0/env")).unwrap();
     let env: HashMap<&str, &str> = env_text.lines().filter_map(|l| l.split_once('=')).collect();
     let db_port = instances["db"]["ports"]["endpoint"].to_string();
     let cache_port = instances["cache"]["ports"]["endpoint"].to_string();
     assert_eq!(env["DATABASE_HOST"], "127.0.0.1");
     assert_eq!(env["DATABASE_PORT"], db_port);
     assert_eq!(env["DATABASE_ADDRESS"], format!("127.0.0.1:{db_port}"));
-    assert_eq!(env["CACHE_PORT"], cache_port, "generic connection: prefix from the target's name");
-    assert_eq!(env["PORT"], instances["web"]["ports"]["endpoint"].to_string());
+    assert_eq!(
+        env["CACHE_PORT"], cache_port,
+        "generic connection: prefix from the target's name"
+    );
+    assert_eq!(
+        env["PORT"],
+        instances["web"]["ports"]["endpoint"].to_string()
+    );
     let files_dir = agent.data_dir().join("volumes/default/rel/files-0");
     assert_eq!(env["FILES_DIR"], files_dir.to_str().unwrap());
     assert!(files_dir.is_dir());
-    assert!(!env.contains_key("ROLE"), "another node's environment leaked");
+    assert!(
+        !env.contains_key("ROLE"),
+        "another node's environment leaked"
+    );
     assert!(!env.contains_key("KHUTULUN_TOKEN"));
     assert_eq!(env["KHUTULUN_SERVICE"], "rel");
     assert_eq!(env["KHUTULUN_NODE"], "web");
     // The directory's path is also an attribute.
-    assert_eq!(instances["files"]["attributes"]["path"], files_dir.to_str().unwrap());
+    assert_eq!(
+        instances["files"]["attributes"]["path"],
+        files_dir.to_str().unwrap()
+    );
 
     agent.ok(&["delete", "rel", "--wait"]);
     let events = agent.events();
@@ -100,7 +113,10 @@ fn dependencies_start_first_stop_last_and_pass_their_data() {
             .unwrap_or_else(|| panic!("{node} never stopped"))
     };
     for dependency in ["db", "cache"] {
-        assert!(stopped("web") < stopped(dependency), "{dependency} stopped before web");
+        assert!(
+            stopped("web") < stopped(dependency),
+            "{dependency} stopped before web"
+        );
     }
     assert!(!files_dir.exists(), "keep: false removes the directory");
 }

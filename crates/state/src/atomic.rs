@@ -57,12 +57,14 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> StateResult<Option<T>> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StateError::Corrupt {
-                path: path.to_owned(),
-                source,
-            }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StateError::Corrupt {
+                    path: path.to_owned(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StateError::io("read", path, e)),
     }
@@ -94,6 +96,9 @@ mod tests {
         assert!(read_json::<serde_json::Value>(&path).unwrap().is_none());
         fs::write(&path, b"{not json").unwrap();
         let err = read_json::<serde_json::Value>(&path).unwrap_err();
-        assert!(err.to_string().contains("x.json is not valid JSON"), "{err}");
+        assert!(
+            err.to_string().contains("x.json is not valid JSON"),
+            "{err}"
+        );
     }
 }

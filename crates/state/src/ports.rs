@@ -23,15 +23,17 @@ impl Default for PortRange {
 impl std::str::FromStr for PortRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once('-')
-            .ok_or_else(|| format!("port range \"{s}\" must look like FIRST-LAST, e.g. 20000-29999"))?;
+        let (a, b) = s.split_once('-').ok_or_else(|| {
+            format!("port range \"{s}\" must look like FIRST-LAST, e.g. 20000-29999")
+        })?;
         let parse = |x: &str| {
             x.trim()
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| format!("\"{x}\" in port range \"{s}\" is not a port number (1-65535)"))
+                .ok_or_else(|| {
+                    format!("\"{x}\" in port range \"{s}\" is not a port number (1-65535)")
+                })
         };
         let (first, last) = (parse(a)?, parse(b)?);
         if first > last {
@@ -160,7 +162,9 @@ mod tests {
     fn any_port_skips_reserved_and_busy_ports() {
         let mut r = PortReservations::default();
         let got = r
-            .reserve(&[req("a", "x", None), req("a", "y", None)], RANGE, &|p| p == 100)
+            .reserve(&[req("a", "x", None), req("a", "y", None)], RANGE, &|p| {
+                p == 100
+            })
             .unwrap();
         assert_eq!(got, vec![101, 102]);
     }
@@ -170,19 +174,28 @@ mod tests {
         let mut r = PortReservations::default();
         let err = r
             .reserve(
-                &[req("a", "x", None), req("a", "y", None), req("a", "z", None), req("a", "w", None)],
+                &[
+                    req("a", "x", None),
+                    req("a", "y", None),
+                    req("a", "z", None),
+                    req("a", "w", None),
+                ],
                 RANGE,
                 &|_| false,
             )
             .unwrap_err();
-        assert!(err.contains("no free port left in the range 100-102"), "{err}");
+        assert!(
+            err.contains("no free port left in the range 100-102"),
+            "{err}"
+        );
         assert!(r.ports.is_empty(), "all or nothing");
     }
 
     #[test]
     fn fixed_port_conflicts_name_the_holder() {
         let mut r = PortReservations::default();
-        r.reserve(&[req("a", "x", Some(8080))], RANGE, &|_| false).unwrap();
+        r.reserve(&[req("a", "x", Some(8080))], RANGE, &|_| false)
+            .unwrap();
         let err = r
             .reserve(&[req("b", "y", Some(8080))], RANGE, &|_| false)
             .unwrap_err();
@@ -192,10 +205,15 @@ mod tests {
     #[test]
     fn same_owner_keeps_its_port_and_release_frees_a_service() {
         let mut r = PortReservations::default();
-        let first = r.reserve(&[req("a", "x", None)], RANGE, &|_| false).unwrap();
-        let again = r.reserve(&[req("a", "x", None)], RANGE, &|_| false).unwrap();
+        let first = r
+            .reserve(&[req("a", "x", None)], RANGE, &|_| false)
+            .unwrap();
+        let again = r
+            .reserve(&[req("a", "x", None)], RANGE, &|_| false)
+            .unwrap();
         assert_eq!(first, again);
-        r.reserve(&[req("b", "x", None)], RANGE, &|_| false).unwrap();
+        r.reserve(&[req("b", "x", None)], RANGE, &|_| false)
+            .unwrap();
         assert_eq!(r.release_service("default", "a"), 1);
         assert_eq!(r.ports.len(), 1);
     }

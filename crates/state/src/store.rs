@@ -29,7 +29,8 @@ impl DirStore {
             layout: Layout::new(root),
         };
         let root = store.layout.root().to_owned();
-        fs::create_dir_all(&root).map_err(|e| StateError::io("create state directory", &root, e))?;
+        fs::create_dir_all(&root)
+            .map_err(|e| StateError::io("create state directory", &root, e))?;
         let _guard = FileLock::acquire(&root.join(".cluster.lock"))?;
         let cluster_path = store.layout.cluster();
         match read_json::<ClusterInfo>(&cluster_path)? {
@@ -62,9 +63,8 @@ impl DirStore {
 
     pub fn cluster(&self) -> StateResult<ClusterInfo> {
         let path = self.layout.cluster();
-        read_json(&path)?.ok_or_else(|| {
-            StateError::io("read", path, std::io::Error::from(ErrorKind::NotFound))
-        })
+        read_json(&path)?
+            .ok_or_else(|| StateError::io("read", path, std::io::Error::from(ErrorKind::NotFound)))
     }
 
     /// A fresh, unique directory on the state filesystem, for staging a package.
@@ -228,7 +228,12 @@ impl DirStore {
         Ok(next)
     }
 
-    pub fn set_current_revision(&self, namespace: &str, service: &str, revision: u64) -> StateResult<()> {
+    pub fn set_current_revision(
+        &self,
+        namespace: &str,
+        service: &str,
+        revision: u64,
+    ) -> StateResult<()> {
         write_atomic(
             &self.layout.current_revision(namespace, service),
             format!("{revision}\n").as_bytes(),
@@ -273,7 +278,12 @@ impl DirStore {
     /// Only the agent of the instance's host writes its record, so no lock is needed.
     pub fn write_instance(&self, record: &InstanceRecord) -> StateResult<()> {
         write_json(
-            &self.layout.instance(&record.namespace, &record.service, &record.node, record.index),
+            &self.layout.instance(
+                &record.namespace,
+                &record.service,
+                &record.node,
+                record.index,
+            ),
             record,
         )
     }
@@ -303,7 +313,13 @@ impl DirStore {
         Ok(records)
     }
 
-    pub fn remove_instance(&self, namespace: &str, service: &str, node: &str, index: u32) -> StateResult<()> {
+    pub fn remove_instance(
+        &self,
+        namespace: &str,
+        service: &str,
+        node: &str,
+        index: u32,
+    ) -> StateResult<()> {
         let path = self.layout.instance(namespace, service, node, index);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -318,7 +334,9 @@ impl DirStore {
     /// never interleave.
     pub fn append_event(&self, event: &Event) -> StateResult<()> {
         let _lock = FileLock::acquire(&self.layout.events_lock())?;
-        let path = self.layout.event_log(&event.time.format("%Y-%m-%d").to_string());
+        let path = self
+            .layout
+            .event_log(&event.time.format("%Y-%m-%d").to_string());
         let mut line = serde_json::to_vec(event).expect("events serialize");
         line.push(b'\n');
         let mut file = fs::OpenOptions::new()
@@ -421,7 +439,12 @@ mod tests {
             fs::write(staged.join("service.yaml"), "x").unwrap();
             let _lock = store.lock_service("default", "web").unwrap();
             let n = store
-                .create_revision("default", "web", &staged, &serde_json::json!({"rev": expected}))
+                .create_revision(
+                    "default",
+                    "web",
+                    &staged,
+                    &serde_json::json!({"rev": expected}),
+                )
                 .unwrap();
             assert_eq!(n, expected);
             store.set_current_revision("default", "web", n).unwrap();
@@ -512,7 +535,10 @@ mod tests {
                 .unwrap();
         }
         let all = store.instances("default", "s").unwrap();
-        assert_eq!(all.iter().map(|i| i.node.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            all.iter().map(|i| i.node.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(all[0].ports["endpoint"], 20000);
     }
 
@@ -527,9 +553,20 @@ mod tests {
             index: 0,
             endpoint: "endpoint".into(),
         };
-        let range = PortRange { first: 30000, last: 30001 };
+        let range = PortRange {
+            first: 30000,
+            last: 30001,
+        };
         let got = store
-            .reserve_ports("h", &[PortRequest { owner: owner.clone(), port: None }], range, &|_| false)
+            .reserve_ports(
+                "h",
+                &[PortRequest {
+                    owner: owner.clone(),
+                    port: None,
+                }],
+                range,
+                &|_| false,
+            )
             .unwrap();
         assert_eq!(got, vec![30000]);
         assert_eq!(store.port_reservations("h").unwrap().ports.len(), 1);
@@ -544,7 +581,11 @@ mod tests {
         let claim = store.claim_host("h1").unwrap();
         assert!(store.host_is_alive("h1").unwrap());
         let err = store.claim_host("h1").unwrap_err();
-        assert!(err.to_string().contains("already served by a running agent"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("already served by a running agent"),
+            "{err}"
+        );
         drop(claim);
         assert!(!store.host_is_alive("h1").unwrap());
     }

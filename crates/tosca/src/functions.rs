@@ -75,13 +75,12 @@ pub(crate) fn check_names(catalog: &Catalog, diagnostics: &mut Diagnostics) {
             {
                 continue;
             }
-            let hint = did_you_mean(
-                &call.name,
-                BUILTIN_FUNCTIONS
-                    .iter()
-                    .copied()
-                    .chain(declared.iter().copied()),
-            );
+            let known: Vec<String> = BUILTIN_FUNCTIONS
+                .iter()
+                .chain(declared.iter())
+                .map(|name| format!("${name}"))
+                .collect();
+            let hint = did_you_mean(&format!("${}", call.name), known.iter().map(String::as_str));
             diagnostics.error(
                 &call.location,
                 format!(

@@ -54,7 +54,11 @@ impl ApiError {
     }
 
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
     }
 
     pub fn invalid_template(diagnostics: Vec<Diagnostic>) -> ApiError {

@@ -39,7 +39,10 @@ impl EventQuery {
 /// (each `data:` is one event as JSON) that starts with the logged events since `since`.
 #[utoipa::path(get, path = "/v1/events", params(EventQuery),
     responses((status = 200, description = "JSON array of events, or text/event-stream when following", body = Vec<Object>)))]
-pub async fn list(State(agent): State<Agent>, Query(query): Query<EventQuery>) -> Result<Response, ApiError> {
+pub async fn list(
+    State(agent): State<Agent>,
+    Query(query): Query<EventQuery>,
+) -> Result<Response, ApiError> {
     if !query.follow {
         let events: Vec<Event> = agent
             .store
@@ -53,7 +56,10 @@ pub async fn list(State(agent): State<Agent>, Query(query): Query<EventQuery>) -
     // Subscribe first so nothing falls between the log and the live stream.
     let live = BroadcastStream::new(agent.bus.subscribe());
     let past: Vec<Event> = match query.since {
-        Some(since) => agent.store.events(Some(since)).map_err(ApiError::internal)?,
+        Some(since) => agent
+            .store
+            .events(Some(since))
+            .map_err(ApiError::internal)?,
         None => Vec::new(),
     };
     let last_past = past.last().map(|e| e.time);
@@ -77,5 +83,7 @@ pub async fn list(State(agent): State<Agent>, Query(query): Query<EventQuery>) -
                 .data(serde_json::to_string(&event).unwrap_or_default()),
         )
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

@@ -12,14 +12,18 @@ pub async fn list(State(agent): State<Agent>) -> Result<Json<Vec<HostView>>, Api
     let mut counts = std::collections::HashMap::<String, usize>::new();
     for ns in store.namespaces().map_err(ApiError::internal)? {
         for svc in store.services(&ns).map_err(ApiError::internal)? {
-            for i in store.instances(&ns, &svc.name).map_err(ApiError::internal)? {
+            for i in store
+                .instances(&ns, &svc.name)
+                .map_err(ApiError::internal)?
+            {
                 *counts.entry(i.host).or_default() += 1;
             }
         }
     }
     let mut views = Vec::new();
     for host in hosts {
-        let alive = host.name == agent.host.name || store.host_is_alive(&host.name).unwrap_or(false);
+        let alive =
+            host.name == agent.host.name || store.host_is_alive(&host.name).unwrap_or(false);
         let count = counts.get(&host.name).copied().unwrap_or(0);
         views.push(HostView::new(host, alive, count));
     }

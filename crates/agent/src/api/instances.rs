@@ -14,11 +14,17 @@ use tokio::io::AsyncReadExt;
 #[utoipa::path(get, path = "/v1/namespaces/{ns}/instances",
     params(("ns" = String, Path, description = "Namespace")),
     responses((status = 200, body = Vec<InstanceView>)))]
-pub async fn list_namespace(State(agent): State<Agent>, Path(ns): Path<String>) -> Result<Json<Vec<InstanceView>>, ApiError> {
+pub async fn list_namespace(
+    State(agent): State<Agent>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<InstanceView>>, ApiError> {
     check_name("namespace", &ns)?;
     let mut views = Vec::new();
     for service in agent.store.services(&ns).map_err(ApiError::internal)? {
-        let instances = agent.store.instances(&ns, &service.name).map_err(ApiError::internal)?;
+        let instances = agent
+            .store
+            .instances(&ns, &service.name)
+            .map_err(ApiError::internal)?;
         views.extend(instances.iter().map(InstanceView::from));
     }
     Ok(Json(views))
@@ -34,8 +40,14 @@ pub async fn list_service(
 ) -> Result<Json<Vec<InstanceView>>, ApiError> {
     check_name("namespace", &ns)?;
     check_name("service", &name)?;
-    agent.store.require_service(&ns, &name).map_err(ApiError::from_state)?;
-    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
+    agent
+        .store
+        .require_service(&ns, &name)
+        .map_err(ApiError::from_state)?;
+    let instances = agent
+        .store
+        .instances(&ns, &name)
+        .map_err(ApiError::internal)?;
     Ok(Json(instances.iter().map(InstanceView::from).collect()))
 }
 
@@ -62,7 +74,10 @@ pub async fn logs(
     check_name("namespace", &ns)?;
     check_name("service", &name)?;
     check_name("node", &node)?;
-    agent.store.require_service(&ns, &name).map_err(ApiError::from_state)?;
+    agent
+        .store
+        .require_service(&ns, &name)
+        .map_err(ApiError::from_state)?;
     let record = agent
         .store
         .instance(&ns, &name, &node, index)
@@ -72,14 +87,22 @@ pub async fn logs(
         return Err(ApiError::new(
             axum::http::StatusCode::MISDIRECTED_REQUEST,
             "other_host",
-            format!("{node}/{index} runs on host {}; ask that host's agent", record.host),
+            format!(
+                "{node}/{index} runs on host {}; ask that host's agent",
+                record.host
+            ),
         ));
     }
     let files: Vec<&str> = match query.stream.as_deref().unwrap_or("both") {
         "stdout" => vec!["stdout.log"],
         "stderr" => vec!["stderr.log"],
         "both" => vec!["stdout.log", "stderr.log"],
-        other => return Err(ApiError::bad_request("bad_stream", format!("stream \"{other}\" is not stdout, stderr or both"))),
+        other => {
+            return Err(ApiError::bad_request(
+                "bad_stream",
+                format!("stream \"{other}\" is not stdout, stderr or both"),
+            ))
+        }
     };
     let dir = crate::workload::instance_dir(&agent.config.data_dir, &ns, &name, &node, index);
     let paths: Vec<_> = files.iter().map(|f| dir.join(f)).collect();

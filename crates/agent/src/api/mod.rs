@@ -53,10 +53,13 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi.components.get_or_insert_with(Default::default).add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
     }
 }
 
@@ -68,11 +71,19 @@ pub fn router(agent: Agent) -> Router {
         .route("/namespaces/{ns}/services", get(services::list))
         .route(
             "/namespaces/{ns}/services/{name}",
-            get(services::show).put(services::deploy).delete(services::delete),
+            get(services::show)
+                .put(services::deploy)
+                .delete(services::delete),
         )
-        .route("/namespaces/{ns}/services/{name}/outputs", get(services::outputs))
+        .route(
+            "/namespaces/{ns}/services/{name}/outputs",
+            get(services::outputs),
+        )
         .route("/namespaces/{ns}/instances", get(instances::list_namespace))
-        .route("/namespaces/{ns}/services/{name}/instances", get(instances::list_service))
+        .route(
+            "/namespaces/{ns}/services/{name}/instances",
+            get(instances::list_service),
+        )
         .route(
             "/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs",
             get(instances::logs),
@@ -85,7 +96,9 @@ pub fn router(agent: Agent) -> Router {
         ));
     Router::new()
         .nest("/v1", v1)
-        .fallback(|| async { ApiError::not_found("no such API path; the API lives under /v1 (see /v1/openapi.json)") })
+        .fallback(|| async {
+            ApiError::not_found("no such API path; the API lives under /v1 (see /v1/openapi.json)")
+        })
         .with_state(agent)
 }
 

@@ -13,11 +13,17 @@ use std::collections::BTreeMap;
 #[utoipa::path(get, path = "/v1/namespaces/{ns}/services",
     params(("ns" = String, Path, description = "Namespace")),
     responses((status = 200, body = Vec<ServiceView>)))]
-pub async fn list(State(agent): State<Agent>, Path(ns): Path<String>) -> Result<Json<Vec<ServiceView>>, ApiError> {
+pub async fn list(
+    State(agent): State<Agent>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<ServiceView>>, ApiError> {
     check_name("namespace", &ns)?;
     let mut views = Vec::new();
     for record in agent.store.services(&ns).map_err(ApiError::internal)? {
-        let instances = agent.store.instances(&ns, &record.name).map_err(ApiError::internal)?;
+        let instances = agent
+            .store
+            .instances(&ns, &record.name)
+            .map_err(ApiError::internal)?;
         views.push(ServiceView::new(&record, &instances));
     }
     Ok(Json(views))
@@ -27,11 +33,20 @@ pub async fn list(State(agent): State<Agent>, Path(ns): Path<String>) -> Result<
 #[utoipa::path(get, path = "/v1/namespaces/{ns}/services/{name}",
     params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service")),
     responses((status = 200, body = ServiceDetail), (status = 404, body = super::error::ErrorBody)))]
-pub async fn show(State(agent): State<Agent>, Path((ns, name)): Path<(String, String)>) -> Result<Json<ServiceDetail>, ApiError> {
+pub async fn show(
+    State(agent): State<Agent>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<ServiceDetail>, ApiError> {
     check_name("namespace", &ns)?;
     check_name("service", &name)?;
-    let record = agent.store.require_service(&ns, &name).map_err(ApiError::from_state)?;
-    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
+    let record = agent
+        .store
+        .require_service(&ns, &name)
+        .map_err(ApiError::from_state)?;
+    let instances = agent
+        .store
+        .instances(&ns, &name)
+        .map_err(ApiError::internal)?;
     Ok(Json(ServiceDetail {
         service: ServiceView::new(&record, &instances),
         instance_list: instances.iter().map(InstanceView::from).collect(),
@@ -53,14 +68,28 @@ pub async fn deploy(
 ) -> Result<(StatusCode, Json<ServiceView>), ApiError> {
     let package = base64::engine::general_purpose::STANDARD
         .decode(request.package.as_bytes())
-        .map_err(|e| ApiError::bad_request("bad_package", format!("package is not valid base64: {e}")))?;
+        .map_err(|e| {
+            ApiError::bad_request("bad_package", format!("package is not valid base64: {e}"))
+        })?;
     let record = crate::deploy::deploy(
         &agent,
-        DeployInput { namespace: ns.clone(), name: name.clone(), entry: request.entry, inputs: request.inputs, package },
+        DeployInput {
+            namespace: ns.clone(),
+            name: name.clone(),
+            entry: request.entry,
+            inputs: request.inputs,
+            package,
+        },
     )
     .await?;
-    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
-    Ok((StatusCode::ACCEPTED, Json(ServiceView::new(&record, &instances))))
+    let instances = agent
+        .store
+        .instances(&ns, &name)
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ServiceView::new(&record, &instances)),
+    ))
 }
 
 /// Deletes a service: stops its instances in reverse dependency order, then removes it.
@@ -74,8 +103,14 @@ pub async fn delete(
     check_name("namespace", &ns)?;
     check_name("service", &name)?;
     let record = crate::delete::delete(&agent, &ns, &name).await?;
-    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
-    Ok((StatusCode::ACCEPTED, Json(ServiceView::new(&record, &instances))))
+    let instances = agent
+        .store
+        .instances(&ns, &name)
+        .map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ServiceView::new(&record, &instances)),
+    ))
 }
 
 /// The service's outputs, evaluated now against the runtime state.
@@ -88,14 +123,29 @@ pub async fn outputs(
 ) -> Result<Json<BTreeMap<String, serde_json::Value>>, ApiError> {
     check_name("namespace", &ns)?;
     check_name("service", &name)?;
-    agent.store.require_service(&ns, &name).map_err(ApiError::from_state)?;
+    agent
+        .store
+        .require_service(&ns, &name)
+        .map_err(ApiError::from_state)?;
     let (_, graph) = load_current(&agent, &ns, &name).map_err(ApiError::internal)?;
-    let instances = agent.store.instances(&ns, &name).map_err(ApiError::internal)?;
-    let runtime = InstanceAttributes { instances: &instances };
+    let instances = agent
+        .store
+        .instances(&ns, &name)
+        .map_err(ApiError::internal)?;
+    let runtime = InstanceAttributes {
+        instances: &instances,
+    };
     let mut values = BTreeMap::new();
     for (output, definition) in &graph.outputs {
-        let value = khutulun_graph::evaluate(&graph, &definition.value, &khutulun_graph::EvalContext::None, &runtime)
-            .map_err(|e| ApiError::unprocessable("output_unavailable", format!("output \"{output}\": {e}")))?;
+        let value = khutulun_graph::evaluate(
+            &graph,
+            &definition.value,
+            &khutulun_graph::EvalContext::None,
+            &runtime,
+        )
+        .map_err(|e| {
+            ApiError::unprocessable("output_unavailable", format!("output \"{output}\": {e}"))
+        })?;
         values.insert(output.clone(), value);
     }
     Ok(Json(values))

@@ -135,6 +135,8 @@ pub struct HostView {
     pub cpus: u32,
     pub memory_bytes: u64,
     pub instances: usize,
+    /// Process id of the host's agent.
+    pub agent_pid: u32,
     pub started_at: DateTime<Utc>,
 }
 
@@ -149,6 +151,7 @@ impl HostView {
             cpus: info.cpus,
             memory_bytes: info.memory_bytes,
             instances,
+            agent_pid: info.agent_pid,
             started_at: info.started_at,
         }
     }

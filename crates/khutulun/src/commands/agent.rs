@@ -13,7 +13,11 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
         .init();
     let address = args.address.unwrap_or_else(|| {
         let ip = args.api.ip();
-        if ip.is_unspecified() { "127.0.0.1".to_owned() } else { ip.to_string() }
+        if ip.is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            ip.to_string()
+        }
     });
     let config = AgentConfig {
         state_dir: args.state_dir.unwrap_or_else(defaults::state_dir),

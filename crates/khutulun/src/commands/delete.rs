@@ -26,7 +26,9 @@ pub async fn run(client: &Client, ns: &str, name: &str, wait: bool, timeout: u64
         }
         if Instant::now() >= deadline {
             progress.finish_and_clear();
-            return Err(Failure::new(format!("{ns}/{name} is still being deleted after {timeout}s")));
+            return Err(Failure::new(format!(
+                "{ns}/{name} is still being deleted after {timeout}s"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -22,7 +22,11 @@ pub async fn run(
     format: Format,
 ) -> CliResult {
     let view = send(client, ns, name, path, inputs).await?;
-    let view = if wait { wait_until_deployed(client, ns, name, timeout).await? } else { view };
+    let view = if wait {
+        wait_until_deployed(client, ns, name, timeout).await?
+    } else {
+        view
+    };
     match format {
         Format::Json => super::print_json(&view),
         Format::Table => {
@@ -37,7 +41,13 @@ pub async fn run(
 }
 
 /// Packs PATH and sends it; returns the agent's view of the service.
-pub async fn send(client: &Client, ns: &str, name: &str, path: &Path, inputs: &[String]) -> CliResult<Value> {
+pub async fn send(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    path: &Path,
+    inputs: &[String],
+) -> CliResult<Value> {
     let inputs = package::parse_inputs(inputs)?;
     let located = package::locate(path)?;
     let root = located.root.clone();
@@ -50,30 +60,52 @@ pub async fn send(client: &Client, ns: &str, name: &str, path: &Path, inputs: &[
         "package": base64::engine::general_purpose::STANDARD.encode(bytes),
     });
     let response = client
-        .send(client.request(Method::PUT, &format!("/namespaces/{ns}/services/{name}")).json(&body))
+        .send(
+            client
+                .request(Method::PUT, &format!("/namespaces/{ns}/services/{name}"))
+                .json(&body),
+        )
         .await?;
     Ok(response.json().await?)
 }
 
 /// Waits until every instance runs; fails with the agent's reason when the deploy fails.
-pub async fn wait_until_deployed(client: &Client, ns: &str, name: &str, timeout: u64) -> CliResult<Value> {
+pub async fn wait_until_deployed(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: u64,
+) -> CliResult<Value> {
     let progress = spinner();
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
-        let view: Value = client.get(&format!("/namespaces/{ns}/services/{name}")).await?;
+        let view: Value = client
+            .get(&format!("/namespaces/{ns}/services/{name}"))
+            .await?;
         let status = view["status"].as_str().unwrap_or_default().to_owned();
         let waiting: Vec<String> = view["instance_list"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|i| i["state"] != "running")
-            .map(|i| format!("{}/{} {}", i["node"].as_str().unwrap_or("?"), i["index"], i["state"].as_str().unwrap_or("?")))
+            .map(|i| {
+                format!(
+                    "{}/{} {}",
+                    i["node"].as_str().unwrap_or("?"),
+                    i["index"],
+                    i["state"].as_str().unwrap_or("?")
+                )
+            })
             .collect();
         progress.set_message(format!(
             "{ns}/{name}: {status}, {}/{} running{}",
             view["running"],
             view["instances"],
-            if waiting.is_empty() { String::new() } else { format!(" (waiting for {})", waiting.join(", ")) }
+            if waiting.is_empty() {
+                String::new()
+            } else {
+                format!(" (waiting for {})", waiting.join(", "))
+            }
         ));
         match status.as_str() {
             "deployed" => {
@@ -109,7 +141,9 @@ pub fn spinner() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }

@@ -23,7 +23,9 @@ pub async fn run(
         query.push(("since", since));
     }
     if !follow {
-        let response = client.send(client.request(Method::GET, "/events").query(&query)).await?;
+        let response = client
+            .send(client.request(Method::GET, "/events").query(&query))
+            .await?;
         let events: Vec<Value> = response.json().await?;
         match format {
             Format::Json => super::print_json(&events),
@@ -35,7 +37,9 @@ pub async fn run(
         return Ok(());
     }
     query.push(("follow", "true"));
-    let response = client.send(client.request(Method::GET, "/events").query(&query)).await?;
+    let response = client
+        .send(client.request(Method::GET, "/events").query(&query))
+        .await?;
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     while let Some(chunk) = body.next().await {
@@ -45,7 +49,9 @@ pub async fn run(
             let block: String = buffer.drain(..end + 2).collect();
             for line in block.lines() {
                 if let Some(data) = line.strip_prefix("data:") {
-                    let Ok(event) = serde_json::from_str::<Value>(data.trim()) else { continue };
+                    let Ok(event) = serde_json::from_str::<Value>(data.trim()) else {
+                        continue;
+                    };
                     match format {
                         Format::Json => println!("{}", serde_json::to_string(&event)?),
                         Format::Table => println!("{}", row(&event).join("  ")),
@@ -65,10 +71,23 @@ fn row(event: &Value) -> Vec<String> {
         _ => "-".into(),
     };
     let mut detail = Vec::new();
-    for key in ["pid", "code", "signal", "attempt", "delay_ms", "revision", "on_host", "message", "api_url"] {
+    for key in [
+        "pid", "code", "signal", "attempt", "delay_ms", "revision", "on_host", "message", "api_url",
+    ] {
         if let Some(v) = event.get(key) {
-            detail.push(format!("{key}={}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())));
+            detail.push(format!(
+                "{key}={}",
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            ));
         }
     }
-    vec![text("time"), text("host"), text("type"), subject, detail.join(" ")]
+    vec![
+        text("time"),
+        text("host"),
+        text("type"),
+        subject,
+        detail.join(" "),
+    ]
 }

@@ -4,19 +4,34 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use std::io::Write;
 
-pub async fn run(client: &Client, ns: &str, name: &str, instance: &str, follow: bool, stream: &str) -> CliResult {
+pub async fn run(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    instance: &str,
+    follow: bool,
+    stream: &str,
+) -> CliResult {
     let (node, index) = match instance.split_once('/') {
         Some((node, index)) => (
             node,
-            index
-                .parse::<u32>()
-                .map_err(|_| Failure::new(format!("\"{instance}\" must be NODE or NODE/INDEX with a number as INDEX")))?,
+            index.parse::<u32>().map_err(|_| {
+                Failure::new(format!(
+                    "\"{instance}\" must be NODE or NODE/INDEX with a number as INDEX"
+                ))
+            })?,
         ),
         None => (instance, 0),
     };
     let request = client
-        .request(Method::GET, &format!("/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs"))
-        .query(&[("stream", stream), ("follow", if follow { "true" } else { "false" })]);
+        .request(
+            Method::GET,
+            &format!("/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs"),
+        )
+        .query(&[
+            ("stream", stream),
+            ("follow", if follow { "true" } else { "false" }),
+        ]);
     let response = client.send(request).await?;
     let mut body = response.bytes_stream();
     let mut stdout = std::io::stdout();

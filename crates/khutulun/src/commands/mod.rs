@@ -16,32 +16,77 @@ pub async fn run(cli: Cli) -> CliResult {
     let ns = global.namespace.as_str();
     match cli.command {
         Command::Agent(args) => agent::run(args, global.token).await,
-        Command::Up { path, name, inputs, timeout } => {
-            up::run(&client, &global, ns, &path, name, &inputs, timeout).await
-        }
-        Command::Deploy { name, path, inputs, wait, timeout, output } => {
-            deploy::run(&client, ns, &name, &path, &inputs, wait, timeout, output.format).await
+        Command::Up {
+            path,
+            name,
+            inputs,
+            timeout,
+        } => up::run(&client, &global, ns, &path, name, &inputs, timeout).await,
+        Command::Deploy {
+            name,
+            path,
+            inputs,
+            wait,
+            timeout,
+            output,
+        } => {
+            deploy::run(
+                &client,
+                ns,
+                &name,
+                &path,
+                &inputs,
+                wait,
+                timeout,
+                output.format,
+            )
+            .await
         }
         Command::Services { output } => query::services(&client, ns, output.format).await,
-        Command::Service { command: ServiceCommand::Show { name, output } } => {
-            query::service(&client, ns, &name, output.format).await
+        Command::Service {
+            command: ServiceCommand::Show { name, output },
+        } => query::service(&client, ns, &name, output.format).await,
+        Command::Outputs { name, output } => {
+            query::outputs(&client, ns, &name, output.format).await
         }
-        Command::Outputs { name, output } => query::outputs(&client, ns, &name, output.format).await,
         Command::Instances { name, output } => {
             query::instances(&client, ns, name.as_deref(), output.format).await
         }
-        Command::Logs { name, instance, follow, stream } => {
-            logs::run(&client, ns, &name, &instance, follow, &stream).await
-        }
-        Command::Delete { name, wait, timeout } => delete::run(&client, ns, &name, wait, timeout).await,
+        Command::Logs {
+            name,
+            instance,
+            follow,
+            stream,
+        } => logs::run(&client, ns, &name, &instance, follow, &stream).await,
+        Command::Delete {
+            name,
+            wait,
+            timeout,
+        } => delete::run(&client, ns, &name, wait, timeout).await,
         Command::Hosts { output } => query::hosts(&client, output.format).await,
-        Command::Events { follow, service, since, output } => {
-            events::run(&client, ns, service.as_deref(), since.as_deref(), follow, output.format).await
+        Command::Events {
+            follow,
+            service,
+            since,
+            output,
+        } => {
+            events::run(
+                &client,
+                ns,
+                service.as_deref(),
+                since.as_deref(),
+                follow,
+                output.format,
+            )
+            .await
         }
     }
 }
 
 /// Prints a JSON value the way scripts like it: pretty, one document.
 pub fn print_json(value: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).expect("serializable"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serializable")
+    );
 }

@@ -35,7 +35,9 @@ pub async fn services(client: &Client, ns: &str, format: Format) -> CliResult {
 }
 
 pub async fn service(client: &Client, ns: &str, name: &str, format: Format) -> CliResult {
-    let view: Value = client.get(&format!("/namespaces/{ns}/services/{name}")).await?;
+    let view: Value = client
+        .get(&format!("/namespaces/{ns}/services/{name}"))
+        .await?;
     if format == Format::Json {
         super::print_json(&view);
         return Ok(());
@@ -51,14 +53,18 @@ pub async fn service(client: &Client, ns: &str, name: &str, format: Format) -> C
     println!("Created:   {}", s(&view["created_at"]));
     println!("Updated:   {}", s(&view["updated_at"]));
     println!();
-    let instances = view["instance_list"].as_array().cloned().unwrap_or_default();
+    let instances = view["instance_list"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     print_instances(&instances, false);
     Ok(())
 }
 
 pub async fn outputs(client: &Client, ns: &str, name: &str, format: Format) -> CliResult {
-    let outputs: serde_json::Map<String, Value> =
-        client.get(&format!("/namespaces/{ns}/services/{name}/outputs")).await?;
+    let outputs: serde_json::Map<String, Value> = client
+        .get(&format!("/namespaces/{ns}/services/{name}/outputs"))
+        .await?;
     if format == Format::Json {
         super::print_json(&outputs);
         return Ok(());
@@ -88,7 +94,12 @@ fn print_instances(list: &[Value], with_service: bool) {
         .map(|v| {
             let ports = v["ports"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, p)| format!("{k}={p}")).collect::<Vec<_>>().join(","))
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, p)| format!("{k}={p}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "-".into());
             let mut row = Vec::new();
@@ -111,7 +122,9 @@ fn print_instances(list: &[Value], with_service: bool) {
     if with_service {
         headers.push("SERVICE");
     }
-    headers.extend(["INSTANCE", "HOST", "DELEGATE", "STATE", "PID", "PORTS", "RESTARTS"]);
+    headers.extend([
+        "INSTANCE", "HOST", "DELEGATE", "STATE", "PID", "PORTS", "RESTARTS",
+    ]);
     table::print(&headers, &rows);
 }
 
@@ -126,10 +139,21 @@ pub async fn hosts(client: &Client, format: Format) -> CliResult {
         .map(|v| {
             let labels = v["labels"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, l)| format!("{k}={}", s(l))).collect::<Vec<_>>().join(","))
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, l)| format!("{k}={}", s(l)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .filter(|l| !l.is_empty())
                 .unwrap_or_else(|| "-".into());
-            vec![s(&v["name"]), s(&v["address"]), s(&v["state"]), labels, s(&v["instances"])]
+            vec![
+                s(&v["name"]),
+                s(&v["address"]),
+                s(&v["state"]),
+                labels,
+                s(&v["instances"]),
+            ]
         })
         .collect();
     table::print(&["NAME", "ADDRESS", "STATE", "LABELS", "INSTANCES"], &rows);

@@ -44,7 +44,9 @@ async fn ensure_agent(client: &Client, global: &Global) -> CliResult {
         )));
     }
     let port = url.port_or_known_default().unwrap_or(8181);
-    let data_dir = std::env::var_os("KHUTULUN_DATA_DIR").map(PathBuf::from).unwrap_or_else(defaults::data_dir);
+    let data_dir = std::env::var_os("KHUTULUN_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(defaults::data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", data_dir.display())))?;
     let log_path = data_dir.join("agent.log");

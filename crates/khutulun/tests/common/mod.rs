@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_khutulun");
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A port range of its own for every agent, so tests run in parallel (nextest runs each
@@ -28,16 +31,24 @@ pub fn port_range(size: u16) -> (u16, u16) {
     let mut text = String::new();
     (&file).read_to_string(&mut text).unwrap();
     let next: u16 = text.trim().parse().unwrap_or(0);
-    let first = if next < 30000 || next + size > 39999 { 30000 } else { next };
+    let first = if next < 30000 || next + size > 39999 {
+        30000
+    } else {
+        next
+    };
     (&file).seek(std::io::SeekFrom::Start(0)).unwrap();
-    (&file).set_len(0).unwrap();
+    file.set_len(0).unwrap();
     write!(&file, "{}", first + size).unwrap();
     file.unlock().unwrap();
     (first, first + size - 1)
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One agent with its own state and data directories, stopped when dropped.
@@ -86,7 +97,15 @@ impl Agent {
             .unwrap();
         let mut command = Command::new(BIN);
         command
-            .args(["agent", "--api", &self.api, "--host", "test-host", "--port-range", &self.port_range])
+            .args([
+                "agent",
+                "--api",
+                &self.api,
+                "--host",
+                "test-host",
+                "--port-range",
+                &self.port_range,
+            ])
             .arg("--state-dir")
             .arg(self.state_dir())
             .arg("--data-dir")
@@ -128,7 +147,10 @@ impl Agent {
     /// Runs the CLI against this agent.
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut command = Command::new(BIN);
-        command.args(["--agent", &self.url]).args(args).env_remove("KHUTULUN_TOKEN");
+        command
+            .args(["--agent", &self.url])
+            .args(args)
+            .env_remove("KHUTULUN_TOKEN");
         if let Some(token) = &self.token {
             command.env("KHUTULUN_TOKEN", token);
         }
@@ -153,11 +175,15 @@ impl Agent {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
         let text = self.ok(&all);
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
     }
 
     pub fn instances(&self, service: &str) -> Vec<Value> {
-        self.json(&["instances", service]).as_array().unwrap().clone()
+        self.json(&["instances", service])
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     pub fn instance(&self, service: &str, node: &str) -> Value {
@@ -176,11 +202,25 @@ impl Drop for Agent {
     fn drop(&mut self) {
         // Leave nothing running: delete every service, then stop the agent.
         if self.child.is_some() {
-            if let Some(services) = self.cli(&["services", "-o", "json"]).status.success().then(|| {
-                serde_json::from_slice::<Value>(&self.cli(&["services", "-o", "json"]).stdout).unwrap_or(Value::Null)
-            }) {
+            if let Some(services) =
+                self.cli(&["services", "-o", "json"])
+                    .status
+                    .success()
+                    .then(|| {
+                        serde_json::from_slice::<Value>(
+                            &self.cli(&["services", "-o", "json"]).stdout,
+                        )
+                        .unwrap_or(Value::Null)
+                    })
+            {
                 for s in services.as_array().into_iter().flatten() {
-                    let _ = self.cli(&["delete", s["name"].as_str().unwrap_or_default(), "--wait", "--timeout", "30"]);
+                    let _ = self.cli(&[
+                        "delete",
+                        s["name"].as_str().unwrap_or_default(),
+                        "--wait",
+                        "--timeout",
+                        "30",
+                    ]);
                 }
             }
         }
@@ -201,7 +241,13 @@ pub fn kill(pid: u32, signal: i32) {
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .chars()
+                .next();
             !matches!(state, Some('Z') | Some('X'))
         }
         Err(_) => false,
@@ -212,15 +258,29 @@ pub fn process_alive(pid: u32) -> bool {
 pub fn http_get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
-    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (authority, path) = rest
+        .split_once('/')
+        .map(|(a, p)| (a, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut stream = std::net::TcpStream::connect(authority).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n{auth}Connection: close\r\n\r\n").ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {authority}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 

@@ -29,7 +29,7 @@ fn unknown_functions_are_errors() {
     assert_error(
         &errors,
         &at("f.yaml", &text, "$get_inptu", 0),
-        "unknown function \"$get_inptu\" (did you mean \"get_input\"?)",
+        "unknown function \"$get_inptu\" (did you mean \"$get_input\"?)",
     );
 }
 
