@@ -1,0 +1,138 @@
+//! The flows a user meets first: `up` on a machine with no agent, following events, logs,
+//! and deploying a new revision over a running service.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[test]
+fn up_starts_a_local_agent_deploys_waits_and_prints_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--agent", &url])
+            .args(args)
+            .env("KHUTULUN_STATE_DIR", dir.path().join("state"))
+            .env("KHUTULUN_DATA_DIR", dir.path().join("data"))
+            .env_remove("KHUTULUN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let example = repo_root().join("examples/hello-world");
+    let out = run(&["up", example.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let agent_log = std::fs::read_to_string(dir.path().join("data/agent.log")).unwrap_or_default();
+    // Whatever happens, stop the agent `up` started (and its workloads) at the end.
+    let hosts: Value = serde_json::from_slice(&run(&["hosts", "-o", "json"]).stdout).unwrap_or(Value::Null);
+    let agent_pid = hosts[0]["agent_pid"].as_u64();
+    let cleanup = scopeguard(move || {
+        let _ = run(&["delete", "hello-world", "--wait", "--timeout", "30"]);
+        if let Some(pid) = agent_pid {
+            kill(pid as u32, 15);
+        }
+    });
+    assert!(out.status.success(), "up failed:\n{stdout}\n{stderr}\n{agent_log}");
+    assert!(stderr.contains("started a local agent"), "{stderr}");
+    assert!(agent_pid.is_some(), "{hosts}");
+    let url_line = stdout.lines().find(|l| l.starts_with("url")).unwrap_or_else(|| panic!("no url in {stdout}"));
+    let service_url = url_line.split_whitespace().nth(1).unwrap();
+    let (status, body) = http_get(service_url, None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"backend\""), "{body}");
+    drop(cleanup);
+}
+
+/// Runs a closure when dropped (also when the test panics).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+#[test]
+fn events_follow_streams_what_happens_as_json_lines() {
+    let agent = Agent::start();
+    let mut follower = Command::new(BIN)
+        .args(["--agent", &agent.url, "events", "-f", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Give the stream a moment to subscribe before the deploy.
+    std::thread::sleep(Duration::from_millis(300));
+    let example = repo_root().join("examples/hello-world");
+    agent.ok(&["deploy", "hello-world", example.to_str().unwrap(), "--wait"]);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
+        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        seen.push(event["type"].as_str().unwrap_or_default().to_owned());
+        if event["type"] == "service_deployed" {
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(seen.contains(&"service_deploying".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"instance_running".to_owned()), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("service_deployed"), "{seen:?}");
+}
+
+#[test]
+fn logs_show_what_the_process_wrote() {
+    let agent = Agent::start();
+    let example = repo_root().join("examples/hello-world");
+    agent.ok(&["deploy", "hello-world", example.to_str().unwrap(), "--wait"]);
+    let pid = agent.instance("hello-world", "backend")["pid"].as_u64().unwrap();
+    let logs = agent.ok(&["logs", "hello-world", "backend"]);
+    assert!(logs.contains(&format!("backend {pid} listening on port")), "{logs}");
+    let stderr_only = agent.ok(&["logs", "hello-world", "backend/0", "--stream", "stderr"]);
+    assert!(!stderr_only.contains("listening"), "{stderr_only}");
+    let out = agent.cli(&["logs", "hello-world", "nosuchnode"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no instance nosuchnode/0"));
+}
+
+#[test]
+fn deploying_again_replaces_the_revision_and_its_processes() {
+    let agent = Agent::start();
+    let example = repo_root().join("examples/hello-world");
+    let example = example.to_str().unwrap();
+    agent.ok(&["deploy", "hello-world", example, "--wait"]);
+    let old: Vec<u64> = agent.instances("hello-world").iter().map(|i| i["pid"].as_u64().unwrap()).collect();
+    let view = agent.json(&["deploy", "hello-world", example, "-i", "greeting=second", "--wait"]);
+    assert_eq!(view["revision"], 2);
+    assert_eq!(view["status"], "deployed");
+    for pid in old {
+        assert!(!process_alive(pid as u32), "old process {pid} still runs");
+    }
+    let url = agent.json(&["outputs", "hello-world"])["url"].as_str().unwrap().to_owned();
+    let (status, body) = http_get(&url, None).unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"greeting\": \"second\""), "{body}");
+    let services = agent.json(&["services"]);
+    assert_eq!(services.as_array().unwrap().len(), 1);
+    assert_eq!(services[0]["revision"], 2);
+}
