@@ -20,6 +20,8 @@ pub struct Inner {
     pub store: DirStore,
     pub bus: EventBus,
     pub host: HostInfo,
+    /// Processes run in systemd user scopes (asked for, and a user manager answers).
+    pub systemd_scopes: bool,
     /// Held for the agent's whole life: proof to other agents that this host is alive.
     _alive: FileLock,
     pub supervisors: Mutex<HashMap<InstanceRef, Supervisor>>,
@@ -65,11 +67,20 @@ impl Agent {
         };
         store.write_host(&host).map_err(|e| e.to_string())?;
         let bus = EventBus::new(config.host.clone(), store.clone());
+        let systemd_scopes = config.systemd_scopes
+            && {
+                let available = khutulun_delegates::systemd_user_manager_available();
+                if !available {
+                    tracing::warn!("--systemd-scopes: no systemd user manager answers (systemd is not PID 1 here, or there is no user session); supervising processes directly");
+                }
+                available
+            };
         Ok(Agent(Arc::new(Inner {
             config,
             store,
             bus,
             host,
+            systemd_scopes,
             _alive: alive,
             supervisors: Mutex::new(HashMap::new()),
             service_tasks: Mutex::new(HashMap::new()),

@@ -19,6 +19,8 @@ pub struct AgentConfig {
     pub token: Option<String>,
     /// Ports handed out to endpoints that ask for any port.
     pub port_range: PortRange,
+    /// Wrap processes in transient systemd user scopes when a user manager runs.
+    pub systemd_scopes: bool,
 }
 
 impl AgentConfig {
@@ -67,6 +69,7 @@ mod tests {
             address: "127.0.0.1".into(),
             token: token.map(str::to_owned),
             port_range: PortRange::default(),
+            systemd_scopes: false,
         }
     }
 

@@ -50,6 +50,8 @@ pub struct InstancePaths {
     pub package_dir: PathBuf,
     /// The default place for directories: `<data>/volumes/<ns>/<svc>/<node>-<index>`.
     pub default_volume: PathBuf,
+    /// The systemd user scope to run a process in, when the agent uses them.
+    pub systemd_scope: Option<String>,
 }
 
 /// Everything needed to run one instance.
@@ -146,6 +148,7 @@ pub fn build(
                     working_directory,
                     user: string(property("user")?),
                     log_directory: paths.instance_dir.clone(),
+                    systemd_scope: paths.systemd_scope.clone(),
                 }),
                 restart,
                 stop_timeout,

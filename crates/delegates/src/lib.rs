@@ -12,4 +12,4 @@ mod user;
 pub use delegate::{Delegate, DelegateError, Exit, Running, WorkloadSpec};
 pub use directory::{DirectoryDelegate, DirectorySpec};
 pub use executable::resolve_executable;
-pub use process::{ProcessDelegate, ProcessSpec};
+pub use process::{systemd_user_manager_available, ProcessDelegate, ProcessSpec};

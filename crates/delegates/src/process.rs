@@ -27,6 +27,9 @@ pub struct ProcessSpec {
     pub user: Option<String>,
     /// Where `stdout.log` and `stderr.log` go.
     pub log_directory: PathBuf,
+    /// Run inside this transient systemd user scope (`systemd-run --user --scope`), for
+    /// accounting and `systemctl --user status`; supervision stays with the agent.
+    pub systemd_scope: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +73,13 @@ impl Delegate for ProcessDelegate {
             &spec.working_directory,
             &Self::search_path(spec),
         )?;
+        if spec.systemd_scope.is_some() {
+            resolve_executable(
+                "systemd-run",
+                &spec.working_directory,
+                &Self::search_path(spec),
+            )?;
+        }
         if let Some(user) = &spec.user {
             let ids = lookup_user(user)?;
             let me = rustix::process::geteuid().as_raw();
@@ -104,10 +114,38 @@ impl Delegate for ProcessDelegate {
                 .open(&path)
                 .map_err(|e| DelegateError::io(format!("open {}", path.display()), e))
         };
-        let mut command = Command::new(&program);
+        let mut command = match &spec.systemd_scope {
+            None => {
+                let mut command = Command::new(&program);
+                command.args(&spec.arguments).env_clear();
+                command
+            }
+            Some(unit) => {
+                // systemd-run registers the scope, then executes the program in its own
+                // process: the pid we supervise is the program's.
+                let mut command = Command::new("systemd-run");
+                command
+                    .args([
+                        "--user",
+                        "--scope",
+                        "--quiet",
+                        "--collect",
+                        "--unit",
+                        unit,
+                        "--",
+                    ])
+                    .arg(&program)
+                    .args(&spec.arguments)
+                    .env_clear();
+                for key in ["XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"] {
+                    if let Ok(value) = std::env::var(key) {
+                        command.env(key, value);
+                    }
+                }
+                command
+            }
+        };
         command
-            .args(&spec.arguments)
-            .env_clear()
             .envs(&spec.environment)
             .current_dir(&spec.working_directory)
             .stdin(Stdio::null())
@@ -212,6 +250,20 @@ impl Delegate for ProcessDelegate {
     }
 }
 
+/// True when a systemd user manager answers (never on hosts where systemd is not PID 1).
+pub fn systemd_user_manager_available() -> bool {
+    Command::new("systemctl")
+        .args(["--user", "is-system-running"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map(|out| {
+            let state = String::from_utf8_lossy(&out.stdout);
+            matches!(state.trim(), "running" | "degraded" | "starting")
+        })
+        .unwrap_or(false)
+}
+
 fn open_pidfd(pid: u32) -> Option<OwnedFd> {
     let pid = Pid::from_raw(pid as i32)?;
     pidfd_open(pid, PidfdFlags::NONBLOCK).ok()
@@ -266,6 +318,7 @@ mod tests {
             working_directory: dir.to_owned(),
             user: None,
             log_directory: dir.join("logs"),
+            systemd_scope: None,
         })
     }
 

@@ -173,4 +173,8 @@ pub struct AgentArgs {
     /// Ports handed out to endpoints that ask for any port.
     #[arg(long, default_value = "20000-29999")]
     pub port_range: khutulun_state::PortRange,
+    /// Run each process in a transient systemd user scope (`systemd-run --user --scope`) when
+    /// a systemd user manager answers; without one, processes are supervised directly.
+    #[arg(long, env = "KHUTULUN_SYSTEMD_SCOPES")]
+    pub systemd_scopes: bool,
 }

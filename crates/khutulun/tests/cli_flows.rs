@@ -29,7 +29,8 @@ fn up_starts_a_local_agent_deploys_waits_and_prints_outputs() {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let agent_log = std::fs::read_to_string(dir.path().join("data/agent.log")).unwrap_or_default();
     // Whatever happens, stop the agent `up` started (and its workloads) at the end.
-    let hosts: Value = serde_json::from_slice(&run(&["hosts", "-o", "json"]).stdout).unwrap_or(Value::Null);
+    let hosts: Value =
+        serde_json::from_slice(&run(&["hosts", "-o", "json"]).stdout).unwrap_or(Value::Null);
     let agent_pid = hosts[0]["agent_pid"].as_u64();
     let cleanup = scopeguard(move || {
         let _ = run(&["delete", "hello-world", "--wait", "--timeout", "30"]);
@@ -37,10 +38,16 @@ fn up_starts_a_local_agent_deploys_waits_and_prints_outputs() {
             kill(pid as u32, 15);
         }
     });
-    assert!(out.status.success(), "up failed:\n{stdout}\n{stderr}\n{agent_log}");
+    assert!(
+        out.status.success(),
+        "up failed:\n{stdout}\n{stderr}\n{agent_log}"
+    );
     assert!(stderr.contains("started a local agent"), "{stderr}");
     assert!(agent_pid.is_some(), "{hosts}");
-    let url_line = stdout.lines().find(|l| l.starts_with("url")).unwrap_or_else(|| panic!("no url in {stdout}"));
+    let url_line = stdout
+        .lines()
+        .find(|l| l.starts_with("url"))
+        .unwrap_or_else(|| panic!("no url in {stdout}"));
     let service_url = url_line.split_whitespace().nth(1).unwrap();
     let (status, body) = http_get(service_url, None).unwrap();
     assert_eq!(status, 200, "{body}");
@@ -86,8 +93,11 @@ fn events_follow_streams_what_happens_as_json_lines() {
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else { continue };
-        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let event: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         seen.push(event["type"].as_str().unwrap_or_default().to_owned());
         if event["type"] == "service_deployed" {
             break;
@@ -97,7 +107,11 @@ fn events_follow_streams_what_happens_as_json_lines() {
     let _ = follower.wait();
     assert!(seen.contains(&"service_deploying".to_owned()), "{seen:?}");
     assert!(seen.contains(&"instance_running".to_owned()), "{seen:?}");
-    assert_eq!(seen.last().map(String::as_str), Some("service_deployed"), "{seen:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("service_deployed"),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -105,9 +119,14 @@ fn logs_show_what_the_process_wrote() {
     let agent = Agent::start();
     let example = repo_root().join("examples/hello-world");
     agent.ok(&["deploy", "hello-world", example.to_str().unwrap(), "--wait"]);
-    let pid = agent.instance("hello-world", "backend")["pid"].as_u64().unwrap();
+    let pid = agent.instance("hello-world", "backend")["pid"]
+        .as_u64()
+        .unwrap();
     let logs = agent.ok(&["logs", "hello-world", "backend"]);
-    assert!(logs.contains(&format!("backend {pid} listening on port")), "{logs}");
+    assert!(
+        logs.contains(&format!("backend {pid} listening on port")),
+        "{logs}"
+    );
     let stderr_only = agent.ok(&["logs", "hello-world", "backend/0", "--stream", "stderr"]);
     assert!(!stderr_only.contains("listening"), "{stderr_only}");
     let out = agent.cli(&["logs", "hello-world", "nosuchnode"]);
@@ -121,18 +140,66 @@ fn deploying_again_replaces_the_revision_and_its_processes() {
     let example = repo_root().join("examples/hello-world");
     let example = example.to_str().unwrap();
     agent.ok(&["deploy", "hello-world", example, "--wait"]);
-    let old: Vec<u64> = agent.instances("hello-world").iter().map(|i| i["pid"].as_u64().unwrap()).collect();
-    let view = agent.json(&["deploy", "hello-world", example, "-i", "greeting=second", "--wait"]);
+    let old: Vec<u64> = agent
+        .instances("hello-world")
+        .iter()
+        .map(|i| i["pid"].as_u64().unwrap())
+        .collect();
+    let view = agent.json(&[
+        "deploy",
+        "hello-world",
+        example,
+        "-i",
+        "greeting=second",
+        "--wait",
+    ]);
     assert_eq!(view["revision"], 2);
     assert_eq!(view["status"], "deployed");
     for pid in old {
         assert!(!process_alive(pid as u32), "old process {pid} still runs");
     }
-    let url = agent.json(&["outputs", "hello-world"])["url"].as_str().unwrap().to_owned();
+    let url = agent.json(&["outputs", "hello-world"])["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = http_get(&url, None).unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("\"greeting\": \"second\""), "{body}");
     let services = agent.json(&["services"]);
     assert_eq!(services.as_array().unwrap().len(), 1);
     assert_eq!(services[0]["revision"], 2);
+}
+
+#[test]
+fn systemd_scopes_fall_back_to_direct_supervision_without_a_user_manager() {
+    let user_manager = Command::new("systemctl")
+        .args(["--user", "is-system-running"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "running")
+        .unwrap_or(false);
+    let agent = Agent::start_with_args(&["--systemd-scopes"]);
+    let example = repo_root().join("examples/hello-world");
+    agent.ok(&["deploy", "hello-world", example.to_str().unwrap(), "--wait"]);
+    let pid = agent.instance("hello-world", "backend")["pid"]
+        .as_u64()
+        .unwrap() as u32;
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if user_manager {
+        assert!(
+            cgroup.contains("khutulun-"),
+            "not in a khutulun scope: {cgroup}"
+        );
+    } else {
+        assert!(
+            agent.log().contains("no systemd user manager answers"),
+            "{}",
+            agent.log()
+        );
+        assert!(!cgroup.contains("khutulun-"), "{cgroup}");
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            cmdline.starts_with("python3\0backend.py") || cmdline.contains("backend.py"),
+            "{cmdline:?}"
+        );
+    }
 }

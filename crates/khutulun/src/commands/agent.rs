@@ -27,6 +27,7 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
         address,
         token,
         port_range: args.port_range,
+        systemd_scopes: args.systemd_scopes,
     };
     khutulun_agent::run(config).await.map_err(Failure::new)
 }

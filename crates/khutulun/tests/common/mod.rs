@@ -58,6 +58,7 @@ pub struct Agent {
     pub api: String,
     pub token: Option<String>,
     pub port_range: String,
+    pub extra_args: Vec<String>,
     pub child: Option<Child>,
 }
 
@@ -75,8 +76,18 @@ impl Agent {
             api: format!("127.0.0.1:{port}"),
             token: token.map(str::to_owned),
             port_range: format!("{}-{}", range.0, range.1),
+            extra_args: Vec::new(),
             child: None,
         };
+        agent.spawn();
+        agent
+    }
+
+    /// An agent started with extra `agent` arguments.
+    pub fn start_with_args(args: &[&str]) -> Agent {
+        let mut agent = Agent::start();
+        agent.stop();
+        agent.extra_args = args.iter().map(|a| a.to_string()).collect();
         agent.spawn();
         agent
     }
@@ -110,6 +121,7 @@ impl Agent {
             .arg(self.state_dir())
             .arg("--data-dir")
             .arg(self.data_dir())
+            .args(&self.extra_args)
             .env_remove("KHUTULUN_TOKEN")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
