@@ -43,7 +43,13 @@ pub async fn run(
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     while let Some(chunk) = body.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk?));
+        let chunk = chunk.map_err(|e| {
+            crate::failure::Failure::new(format!(
+                "the event stream from {} ended: {e} (did the agent stop?)",
+                client.base()
+            ))
+        })?;
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
         // Server-sent events are separated by a blank line; `data:` carries the JSON.
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();

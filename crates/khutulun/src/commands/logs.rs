@@ -36,7 +36,12 @@ pub async fn run(
     let mut body = response.bytes_stream();
     let mut stdout = std::io::stdout();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
+        let chunk = chunk.map_err(|e| {
+            Failure::new(format!(
+                "the log stream from {} ended: {e} (did the agent stop?)",
+                client.base()
+            ))
+        })?;
         stdout.write_all(&chunk)?;
         stdout.flush()?;
     }
