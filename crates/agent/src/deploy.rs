@@ -132,7 +132,17 @@ async fn deploy_staged(
             agent.config.port_range,
             &port_in_use,
         )
-        .map_err(|e| ApiError::conflict("ports_unavailable", e.to_string()))?;
+        .map_err(|e| {
+            // The previous revision was already stopped: say so in its record.
+            if let Some(previous) = &previous {
+                let mut record = previous.clone();
+                record.status = ServiceStatus::Failed;
+                record.message = Some(format!("revision {} was stopped to deploy a new one, which could not reserve its ports: {e}", previous.revision));
+                record.updated_at = chrono::Utc::now();
+                let _ = agent.store.write_service(&record);
+            }
+            ApiError::conflict("ports_unavailable", e.to_string())
+        })?;
 
     let stored = (|| -> Result<ServiceRecord, ApiError> {
         let revision = agent
