@@ -98,12 +98,9 @@ impl Agent {
         }
     }
 
+    /// The delegate an instance record names (`process`, `directory`, ...).
     pub fn delegate_named(&self, name: &str) -> Option<&dyn Delegate> {
-        match name {
-            "process" => Some(&self.process),
-            "directory" => Some(&self.directory),
-            _ => None,
-        }
+        self.delegate(DelegateKind::from_name(name))
     }
 
     /// Reads, changes and writes one instance record of this host.

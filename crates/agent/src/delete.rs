@@ -112,11 +112,7 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str) {
         return;
     };
     let order: Vec<String> = match load_current(agent, ns, svc) {
-        Ok((_, graph)) => khutulun_graph::start_order(&graph)
-            .map(|mut o| {
-                o.reverse();
-                o
-            })
+        Ok((_, graph)) => khutulun_graph::stop_order(&graph)
             .unwrap_or_else(|_| graph.nodes.iter().rev().map(|n| n.name.clone()).collect()),
         Err(_) => instances.iter().map(|i| i.node.clone()).collect(),
     };

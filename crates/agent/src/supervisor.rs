@@ -103,13 +103,9 @@ pub fn spawn(
     let task_agent = agent.clone();
     tokio::spawn(async move {
         let agent = task_agent;
-        let delegate_kind = match &workload.spec {
-            WorkloadSpec::Process(_) => "process",
-            WorkloadSpec::Directory(_) => "directory",
-        };
         let delegate = agent
-            .delegate_named(delegate_kind)
-            .expect("built-in delegate");
+            .delegate(crate::workload::DelegateKind::of_spec(&workload.spec))
+            .expect("every spec has a built-in delegate");
         let mut running = running;
         let mut started = Instant::now();
         let mut backoff = Backoff::new();

@@ -33,6 +33,22 @@ impl DelegateKind {
         }
     }
 
+    pub fn from_name(name: &str) -> DelegateKind {
+        match name {
+            "process" => DelegateKind::Process,
+            "directory" => DelegateKind::Directory,
+            _ => DelegateKind::None,
+        }
+    }
+
+    /// The kind that runs a spec.
+    pub fn of_spec(spec: &WorkloadSpec) -> DelegateKind {
+        match spec {
+            WorkloadSpec::Process(_) => DelegateKind::Process,
+            WorkloadSpec::Directory(_) => DelegateKind::Directory,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             DelegateKind::Process => "process",

@@ -506,13 +506,7 @@ impl<'g> Evaluator<'g> {
                             .iter()
                             .filter(|r| r.source == node.name && &r.requirement == requirement)
                             .collect();
-                        let picked: Vec<usize> = match which {
-                            Index::All => {
-                                many = true;
-                                (0..relationships.len()).collect()
-                            }
-                            single => vec![single.single().unwrap_or(0) as usize],
-                        };
+                        let picked = pick_indexes(which, relationships.len(), &mut many);
                         for k in picked {
                             let relationship = relationships.get(k).ok_or_else(|| {
                                 fail(format!(
@@ -602,13 +596,7 @@ impl<'g> Evaluator<'g> {
                             .iter()
                             .filter(|r| r.target == node.name && r.capability == name)
                             .collect();
-                        let picked: Vec<usize> = match which {
-                            Index::All => {
-                                many = true;
-                                (0..incoming.len()).collect()
-                            }
-                            single => vec![single.single().unwrap_or(0) as usize],
-                        };
+                        let picked = pick_indexes(which, incoming.len(), &mut many);
                         for k in picked {
                             let relationship = incoming.get(k).ok_or_else(|| {
                                 fail(format!(
@@ -859,5 +847,17 @@ fn length(args: &[Value]) -> Result<Value, EvalError> {
         [Value::Array(items)] => Ok(Value::from(items.len())),
         [Value::Object(map)] => Ok(Value::from(map.len())),
         _ => Err(error("length", "$length needs one string, list or map")),
+    }
+}
+
+/// The positions an index of a TOSCA path selects among `len` candidates: all of them for
+/// `ALL` (which makes the result a list), else the one given (0 when none is).
+fn pick_indexes(which: &Index, len: usize, many: &mut bool) -> Vec<usize> {
+    match which {
+        Index::All => {
+            *many = true;
+            (0..len).collect()
+        }
+        single => vec![single.single().unwrap_or(0) as usize],
     }
 }

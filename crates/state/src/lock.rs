@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 /// An exclusive flock, released when dropped.
 #[derive(Debug)]
 pub struct FileLock {
-    file: File,
+    /// Held open only: closing it releases the lock.
+    _file: File,
     path: PathBuf,
 }
 
@@ -24,7 +25,7 @@ impl FileLock {
                 .map_err(|e| StateError::io("lock", path, e.into()))?;
             if still_linked(&file, path) {
                 return Ok(FileLock {
-                    file,
+                    _file: file,
                     path: path.to_owned(),
                 });
             }
@@ -36,7 +37,7 @@ impl FileLock {
         let file = open_lock_file(path)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) if still_linked(&file, path) => Ok(Some(FileLock {
-                file,
+                _file: file,
                 path: path.to_owned(),
             })),
             Ok(()) => Ok(None),
@@ -47,11 +48,6 @@ impl FileLock {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The open lock file, for holders that keep data in it.
-    pub fn file(&self) -> &File {
-        &self.file
     }
 }
 

@@ -123,9 +123,3 @@ pub struct InstanceRecord {
     pub message: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
-
-impl InstanceRecord {
-    pub fn id(&self) -> String {
-        format!("{}-{}", self.node, self.index)
-    }
-}

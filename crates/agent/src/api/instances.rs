@@ -38,12 +38,8 @@ pub async fn list_service(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Vec<InstanceView>>, ApiError> {
-    check_name("namespace", &ns)?;
-    check_name("service", &name)?;
-    agent
-        .store
-        .require_service(&ns, &name)
-        .map_err(ApiError::from_state)?;
+    super::existing_service(&agent, &ns, &name)?;
+
     let instances = agent
         .store
         .instances(&ns, &name)
@@ -71,13 +67,9 @@ pub async fn logs(
     Path((ns, name, node, index)): Path<(String, String, String, u32)>,
     Query(query): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    check_name("namespace", &ns)?;
-    check_name("service", &name)?;
+    super::existing_service(&agent, &ns, &name)?;
     check_name("node", &node)?;
-    agent
-        .store
-        .require_service(&ns, &name)
-        .map_err(ApiError::from_state)?;
+
     let record = agent
         .store
         .instance(&ns, &name, &node, index)

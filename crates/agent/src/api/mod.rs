@@ -123,6 +123,20 @@ async fn require_token(State(agent): State<Agent>, request: Request, next: Next)
     }
 }
 
+/// Checks the names of a service path and that the service exists.
+pub fn existing_service(
+    agent: &Agent,
+    ns: &str,
+    name: &str,
+) -> Result<khutulun_state::ServiceRecord, ApiError> {
+    crate::deploy::check_name("namespace", ns)?;
+    crate::deploy::check_name("service", name)?;
+    agent
+        .store
+        .require_service(ns, name)
+        .map_err(ApiError::from_state)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,7 +1,7 @@
 use super::error::ApiError;
 use super::views::{DeployRequest, InstanceView, ServiceDetail, ServiceView};
 use crate::agent::Agent;
-use crate::deploy::{check_name, load_current, DeployInput};
+use crate::deploy::{check_name, DeployInput};
 use crate::runtime::InstanceAttributes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -37,12 +37,7 @@ pub async fn show(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<ServiceDetail>, ApiError> {
-    check_name("namespace", &ns)?;
-    check_name("service", &name)?;
-    let record = agent
-        .store
-        .require_service(&ns, &name)
-        .map_err(ApiError::from_state)?;
+    let record = super::existing_service(&agent, &ns, &name)?;
     let instances = agent
         .store
         .instances(&ns, &name)
@@ -121,13 +116,17 @@ pub async fn outputs(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<BTreeMap<String, serde_json::Value>>, ApiError> {
-    check_name("namespace", &ns)?;
-    check_name("service", &name)?;
-    agent
+    let record = super::existing_service(&agent, &ns, &name)?;
+    let graph = agent
         .store
-        .require_service(&ns, &name)
-        .map_err(ApiError::from_state)?;
-    let (_, graph) = load_current(&agent, &ns, &name).map_err(ApiError::internal)?;
+        .read_graph::<khutulun_graph::ServiceGraph>(&ns, &name, record.revision)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "revision {} of {ns}/{name} has no graph",
+                record.revision
+            ))
+        })?;
     let instances = agent
         .store
         .instances(&ns, &name)
