@@ -7,7 +7,7 @@
 //! every attribute its types define.
 
 use crate::eval::{partial, EvalContext};
-use crate::model::{Capability, Expr, Node, Output, Relationship, ServiceGraph, TypeRef};
+use crate::model::{Capability, Expr, Node, Output, Policy, Relationship, ServiceGraph, TypeRef};
 use khutulun_tosca::{self as tosca, Diagnostic, Location, ServiceTemplate, TypeName};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -30,6 +30,11 @@ pub fn instantiate(
         nodes: Vec::new(),
         relationships: Vec::new(),
         outputs: BTreeMap::new(),
+        policies: template
+            .policies
+            .iter()
+            .map(|p| policy(template, p))
+            .collect(),
     };
     for node in &template.node_templates {
         let count = match node_count(&raw, node) {
@@ -199,6 +204,28 @@ fn node_count(graph: &ServiceGraph, node: &tosca::NodeTemplate) -> Result<u32, S
     }
 }
 
+/// A policy with its group targets expanded into the groups' members.
+fn policy(template: &ServiceTemplate, policy: &tosca::GroupOrPolicy) -> Policy {
+    let mut targets: Vec<String> = Vec::new();
+    for target in &policy.targets {
+        let members = match template.groups.iter().find(|g| &g.name == target) {
+            Some(group) => group.targets.clone(),
+            None => vec![target.clone()],
+        };
+        for member in members {
+            if !targets.contains(&member) {
+                targets.push(member);
+            }
+        }
+    }
+    Policy {
+        name: policy.name.clone(),
+        types: type_refs(&policy.types),
+        properties: values(&policy.properties),
+        targets,
+    }
+}
+
 fn type_refs(types: &[TypeName]) -> Vec<TypeRef> {
     types
         .iter()
@@ -356,6 +383,16 @@ fn evaluate_all(
                 &context,
                 at,
                 &format!("attribute \"{name}\" of {what}"),
+            );
+        }
+    }
+    for (policy, compiled) in graph.policies.iter_mut().zip(&template.policies) {
+        for (name, expr) in policy.properties.iter_mut() {
+            run(
+                expr,
+                &EvalContext::None,
+                &compiled.properties[name].location,
+                &format!("property \"{name}\" of policy \"{}\"", compiled.name),
             );
         }
     }

@@ -43,6 +43,25 @@ pub struct ServiceGraph {
     /// Every fulfilled requirement.
     pub relationships: Vec<Relationship>,
     pub outputs: BTreeMap<String, Output>,
+    /// The template's policies, with group targets replaced by the groups' member nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<Policy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub name: String,
+    /// The policy's type first, then its ancestors.
+    pub types: Vec<TypeRef>,
+    pub properties: BTreeMap<String, Expr>,
+    /// Names of the node templates the policy applies to, each once, in the order written.
+    pub targets: Vec<String>,
+}
+
+impl Policy {
+    pub fn is_a(&self, profile_prefix: &str, name: &str) -> bool {
+        self.types.iter().any(|t| t.is(profile_prefix, name))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

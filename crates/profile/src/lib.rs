@@ -31,6 +31,16 @@ pub const CONNECTS_TO: &str = "ConnectsTo";
 pub const USES_DIRECTORY: &str = "UsesDirectory";
 /// The root type of each kind (node, capability, relationship) in the profile.
 pub const ROOT: &str = "Root";
+/// Policy: run the targets only on hosts with these names or labels.
+pub const PLACEMENT: &str = "Placement";
+/// Policy: the number of instances of each target.
+pub const REDUNDANCY: &str = "Redundancy";
+/// Policy: instances of the targets with the same index share a host.
+pub const COLOCATION: &str = "Colocation";
+/// Policy: the targets' instances on different hosts.
+pub const SEPARATION: &str = "Separation";
+/// Policy: CPU and memory each instance of the targets needs.
+pub const RESOURCES: &str = "Resources";
 
 /// A registry holding the Khutulun profile under [`PROFILE_NAME`].
 pub fn registry() -> ProfileRegistry {

@@ -197,3 +197,70 @@ fn the_hello_world_example_of_the_repository_compiles() {
         khutulun(CONNECTS_TO)
     );
 }
+
+const POLICIES: &str = r#"
+tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    web:
+      type: Process
+      properties: { command: web }
+    cache:
+      type: Process
+      properties: { command: cache }
+  groups:
+    front:
+      type: Root
+      members: [ web, cache ]
+  policies:
+    - three:
+        type: Redundancy
+        properties: { instances: 3 }
+        targets: [ web ]
+    - apart:
+        type: Separation
+        targets: [ web ]
+    - pair:
+        type: Colocation
+        targets: [ front ]
+    - ssd:
+        type: Placement
+        properties: { labels: { disk: ssd } }
+        targets: [ web ]
+    - sizes:
+        type: Resources
+        properties: { cpu: 0.5, memory: 256 MiB }
+        targets: [ cache ]
+"#;
+
+#[test]
+fn policies_compile_with_their_defaults_and_targets() {
+    let template = compile(POLICIES);
+    let names: Vec<&str> = template.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["three", "apart", "pair", "ssd", "sizes"]);
+    let apart = &template.policies[1];
+    assert_eq!(apart.types[0], khutulun(SEPARATION));
+    assert_eq!(apart.properties["strict"].to_json(), Some(true.into()));
+    assert_eq!(template.policies[2].targets, ["front"]);
+    assert_eq!(template.groups[0].targets, ["web", "cache"]);
+    let sizes = &template.policies[4];
+    assert_eq!(sizes.properties["memory"].to_json(), Some("256 MiB".into()));
+}
+
+#[test]
+fn a_bad_policy_property_is_reported() {
+    let text = POLICIES.replace("instances: 3", "instances: three");
+    let errors = compile_text("service.yaml", &text, &registry()).unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.to_string().contains("instances")),
+        "{errors:?}"
+    );
+    let text = POLICIES.replace("256 MiB", "256 parsecs");
+    let errors = compile_text("service.yaml", &text, &registry()).unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.to_string().contains("memory")),
+        "{errors:?}"
+    );
+}

@@ -305,11 +305,31 @@ pub struct ServiceTemplate {
     pub node_templates: Vec<NodeTemplate>,
     /// Output parameters in the order they were declared; `value` holds the expression.
     pub outputs: Vec<ParameterDefinition>,
+    /// Groups (§14.2) in the order they were declared; `targets` are their members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupOrPolicy>,
+    /// Policies (§14.3) in the order they were declared; `targets` name node templates or
+    /// groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<GroupOrPolicy>,
     /// Every data type the schemas above refer to ([`DataTypeRef::Defined`] indexes this).
     pub data_types: Vec<DataTypeInfo>,
     /// Warnings of the compile (errors make it fail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Diagnostic>,
+}
+
+/// A group or a policy of the service template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupOrPolicy {
+    pub name: String,
+    pub location: Location,
+    /// The type first, then its ancestors (empty when the type is unknown, already reported).
+    pub types: Vec<TypeName>,
+    /// Every property that has a value: assigned or default.
+    pub properties: BTreeMap<String, Expr>,
+    /// A group's members, or a policy's targets, as written.
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

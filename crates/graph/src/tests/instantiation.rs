@@ -226,3 +226,40 @@ fn the_graph_round_trips_through_json() {
     let back: ServiceGraph = serde_json::from_str(&text).unwrap();
     assert_eq!(back, graph);
 }
+
+#[test]
+fn policies_target_nodes_with_groups_expanded_and_inputs_evaluated() {
+    let graph = graph_of(
+        r#"
+tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  inputs:
+    copies: { type: integer, default: 2 }
+  node_templates:
+    web: { type: Process, properties: { command: web } }
+    cache: { type: Process, properties: { command: cache } }
+    db: { type: Process, properties: { command: db } }
+  groups:
+    front: { type: Root, members: [ web, cache ] }
+  policies:
+    - copies:
+        type: Redundancy
+        properties: { instances: { $get_input: copies } }
+        targets: [ front, web, db ]
+"#,
+        &[("copies", serde_json::json!(3))],
+    );
+    assert_eq!(graph.policies.len(), 1);
+    let policy = &graph.policies[0];
+    assert_eq!(policy.targets, ["web", "cache", "db"]);
+    assert!(policy.is_a(
+        khutulun_profile::PROFILE_PREFIX,
+        khutulun_profile::REDUNDANCY
+    ));
+    assert_eq!(
+        policy.properties["instances"],
+        crate::Expr::Value(serde_json::json!(3))
+    );
+}

@@ -30,6 +30,7 @@ fn graph(nodes: &[&str], edges: &[(&str, &str)]) -> ServiceGraph {
         nodes: nodes.iter().map(|n| node(n)).collect(),
         relationships: edges.iter().map(|(s, t)| requires(s, t)).collect(),
         outputs: BTreeMap::new(),
+        policies: Vec::new(),
     }
 }
 

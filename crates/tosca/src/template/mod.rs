@@ -8,7 +8,9 @@ mod requirements;
 use crate::ast::{self, Assignment, TypeKind};
 use crate::catalog::Catalog;
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics, Location};
-use crate::model::{CapabilityTemplate, Expr, NodeTemplate, PropertyDefinition, ServiceTemplate};
+use crate::model::{
+    CapabilityTemplate, Expr, GroupOrPolicy, NodeTemplate, PropertyDefinition, ServiceTemplate,
+};
 use crate::names::TypeId;
 use crate::types::{DefLabel, RelationshipSpec, Types};
 use std::collections::BTreeMap;
@@ -86,7 +88,7 @@ impl Compiler<'_> {
             model.node_templates[index].unfulfilled = unfulfilled;
             self.nodes[index].requirements = infos;
         }
-        self.groups_and_policies(st);
+        self.groups_and_policies(st, model);
         self.check_functions(model);
     }
 
@@ -419,7 +421,7 @@ impl Compiler<'_> {
         values
     }
 
-    fn groups_and_policies(&mut self, st: &ast::ServiceTemplate) {
+    fn groups_and_policies(&mut self, st: &ast::ServiceTemplate, model: &mut ServiceTemplate) {
         let node_names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
         let group_names: Vec<String> = st.groups.iter().map(|g| g.name.name.clone()).collect();
         for (defs, kind, label) in [
@@ -432,10 +434,17 @@ impl Compiler<'_> {
                     self.types
                         .lookup(self.file, kind, t, &what, self.diagnostics)
                 });
+                let mut compiled = GroupOrPolicy {
+                    name: def.name.name.clone(),
+                    location: def.name.location.clone(),
+                    types: Vec::new(),
+                    properties: BTreeMap::new(),
+                    targets: def.members.iter().map(|m| m.name.clone()).collect(),
+                };
                 if let Some(type_id) = type_id {
                     let defs = self.types.resolved(type_id).properties.clone();
                     let type_desc = self.types.describe(type_id);
-                    self.properties(
+                    compiled.properties = self.properties(
                         &defs,
                         &def.properties,
                         &what,
@@ -443,6 +452,11 @@ impl Compiler<'_> {
                         &def.name.location,
                         true,
                     );
+                    compiled.types = self.types.lineage(type_id);
+                }
+                match kind {
+                    TypeKind::Group => model.groups.push(compiled),
+                    _ => model.policies.push(compiled),
                 }
                 for member in &def.members {
                     let known = node_names.contains(&member.name)
