@@ -11,6 +11,7 @@ use khutulun_delegates::{Exit, Running};
 use khutulun_state::{EventKind, InstanceStatus, ServiceStatus};
 
 pub async fn adopt_all(agent: &Agent) {
+    stop_stale(agent).await;
     let namespaces = agent.store.namespaces().unwrap_or_default();
     for ns in namespaces {
         let services = match agent.store.services(&ns) {
@@ -21,16 +22,24 @@ pub async fn adopt_all(agent: &Agent) {
             }
         };
         for service in services {
+            // A flow another live agent runs is that agent's business.
+            let ours = match service.coordinator.as_deref() {
+                None => true,
+                Some(host) if host == agent.host.name => true,
+                Some(host) => !agent.store.host_is_alive(host).unwrap_or(false),
+            };
             match service.status {
                 ServiceStatus::Deleting => {
-                    crate::delete::spawn_delete(agent, ns.clone(), service.name.clone())
+                    if ours {
+                        crate::delete::spawn_delete(agent, ns.clone(), service.name.clone())
+                    }
                 }
                 ServiceStatus::Failed => {}
                 ServiceStatus::Deploying | ServiceStatus::Deployed => {
                     if let Err(e) = adopt_service(agent, &ns, &service.name).await {
                         tracing::error!("cannot adopt {ns}/{}: {e}", service.name);
                     }
-                    if service.status == ServiceStatus::Deploying {
+                    if service.status == ServiceStatus::Deploying && ours {
                         spawn_start(agent, ns.clone(), service.name.clone());
                     }
                 }
@@ -119,4 +128,72 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+/// Stops what this host still runs of instances that are no longer its own: they were moved
+/// to other hosts (failover) while this host's agent was away, or their service is gone.
+/// The host's own pid notes (`pid.json` in each instance directory) say what it started.
+async fn stop_stale(agent: &Agent) {
+    let root = agent.config.data_dir.join("instances");
+    for (ns, svc, dir_name) in instance_dirs(&root) {
+        let Some((node, index)) = dir_name
+            .rsplit_once('-')
+            .and_then(|(n, i)| Some((n.to_owned(), i.parse::<u32>().ok()?)))
+        else {
+            continue;
+        };
+        let instance = instance_ref(&ns, &svc, &node, index);
+        let note_path = crate::local::pid_file(agent, &instance);
+        let Ok(Some(note)) = khutulun_state::read_json::<crate::local::PidFile>(&note_path) else {
+            continue;
+        };
+        let record = agent.store.instance(&ns, &svc, &node, index).ok().flatten();
+        let ours = record.as_ref().is_some_and(|r| r.host == agent.host.name);
+        if ours {
+            continue;
+        }
+        let Some(delegate) = agent.delegate_named(&note.delegate) else {
+            continue;
+        };
+        let running = Running {
+            pid: Some(note.pid),
+            pid_start_time: note.pid_start_time,
+            attributes: Default::default(),
+        };
+        if delegate.is_alive(&running) {
+            let now_on = record
+                .map(|r| format!("it now runs on host {}", r.host))
+                .unwrap_or_else(|| "its service is gone".into());
+            tracing::info!("stopping stale {instance} (pid {}): {now_on}", note.pid);
+            let _ = delegate
+                .stop(&running, std::time::Duration::from_secs(10))
+                .await;
+            agent.emit(EventKind::InstanceStopped { instance });
+        }
+        let _ = std::fs::remove_file(&note_path);
+    }
+}
+
+/// (namespace, service, instance directory name) under `<data>/instances`.
+fn instance_dirs(root: &std::path::Path) -> Vec<(String, String, String)> {
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut found = Vec::new();
+    for ns in names(root) {
+        for svc in names(&root.join(&ns)) {
+            for dir in names(&root.join(&ns).join(&svc)) {
+                found.push((ns.clone(), svc.clone(), dir));
+            }
+        }
+    }
+    found
 }

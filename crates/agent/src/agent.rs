@@ -9,7 +9,7 @@ use khutulun_delegates::{Delegate, DirectoryDelegate, ProcessDelegate};
 use khutulun_state::{DirStore, EventKind, FileLock, HostInfo, InstanceRecord, InstanceRef};
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::task::JoinHandle;
 
 #[derive(Clone)]
@@ -29,6 +29,10 @@ pub struct Inner {
     pub service_tasks: Mutex<HashMap<(String, String), JoinHandle<()>>>,
     /// Serialises read-modify-write of instance records within this agent.
     records: Mutex<()>,
+    /// Membership, once gossip has started.
+    pub cluster: OnceLock<khutulun_cluster::Cluster>,
+    /// Client for other agents' APIs.
+    pub http: reqwest::Client,
     process: ProcessDelegate,
     directory: DirectoryDelegate,
 }
@@ -52,18 +56,22 @@ impl Agent {
                 config.data_dir.display()
             )
         })?;
-        let alive = store.claim_host(&config.host).map_err(|e| e.to_string())?;
+        let alive = claim(&store, &config.host)?;
         let host = HostInfo {
             name: config.host.clone(),
             address: config.address.clone(),
             api_url: config.api_url(),
-            labels: Default::default(),
-            cpus: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
-            memory_bytes: memory_bytes(),
+            labels: config.labels.clone(),
+            cpus: config.cpus.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(1)
+            }),
+            memory_bytes: config.memory_bytes.unwrap_or_else(memory_bytes),
             agent_pid: std::process::id(),
             started_at: chrono::Utc::now(),
+            port_range: config.port_range,
+            gossip_addr: None,
         };
         store.write_host(&host).map_err(|e| e.to_string())?;
         let bus = EventBus::new(config.host.clone(), store.clone());
@@ -85,6 +93,11 @@ impl Agent {
             supervisors: Mutex::new(HashMap::new()),
             service_tasks: Mutex::new(HashMap::new()),
             records: Mutex::new(()),
+            cluster: OnceLock::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(3))
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
             process: ProcessDelegate,
             directory: DirectoryDelegate,
         })))
@@ -120,6 +133,11 @@ impl Agent {
             )
             .ok()
             .flatten()?;
+        if record.host != self.host.name {
+            // The instance was moved to another host (drain, failover): not ours to write.
+            tracing::debug!("not writing {instance}: it now belongs to {}", record.host);
+            return None;
+        }
         change(&mut record);
         record.updated_at = chrono::Utc::now();
         if let Err(e) = self.store.write_instance(&record) {
@@ -155,6 +173,30 @@ impl Agent {
     }
 }
 
+/// Claims the host's alive.lock. While another agent fails this host over (it holds the lock
+/// for that), waits for it to finish instead of giving up.
+fn claim(store: &DirStore, host: &str) -> Result<FileLock, String> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match store.claim_host(host) {
+            Ok(lock) => return Ok(lock),
+            Err(e) => {
+                let waiting = crate::failover::being_failed_over(store, host)
+                    && started.elapsed() < crate::failover::WAIT_FOR_FAILOVER;
+                if !waiting {
+                    return Err(e.to_string());
+                }
+                if !said {
+                    tracing::info!("another agent is moving this host's instances after it was declared dead; waiting for it to finish");
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    }
+}
+
 fn memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -179,6 +221,7 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
     agent.emit(EventKind::AgentStarted {
         api_url: agent.host.api_url.clone(),
     });
+    crate::membership::start(&agent).await?;
     crate::adopt::adopt_all(&agent).await;
     let app = api::router(agent.clone());
     tracing::info!(
@@ -202,6 +245,10 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
         } => {}
     }
     agent.emit(EventKind::AgentStopping);
+    if let Some(cluster) = agent.cluster.get() {
+        // Others see "left", not "dead": no failover for an agent that stops on purpose.
+        cluster.leave().await;
+    }
     Ok(())
 }
 

@@ -1,6 +1,22 @@
 use khutulun_state::PortRange;
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+
+/// How the agent takes part in gossip.
+#[derive(Debug, Clone)]
+pub struct GossipConfig {
+    /// The UDP socket to bind.
+    pub bind: SocketAddr,
+    /// Members to join through ("host:port").
+    pub seeds: Vec<String>,
+    /// Multicast discovery group, when on.
+    pub multicast: Option<SocketAddrV4>,
+    /// The cluster key; gossip is plaintext without one.
+    pub key: Option<[u8; 32]>,
+    /// Quicker failure detection (tests, small LANs).
+    pub fast: bool,
+}
 
 /// Everything an agent needs to know to start.
 #[derive(Debug, Clone)]
@@ -21,6 +37,12 @@ pub struct AgentConfig {
     pub port_range: PortRange,
     /// Wrap processes in transient systemd user scopes when a user manager runs.
     pub systemd_scopes: bool,
+    /// Labels placement policies match against.
+    pub labels: BTreeMap<String, String>,
+    /// CPUs and memory offered to workloads; None = what the machine has.
+    pub cpus: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub gossip: GossipConfig,
 }
 
 impl AgentConfig {
@@ -70,6 +92,16 @@ mod tests {
             token: token.map(str::to_owned),
             port_range: PortRange::default(),
             systemd_scopes: false,
+            labels: BTreeMap::new(),
+            cpus: None,
+            memory_bytes: None,
+            gossip: GossipConfig {
+                bind: "127.0.0.1:0".parse().unwrap(),
+                seeds: Vec::new(),
+                multicast: None,
+                key: None,
+                fast: false,
+            },
         }
     }
 

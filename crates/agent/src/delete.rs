@@ -3,11 +3,9 @@
 
 use crate::agent::Agent;
 use crate::api::error::ApiError;
-use crate::deploy::{instance_ref, load_current, paths_for};
-use crate::workload::{self, DelegateKind};
-use khutulun_state::{EventKind, InstanceStatus, ServiceStatus};
-use std::collections::BTreeMap;
-use std::time::Duration;
+use crate::deploy::{instance_ref, load_current, release_all_ports};
+use crate::remote::stop_on;
+use khutulun_state::{EventKind, ServiceStatus};
 
 /// Starts deleting a service; the returned record says `deleting`.
 pub async fn delete(
@@ -17,6 +15,7 @@ pub async fn delete(
 ) -> Result<khutulun_state::ServiceRecord, ApiError> {
     let record = {
         let store = agent.store.clone();
+        let agent_host = agent.host.name.clone();
         let (ns, svc) = (ns.to_owned(), svc.to_owned());
         tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
             let _lock = store.lock_service(&ns, &svc).map_err(ApiError::internal)?;
@@ -24,6 +23,7 @@ pub async fn delete(
                 .require_service(&ns, &svc)
                 .map_err(ApiError::from_state)?;
             record.status = ServiceStatus::Deleting;
+            record.coordinator = Some(agent_host.clone());
             record.updated_at = chrono::Utc::now();
             store.write_service(&record).map_err(ApiError::internal)?;
             Ok(record)
@@ -54,38 +54,10 @@ pub fn spawn_delete(agent: &Agent, ns: String, svc: String) {
 }
 
 async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
-    stop_service_instances(agent, ns, svc).await;
-    // Directories that are not kept go with the service.
-    if let Ok((record, graph)) = load_current(agent, ns, svc) {
-        let package = agent
-            .store
-            .layout()
-            .revision_package(ns, svc, record.revision);
-        for node in &graph.nodes {
-            if DelegateKind::of(node) != DelegateKind::Directory {
-                continue;
-            }
-            for index in 0..node.count {
-                let paths = paths_for(agent, ns, svc, &node.name, index, &package);
-                if let Ok(Some(w)) =
-                    workload::build(&graph, node, index, &[], &paths, &BTreeMap::new())
-                {
-                    if let Some(delegate) = agent.delegate(DelegateKind::Directory) {
-                        if let Err(e) = delegate.remove(&w.spec).await {
-                            tracing::warn!(
-                                "removing the directory of {ns}/{svc} {}: {e}",
-                                node.name
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-    agent
-        .store
-        .release_ports(&agent.host.name, ns, svc)
-        .map_err(|e| e.to_string())?;
+    // Stopping with `remove` also takes away directories that are not kept and instance data.
+    stop_service_instances(agent, ns, svc, true).await;
+    let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+    release_all_ports(agent, ns, svc, &records);
     {
         let store = agent.store.clone();
         let (n, s) = (ns.to_owned(), svc.to_owned());
@@ -106,8 +78,9 @@ async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
     Ok(())
 }
 
-/// Stops every instance of the service on this host, dependants before what they depend on.
-pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str) {
+/// Stops every instance of the service wherever it runs, dependants before what they depend
+/// on. With `remove`, what the instances leave behind goes too (delete).
+pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str, remove: bool) {
     let Ok(instances) = agent.store.instances(ns, svc) else {
         return;
     };
@@ -117,39 +90,15 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str) {
         Err(_) => instances.iter().map(|i| i.node.clone()).collect(),
     };
     for node in order {
-        for record in instances
-            .iter()
-            .filter(|i| i.node == node && i.host == agent.host.name)
-        {
+        let stops = instances.iter().filter(|i| i.node == node).map(|record| {
             let instance = instance_ref(ns, svc, &record.node, record.index);
-            let supervisor = agent
-                .supervisors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&instance);
-            match supervisor {
-                Some(supervisor) => supervisor.stop().await,
-                None => {
-                    // Not supervised (failed, or never started): make sure nothing of it runs.
-                    if let Some(delegate) = agent.delegate_named(&record.delegate) {
-                        let running = khutulun_delegates::Running {
-                            pid: record.pid,
-                            pid_start_time: record.pid_start_time,
-                            attributes: record.attributes.clone(),
-                        };
-                        if record.pid.is_some() && delegate.is_alive(&running) {
-                            let _ = delegate.stop(&running, Duration::from_secs(10)).await;
-                        }
-                    }
-                    if record.state != InstanceStatus::Stopped {
-                        agent.update_instance(&instance, |r| {
-                            r.state = InstanceStatus::Stopped;
-                            r.pid = None;
-                            r.pid_start_time = None;
-                        });
-                    }
+            let host = record.host.clone();
+            async move {
+                if let Err(e) = stop_on(agent, &host, &instance, remove).await {
+                    tracing::warn!("{e}");
                 }
             }
-        }
+        });
+        futures_util::future::join_all(stops).await;
     }
 }

@@ -5,13 +5,13 @@
 
 use crate::agent::Agent;
 use crate::api::error::ApiError;
+use crate::assign::assign;
 use crate::compile::{compile_package, CompileError};
-use crate::supervisor::{self, start_workload};
+use crate::remote::start_on;
 use crate::workload::{self, DelegateKind, InstancePaths};
 use khutulun_graph::ServiceGraph;
 use khutulun_state::{
-    EventKind, InstanceRecord, InstanceRef, InstanceStatus, PortRequest, ServiceRecord,
-    ServiceStatus,
+    EventKind, InstanceRecord, InstanceRef, InstanceStatus, ServiceRecord, ServiceStatus,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -57,7 +57,7 @@ async fn deploy_staged(
             format!("the package has no entry file \"{}\"", input.entry),
         ));
     }
-    let graph = {
+    let mut graph = {
         let package = package.clone();
         let entry = input.entry.clone();
         let inputs = input.inputs.clone();
@@ -66,6 +66,8 @@ async fn deploy_staged(
             .map_err(ApiError::internal)?
             .map_err(|CompileError::Diagnostics(d)| ApiError::invalid_template(d))?
     };
+    crate::placement::apply_policies(&mut graph)
+        .map_err(|problems| ApiError::unprocessable("invalid_policy", problems.join("\n")))?;
     preflight(agent, input, &graph, &package)?;
 
     let (ns, name) = (input.namespace.clone(), input.name.clone());
@@ -90,59 +92,44 @@ async fn deploy_staged(
         }
         // A new revision replaces the old one: stop its instances first.
         agent.cancel_service_task(&ns, &name);
-        crate::delete::stop_service_instances(agent, &ns, &name).await;
-        agent
-            .store
-            .release_ports(&agent.host.name, &ns, &name)
-            .map_err(ApiError::internal)?;
-        for old in agent
+        crate::delete::stop_service_instances(agent, &ns, &name, false).await;
+        let old = agent
             .store
             .instances(&ns, &name)
-            .map_err(ApiError::internal)?
-        {
+            .map_err(ApiError::internal)?;
+        release_all_ports(agent, &ns, &name, &old);
+        for old in old {
             let _ = agent
                 .store
                 .remove_instance(&ns, &name, &old.node, old.index);
         }
     }
 
-    // Ports: all or nothing, before anything is written.
-    let mut port_requests = Vec::new();
-    for node in &graph.nodes {
-        for index in 0..node.count {
-            for (endpoint, port) in workload::endpoints_needing_ports(&graph, node) {
-                port_requests.push(PortRequest {
-                    owner: khutulun_state::PortOwner {
-                        namespace: ns.clone(),
-                        service: name.clone(),
-                        node: node.name.clone(),
-                        index,
-                        endpoint,
-                    },
-                    port,
-                });
-            }
+    // Placement and ports: all or nothing, before anything is written.
+    let wanted: Vec<(String, u32)> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| (0..n.count).map(move |i| (n.name.clone(), i)))
+        .collect();
+    let hosts = crate::membership::live_hosts(agent, &[]);
+    let assigned = assign(agent, &ns, &name, &graph, &wanted, &[], &hosts).map_err(|e| {
+        // The previous revision was already stopped: say so in its record.
+        if let Some(previous) = &previous {
+            let mut record = previous.clone();
+            record.status = ServiceStatus::Failed;
+            record.message = Some(format!(
+                "revision {} was stopped to deploy a new one, which could not be placed: {}",
+                previous.revision, e.message
+            ));
+            record.updated_at = chrono::Utc::now();
+            let _ = agent.store.write_service(&record);
         }
-    }
-    let granted = agent
-        .store
-        .reserve_ports(
-            &agent.host.name,
-            &port_requests,
-            agent.config.port_range,
-            &port_in_use,
-        )
-        .map_err(|e| {
-            // The previous revision was already stopped: say so in its record.
-            if let Some(previous) = &previous {
-                let mut record = previous.clone();
-                record.status = ServiceStatus::Failed;
-                record.message = Some(format!("revision {} was stopped to deploy a new one, which could not reserve its ports: {e}", previous.revision));
-                record.updated_at = chrono::Utc::now();
-                let _ = agent.store.write_service(&record);
-            }
-            ApiError::conflict("ports_unavailable", e.to_string())
-        })?;
+        if e.placement {
+            ApiError::conflict("placement_failed", e.message)
+        } else {
+            ApiError::conflict("ports_unavailable", e.message)
+        }
+    })?;
 
     let stored = (|| -> Result<ServiceRecord, ApiError> {
         let revision = agent
@@ -162,6 +149,7 @@ async fn deploy_staged(
             message: None,
             entry: input.entry.clone(),
             inputs: graph.inputs.clone(),
+            coordinator: Some(agent.host.name.clone()),
             created_at: previous.as_ref().map(|p| p.created_at).unwrap_or(now),
             updated_at: now,
         };
@@ -169,45 +157,48 @@ async fn deploy_staged(
             .store
             .write_service(&record)
             .map_err(ApiError::internal)?;
-        for node in &graph.nodes {
-            for index in 0..node.count {
-                let ports = port_requests
-                    .iter()
-                    .zip(&granted)
-                    .filter(|(r, _)| r.owner.node == node.name && r.owner.index == index)
-                    .map(|(r, port)| (r.owner.endpoint.clone(), *port))
-                    .collect();
-                agent
-                    .store
-                    .write_instance(&InstanceRecord {
-                        namespace: ns.clone(),
-                        service: name.clone(),
-                        node: node.name.clone(),
-                        index,
-                        revision,
-                        host: agent.host.name.clone(),
-                        delegate: DelegateKind::of(node).name().to_owned(),
-                        state: InstanceStatus::Pending,
-                        address: agent.host.address.clone(),
-                        pid: None,
-                        pid_start_time: None,
-                        ports,
-                        attributes: BTreeMap::new(),
-                        exit_code: None,
-                        exit_signal: None,
-                        restarts: 0,
-                        message: None,
-                        updated_at: now,
-                    })
-                    .map_err(ApiError::internal)?;
-            }
+        for a in &assigned {
+            let node = graph
+                .node(&a.node)
+                .expect("assigned nodes are in the graph");
+            agent
+                .store
+                .write_instance(&InstanceRecord {
+                    namespace: ns.clone(),
+                    service: name.clone(),
+                    node: a.node.clone(),
+                    index: a.index,
+                    revision,
+                    host: a.host.name.clone(),
+                    delegate: DelegateKind::of(node).name().to_owned(),
+                    state: InstanceStatus::Pending,
+                    address: a.host.address.clone(),
+                    pid: None,
+                    pid_start_time: None,
+                    ports: a.ports.clone(),
+                    attributes: BTreeMap::new(),
+                    exit_code: None,
+                    exit_signal: None,
+                    restarts: 0,
+                    message: None,
+                    cpu_millis: a.resources.cpu_millis,
+                    memory_bytes: a.resources.memory_bytes,
+                    placement: a.reasons.clone(),
+                    updated_at: now,
+                })
+                .map_err(ApiError::internal)?;
         }
         Ok(record)
     })();
     let record = match stored {
         Ok(record) => record,
         Err(e) => {
-            let _ = agent.store.release_ports(&agent.host.name, &ns, &name);
+            for a in &assigned {
+                let _ =
+                    agent
+                        .store
+                        .release_instance_ports(&a.host.name, &ns, &name, &a.node, a.index);
+            }
             return Err(e);
         }
     };
@@ -218,16 +209,24 @@ async fn deploy_staged(
         service: name.clone(),
         revision: record.revision,
     });
-    for node in &graph.nodes {
-        for index in 0..node.count {
-            agent.emit(EventKind::InstancePlaced {
-                instance: instance_ref(&ns, &name, &node.name, index),
-                on_host: agent.host.name.clone(),
-            });
-        }
+    for a in &assigned {
+        agent.emit(EventKind::InstancePlaced {
+            instance: instance_ref(&ns, &name, &a.node, a.index),
+            on_host: a.host.name.clone(),
+        });
     }
     spawn_start(agent, ns, name);
     Ok(record)
+}
+
+/// Releases a service's ports on every host its instances are on.
+pub fn release_all_ports(agent: &Agent, ns: &str, svc: &str, records: &[InstanceRecord]) {
+    let hosts: std::collections::BTreeSet<&str> = records.iter().map(|r| r.host.as_str()).collect();
+    for host in hosts {
+        if let Err(e) = agent.store.release_ports(host, ns, svc) {
+            tracing::warn!("releasing the ports of {ns}/{svc} on host {host}: {e}");
+        }
+    }
 }
 
 /// Checks what can be checked before anything changes: names and executables.
@@ -272,8 +271,9 @@ pub fn spawn_start(agent: &Agent, namespace: String, service: String) {
             Ok(()) => set_status(&agent, &ns, &svc, ServiceStatus::Deployed, None),
             Err(message) => {
                 tracing::warn!("deploy of {ns}/{svc} failed: {message}");
-                crate::delete::stop_service_instances(&agent, &ns, &svc).await;
-                let _ = agent.store.release_ports(&agent.host.name, &ns, &svc);
+                crate::delete::stop_service_instances(&agent, &ns, &svc, false).await;
+                let records = agent.store.instances(&ns, &svc).unwrap_or_default();
+                release_all_ports(&agent, &ns, &svc, &records);
                 set_status(&agent, &ns, &svc, ServiceStatus::Failed, Some(message));
             }
         }
@@ -281,59 +281,28 @@ pub fn spawn_start(agent: &Agent, namespace: String, service: String) {
     agent.set_service_task(&namespace, &service, task);
 }
 
+/// Starts every instance of the current revision where it is placed, in dependency order;
+/// the instances of one node start at the same time.
 async fn start_all(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
-    let (record, graph) = load_current(agent, ns, svc)?;
+    let (_, graph) = load_current(agent, ns, svc)?;
     let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
-    let package = agent
-        .store
-        .layout()
-        .revision_package(ns, svc, record.revision);
     for node_name in order {
-        let node = graph
-            .node(&node_name)
-            .ok_or_else(|| format!("node {node_name} vanished from the graph"))?;
-        for index in 0..node.count {
-            let instance = instance_ref(ns, svc, &node.name, index);
-            let already = agent
-                .supervisors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(&instance);
-            if already {
-                continue;
-            }
-            let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
-            let paths = paths_for(agent, ns, svc, &node.name, index, &package);
-            let identity = identity(agent, ns, svc, &node.name, index);
-            let built = workload::build(&graph, node, index, &instances, &paths, &identity)?;
-            let kind = DelegateKind::of(node);
-            match (built, agent.delegate(kind)) {
-                (Some(workload), Some(delegate)) => {
-                    match start_workload(agent, delegate, &instance, &workload).await {
-                        Ok(running) => {
-                            supervisor::spawn(agent.clone(), instance, workload, running, 0)
-                        }
-                        Err(message) => {
-                            agent.update_instance(&instance, |r| {
-                                r.state = InstanceStatus::Failed;
-                                r.message = Some(message.clone());
-                            });
-                            agent.emit(EventKind::InstanceFailed {
-                                instance: instance.clone(),
-                                message: message.clone(),
-                            });
-                            return Err(message);
-                        }
-                    }
-                }
-                _ => {
-                    agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
-                    agent.emit(EventKind::InstanceRunning {
-                        instance,
-                        pid: None,
-                    });
-                }
-            }
+        let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+        let starts = records
+            .iter()
+            .filter(|r| r.node == node_name && r.state != InstanceStatus::Running)
+            .map(|r| {
+                let instance = instance_ref(ns, svc, &r.node, r.index);
+                let host = r.host.clone();
+                async move { start_on(agent, &host, &instance).await }
+            });
+        let failures: Vec<String> = futures_util::future::join_all(starts)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        if !failures.is_empty() {
+            return Err(failures.join("; "));
         }
     }
     Ok(())
@@ -429,11 +398,6 @@ pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef 
         node: node.to_owned(),
         index,
     }
-}
-
-/// Something outside Khutulun listens on the port.
-fn port_in_use(port: u16) -> bool {
-    std::net::TcpListener::bind(("0.0.0.0", port)).is_err()
 }
 
 /// Names become file names: keep them plain.

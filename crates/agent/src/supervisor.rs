@@ -44,6 +44,12 @@ pub async fn start_workload(
         .start(&workload.spec)
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
+    crate::local::write_pid_file(
+        agent,
+        instance,
+        &running,
+        crate::workload::DelegateKind::of_spec(&workload.spec).name(),
+    );
     let record = agent.update_instance(instance, |r| {
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;

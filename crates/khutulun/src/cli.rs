@@ -50,7 +50,7 @@ pub struct OutputArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the agent of this host (every host runs one; every agent is a master).
-    Agent(AgentArgs),
+    Agent(Box<AgentArgs>),
     /// Make sure a local agent runs, deploy PATH, wait until it runs, print its outputs.
     Up {
         /// A TOSCA file, or a directory holding `service.yaml`.
@@ -123,11 +123,18 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// List the hosts of the cluster.
+    /// List the hosts of the cluster: membership state, labels, instance count.
     Hosts {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// Act on one host: drain it, or end a drain.
+    Host {
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+    /// Print a new cluster key for `khutulun agent --key-file` (give every host the same one).
+    Keygen,
     /// Print the event log, or follow new events.
     Events {
         #[arg(short = 'f', long)]
@@ -148,9 +155,24 @@ pub enum ServiceCommand {
     /// Show a service, its status and its instances.
     Show {
         name: String,
+        /// Explain where each instance went and why.
+        #[arg(long)]
+        placement: bool,
         #[command(flatten)]
         output: OutputArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Move every instance off host NAME and give it no new ones (until `host undrain`).
+    Drain {
+        name: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Let host NAME take new instances again (nothing moves back by itself).
+    Undrain { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -177,4 +199,39 @@ pub struct AgentArgs {
     /// a systemd user manager answers; without one, processes are supervised directly.
     #[arg(long, env = "KHUTULUN_SYSTEMD_SCOPES")]
     pub systemd_scopes: bool,
+    /// UDP address of the gossip socket [default: the API's IP, port 8183].
+    #[arg(long, env = "KHUTULUN_GOSSIP")]
+    pub gossip: Option<SocketAddr>,
+    /// Join the cluster through this member's gossip address, HOST:PORT (repeatable; any
+    /// live member will do).
+    #[arg(
+        long = "seed",
+        value_name = "HOST:PORT",
+        env = "KHUTULUN_SEEDS",
+        value_delimiter = ','
+    )]
+    pub seeds: Vec<String>,
+    /// Find members by UDP multicast on the local network.
+    #[arg(long)]
+    pub multicast: bool,
+    /// Multicast group and port for --multicast.
+    #[arg(long, default_value = "239.255.83.83:8184")]
+    pub multicast_group: std::net::SocketAddrV4,
+    /// File with the cluster key (from `khutulun keygen`); gossip is encrypted and
+    /// authenticated with it, and packets with another key are dropped.
+    #[arg(long, env = "KHUTULUN_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// A label of this host for placement policies, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// CPUs this host offers to workloads [default: all of the machine's].
+    #[arg(long)]
+    pub cpus: Option<u32>,
+    /// Memory this host offers to workloads, e.g. "8 GiB" [default: all of the machine's].
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Failure detection timing: `lan` (default) or `fast` (quicker, more traffic; small
+    /// clusters on a reliable network, tests).
+    #[arg(long, value_parser = ["lan", "fast"], default_value = "lan")]
+    pub gossip_profile: String,
 }

@@ -25,6 +25,9 @@ fn instance(i: u32) -> InstanceRecord {
         exit_signal: None,
         restarts: 0,
         message: None,
+        cpu_millis: 0,
+        memory_bytes: 0,
+        placement: Vec::new(),
         updated_at: Utc::now(),
     }
 }

@@ -111,6 +111,64 @@ pub enum EventKind {
         #[serde(flatten)]
         instance: InstanceRef,
     },
+    /// The instance was re-placed: from a dead host (failover) or a draining one.
+    InstanceMoved {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        from_host: String,
+        to_host: String,
+        reason: String,
+    },
+    /// A dependant restarts so that it gets the new address of what it connects to.
+    InstanceReconnecting {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        because_of: String,
+    },
+    /// Membership: a host joined, came back, or recovered from suspicion.
+    HostAlive {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gossip_addr: Option<String>,
+    },
+    HostSuspect {
+        name: String,
+    },
+    /// SWIM declared the host dead.
+    HostDead {
+        name: String,
+    },
+    /// The host's agent left the cluster on purpose.
+    HostLeft {
+        name: String,
+    },
+    /// This agent fenced the dead host (took its alive.lock) and moves its instances.
+    FailoverStarted {
+        name: String,
+        instances: usize,
+    },
+    FailoverFinished {
+        name: String,
+        moved: usize,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        problems: Vec<String>,
+    },
+    /// The dead host's alive.lock is still held: its agent runs but is cut off from gossip, so
+    /// nothing is moved (moving would run its instances twice).
+    FailoverSkipped {
+        name: String,
+        reason: String,
+    },
+    HostDraining {
+        name: String,
+    },
+    HostDrained {
+        name: String,
+        moved: usize,
+    },
+    HostUndrained {
+        name: String,
+    },
 }
 
 impl EventKind {
@@ -155,8 +213,23 @@ impl Event {
             | InstanceRestarting { instance, .. }
             | InstanceFailed { instance, .. }
             | InstanceStopping { instance }
-            | InstanceStopped { instance } => Some((&instance.namespace, &instance.service)),
-            AgentStarted { .. } | AgentStopping => None,
+            | InstanceStopped { instance }
+            | InstanceMoved { instance, .. }
+            | InstanceReconnecting { instance, .. } => {
+                Some((&instance.namespace, &instance.service))
+            }
+            AgentStarted { .. }
+            | AgentStopping
+            | HostAlive { .. }
+            | HostSuspect { .. }
+            | HostDead { .. }
+            | HostLeft { .. }
+            | FailoverStarted { .. }
+            | FailoverFinished { .. }
+            | FailoverSkipped { .. }
+            | HostDraining { .. }
+            | HostDrained { .. }
+            | HostUndrained { .. } => None,
         }
     }
 }

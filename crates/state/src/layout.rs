@@ -41,6 +41,10 @@ impl Layout {
         self.host(host).join("alive.lock")
     }
 
+    pub fn host_drain(&self, host: &str) -> PathBuf {
+        self.host(host).join("drain.json")
+    }
+
     pub fn host_ports(&self, host: &str) -> PathBuf {
         self.host(host).join("ports.json")
     }

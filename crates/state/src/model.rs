@@ -28,6 +28,20 @@ pub struct HostInfo {
     pub memory_bytes: u64,
     pub agent_pid: u32,
     pub started_at: DateTime<Utc>,
+    /// Ports the host hands out to endpoints that ask for any port.
+    #[serde(default)]
+    pub port_range: crate::PortRange,
+    /// The UDP address of its gossip socket, when it takes part in gossip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_addr: Option<String>,
+}
+
+/// `hosts/<host>/drain.json`: the host is being emptied on purpose and takes no new work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainRecord {
+    pub since: DateTime<Utc>,
+    /// The host whose agent took the request.
+    pub by: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +70,10 @@ pub struct ServiceRecord {
     /// The entry TOSCA file inside the package.
     pub entry: String,
     pub inputs: BTreeMap<String, serde_json::Value>,
+    /// The host whose agent runs the service's current flow (deploy or delete); another agent
+    /// takes the flow over when this host dies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -121,5 +139,17 @@ pub struct InstanceRecord {
     pub restarts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What the instance asks of its host (Resources policies): CPU in thousandths of a core.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cpu_millis: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub memory_bytes: u64,
+    /// Why the instance is on its host, one reason per line (see the scheduler).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<String>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }

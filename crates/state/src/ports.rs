@@ -120,6 +120,24 @@ impl PortReservations {
         Ok(granted)
     }
 
+    /// Releases the ports of one instance; returns how many were released.
+    pub fn release_instance(
+        &mut self,
+        namespace: &str,
+        service: &str,
+        node: &str,
+        index: u32,
+    ) -> usize {
+        let before = self.ports.len();
+        self.ports.retain(|_, o| {
+            !(o.namespace == namespace
+                && o.service == service
+                && o.node == node
+                && o.index == index)
+        });
+        before - self.ports.len()
+    }
+
     /// Releases every port of a service; returns how many were released.
     pub fn release_service(&mut self, namespace: &str, service: &str) -> usize {
         let before = self.ports.len();

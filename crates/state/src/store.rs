@@ -6,7 +6,9 @@ use crate::error::{StateError, StateResult};
 use crate::events::Event;
 use crate::layout::Layout;
 use crate::lock::FileLock;
-use crate::model::{ClusterInfo, HostInfo, InstanceRecord, ServiceRecord, FORMAT_VERSION};
+use crate::model::{
+    ClusterInfo, DrainRecord, HostInfo, InstanceRecord, ServiceRecord, FORMAT_VERSION,
+};
 use crate::ports::{PortRange, PortRequest, PortReservations};
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
@@ -98,6 +100,33 @@ impl DirStore {
         })
     }
 
+    /// Fencing: takes a host's `alive.lock` without waiting, once. `Some` proves that no
+    /// agent serves the host (it died, or it lost the shared state); `None` means its agent
+    /// still holds the lock, so its instances must not be touched.
+    pub fn try_fence_host(&self, host: &str) -> StateResult<Option<FileLock>> {
+        FileLock::try_acquire(&self.layout.host_alive_lock(host))
+    }
+
+    pub fn host(&self, host: &str) -> StateResult<Option<HostInfo>> {
+        read_json(&self.layout.host_info(host))
+    }
+
+    pub fn drain(&self, host: &str) -> StateResult<Option<DrainRecord>> {
+        read_json(&self.layout.host_drain(host))
+    }
+
+    pub fn set_drain(&self, host: &str, drain: Option<&DrainRecord>) -> StateResult<()> {
+        let path = self.layout.host_drain(host);
+        match drain {
+            Some(record) => write_json(&path, record),
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(StateError::io("remove", &path, e)),
+            },
+        }
+    }
+
     pub fn write_host(&self, info: &HostInfo) -> StateResult<()> {
         write_json(&self.layout.host_info(&info.name), info)
     }
@@ -150,6 +179,25 @@ impl DirStore {
         let path = self.layout.host_ports(host);
         let mut reservations: PortReservations = read_json(&path)?.unwrap_or_default();
         let released = reservations.release_service(namespace, service);
+        if released > 0 {
+            write_json(&path, &reservations)?;
+        }
+        Ok(released)
+    }
+
+    /// Releases the ports one instance holds on `host`.
+    pub fn release_instance_ports(
+        &self,
+        host: &str,
+        namespace: &str,
+        service: &str,
+        node: &str,
+        index: u32,
+    ) -> StateResult<usize> {
+        let _lock = FileLock::acquire(&self.layout.host_ports_lock(host))?;
+        let path = self.layout.host_ports(host);
+        let mut reservations: PortReservations = read_json(&path)?.unwrap_or_default();
+        let released = reservations.release_instance(namespace, service, node, index);
         if released > 0 {
             write_json(&path, &reservations)?;
         }
@@ -416,6 +464,7 @@ mod tests {
             message: None,
             entry: "service.yaml".into(),
             inputs: BTreeMap::new(),
+            coordinator: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         }
@@ -530,6 +579,9 @@ mod tests {
                     exit_signal: None,
                     restarts: 0,
                     message: None,
+                    cpu_millis: 0,
+                    memory_bytes: 0,
+                    placement: Vec::new(),
                     updated_at: Utc::now(),
                 })
                 .unwrap();

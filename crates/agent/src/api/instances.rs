@@ -76,14 +76,7 @@ pub async fn logs(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("service \"{ns}/{name}\" has no instance {node}/{index}; `khutulun instances {name}` lists them")))?;
     if record.host != agent.host.name {
-        return Err(ApiError::new(
-            axum::http::StatusCode::MISDIRECTED_REQUEST,
-            "other_host",
-            format!(
-                "{node}/{index} runs on host {}; ask that host's agent",
-                record.host
-            ),
-        ));
+        return forward_logs(&agent, &record.host, &ns, &name, &node, index, &query).await;
     }
     let files: Vec<&str> = match query.stream.as_deref().unwrap_or("both") {
         "stdout" => vec!["stdout.log"],
@@ -147,4 +140,47 @@ fn async_stream(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Logs live on the instance's host: pass the request on to its agent and stream the answer
+/// back, so the client never needs to know where an instance runs.
+async fn forward_logs(
+    agent: &Agent,
+    host: &str,
+    ns: &str,
+    name: &str,
+    node: &str,
+    index: u32,
+    query: &LogQuery,
+) -> Result<Response, ApiError> {
+    let base = crate::remote::api_url(agent, host).map_err(ApiError::internal)?;
+    let url = format!("{base}/v1/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs");
+    let mut params = vec![("follow", query.follow.to_string())];
+    if let Some(stream) = &query.stream {
+        params.push(("stream", stream.clone()));
+    }
+    let response = crate::remote::authorize(agent, agent.http.get(&url))
+        .query(&params)
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "host_unreachable",
+                format!("{node}/{index} runs on host {host}, whose agent does not answer at {base}: {e}"),
+            )
+        })?;
+    let status = axum::http::StatusCode::from_u16(response.status().as_u16())
+        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/plain; charset=utf-8")
+        .to_owned();
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Body::from_stream(response.bytes_stream()))
+        .map_err(ApiError::internal)
 }

@@ -4,6 +4,7 @@ pub mod error;
 mod events;
 mod hosts;
 mod instances;
+mod internal;
 mod services;
 pub mod views;
 
@@ -12,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::ApiError;
 use utoipa::OpenApi;
@@ -32,6 +33,8 @@ use utoipa::OpenApi;
         instances::list_service,
         instances::logs,
         hosts::list,
+        hosts::drain,
+        hosts::undrain,
         events::list,
     ),
     components(schemas(
@@ -88,6 +91,12 @@ pub fn router(agent: Agent) -> Router {
             "/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs",
             get(instances::logs),
         )
+        .route(
+            "/hosts/{name}/drain",
+            post(hosts::drain).delete(hosts::undrain),
+        )
+        .route("/internal/instances/start", post(internal::start))
+        .route("/internal/instances/stop", post(internal::stop))
         .route_layer(middleware::from_fn_with_state(agent.clone(), require_token))
         // Health answers without a token so that clients can tell "no agent" from "wrong token".
         .route("/health", get(health))

@@ -97,6 +97,11 @@ pub struct InstanceView {
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
     pub message: Option<String>,
+    /// Why the instance is on its host (the scheduler's reasons, and moves).
+    pub placement: Vec<String>,
+    /// CPU (thousandths of a core) and memory the instance asks of its host.
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -119,6 +124,9 @@ impl From<&InstanceRecord> for InstanceView {
             exit_code: r.exit_code,
             exit_signal: r.exit_signal,
             message: r.message.clone(),
+            placement: r.placement.clone(),
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
             updated_at: r.updated_at,
         }
     }
@@ -129,30 +137,48 @@ pub struct HostView {
     pub name: String,
     pub address: String,
     pub api_url: String,
-    /// alive or dead (membership states join with the cluster).
+    /// As this agent sees it: alive, suspect, dead or left (SWIM gossip); `unreachable` when
+    /// the host's agent holds its lock on the state but gossip has not reached it.
     pub state: String,
+    /// Being drained: takes no new instances.
+    pub draining: bool,
     pub labels: BTreeMap<String, String>,
     pub cpus: u32,
     pub memory_bytes: u64,
+    /// Instances placed on the host.
     pub instances: usize,
     /// Process id of the host's agent.
     pub agent_pid: u32,
     pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_addr: Option<String>,
 }
 
 impl HostView {
-    pub fn new(info: HostInfo, alive: bool, instances: usize) -> HostView {
+    pub fn new(info: HostInfo, state: &str, draining: bool, instances: usize) -> HostView {
         HostView {
             name: info.name,
             address: info.address,
             api_url: info.api_url,
-            state: if alive { "alive" } else { "dead" }.to_owned(),
+            state: state.to_owned(),
+            draining,
             labels: info.labels,
             cpus: info.cpus,
             memory_bytes: info.memory_bytes,
             instances,
             agent_pid: info.agent_pid,
             started_at: info.started_at,
+            gossip_addr: info.gossip_addr,
         }
     }
+}
+
+/// What a drain did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DrainResult {
+    pub host: String,
+    /// Instances now running elsewhere.
+    pub moved: usize,
+    /// Instances that could not be moved, and why.
+    pub problems: Vec<String>,
 }

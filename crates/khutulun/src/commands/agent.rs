@@ -1,7 +1,9 @@
 use crate::cli::AgentArgs;
 use crate::defaults;
 use crate::failure::{CliResult, Failure};
-use khutulun_agent::AgentConfig;
+use khutulun_agent::{AgentConfig, GossipConfig};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
     tracing_subscriber::fmt()
@@ -19,6 +21,30 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
             ip.to_string()
         }
     });
+    let labels = parse_labels(&args.labels)?;
+    let memory_bytes = args
+        .memory
+        .as_deref()
+        .map(|m| khutulun_agent::parse_size(m).map_err(|e| Failure::new(format!("--memory {e}"))))
+        .transpose()?;
+    let key =
+        match &args.key_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::new(format!(
+                        "cannot read the cluster key file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(khutulun_agent::parse_key(&text).map_err(|e| {
+                    Failure::new(format!("cluster key file {}: {e}", path.display()))
+                })?)
+            }
+        };
+    let gossip_bind = args
+        .gossip
+        .unwrap_or_else(|| SocketAddr::new(args.api.ip(), 8183));
     let config = AgentConfig {
         state_dir: args.state_dir.unwrap_or_else(defaults::state_dir),
         data_dir: args.data_dir.unwrap_or_else(defaults::data_dir),
@@ -28,6 +54,32 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
         token,
         port_range: args.port_range,
         systemd_scopes: args.systemd_scopes,
+        labels,
+        cpus: args.cpus,
+        memory_bytes,
+        gossip: GossipConfig {
+            bind: gossip_bind,
+            seeds: args.seeds,
+            multicast: args.multicast.then_some(args.multicast_group),
+            key,
+            fast: args.gossip_profile == "fast",
+        },
     };
     khutulun_agent::run(config).await.map_err(Failure::new)
+}
+
+fn parse_labels(given: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut labels = BTreeMap::new();
+    for label in given {
+        let (key, value) = label
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| {
+                Failure::new(format!(
+                    "--label \"{label}\" must look like KEY=VALUE, e.g. --label disk=ssd"
+                ))
+            })?;
+        labels.insert(key.trim().to_owned(), value.trim().to_owned());
+    }
+    Ok(labels)
 }

@@ -6,7 +6,7 @@ mod logs;
 mod query;
 mod up;
 
-use crate::cli::{Cli, Command, ServiceCommand};
+use crate::cli::{Cli, Command, HostCommand, ServiceCommand};
 use crate::client::Client;
 use crate::failure::CliResult;
 
@@ -15,7 +15,7 @@ pub async fn run(cli: Cli) -> CliResult {
     let client = Client::new(&global.agent, global.token.clone());
     let ns = global.namespace.as_str();
     match cli.command {
-        Command::Agent(args) => agent::run(args, global.token).await,
+        Command::Agent(args) => agent::run(*args, global.token).await,
         Command::Up {
             path,
             name,
@@ -44,8 +44,13 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Command::Services { output } => query::services(&client, ns, output.format).await,
         Command::Service {
-            command: ServiceCommand::Show { name, output },
-        } => query::service(&client, ns, &name, output.format).await,
+            command:
+                ServiceCommand::Show {
+                    name,
+                    placement,
+                    output,
+                },
+        } => query::service(&client, ns, &name, placement, output.format).await,
         Command::Outputs { name, output } => {
             query::outputs(&client, ns, &name, output.format).await
         }
@@ -64,6 +69,16 @@ pub async fn run(cli: Cli) -> CliResult {
             timeout,
         } => delete::run(&client, ns, &name, wait, timeout).await,
         Command::Hosts { output } => query::hosts(&client, output.format).await,
+        Command::Host {
+            command: HostCommand::Drain { name, output },
+        } => query::drain(&client, &name, output.format).await,
+        Command::Host {
+            command: HostCommand::Undrain { name },
+        } => query::undrain(&client, &name).await,
+        Command::Keygen => {
+            println!("{}", khutulun_agent::generate_key());
+            Ok(())
+        }
         Command::Events {
             follow,
             service,

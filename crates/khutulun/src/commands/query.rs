@@ -34,10 +34,19 @@ pub async fn services(client: &Client, ns: &str, format: Format) -> CliResult {
     Ok(())
 }
 
-pub async fn service(client: &Client, ns: &str, name: &str, format: Format) -> CliResult {
+pub async fn service(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    placement: bool,
+    format: Format,
+) -> CliResult {
     let view: Value = client
         .get(&format!("/namespaces/{ns}/services/{name}"))
         .await?;
+    if placement {
+        return print_placement(&view, format);
+    }
     if format == Format::Json {
         super::print_json(&view);
         return Ok(());
@@ -58,6 +67,41 @@ pub async fn service(client: &Client, ns: &str, name: &str, format: Format) -> C
         .cloned()
         .unwrap_or_default();
     print_instances(&instances, false);
+    Ok(())
+}
+
+/// Where each instance went and why.
+fn print_placement(view: &Value, format: Format) -> CliResult {
+    let instances = view["instance_list"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if format == Format::Json {
+        let list: Vec<Value> = instances
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "node": i["node"],
+                    "index": i["index"],
+                    "host": i["host"],
+                    "reasons": i["placement"],
+                })
+            })
+            .collect();
+        super::print_json(&list);
+        return Ok(());
+    }
+    for instance in &instances {
+        println!(
+            "{}/{} on {}",
+            s(&instance["node"]),
+            instance["index"],
+            s(&instance["host"])
+        );
+        for reason in instance["placement"].as_array().into_iter().flatten() {
+            println!("    {}", s(reason));
+        }
+    }
     Ok(())
 }
 
@@ -147,15 +191,60 @@ pub async fn hosts(client: &Client, format: Format) -> CliResult {
                 })
                 .filter(|l| !l.is_empty())
                 .unwrap_or_else(|| "-".into());
+            let state = if v["draining"] == Value::Bool(true) {
+                format!("{} (draining)", s(&v["state"]))
+            } else {
+                s(&v["state"])
+            };
             vec![
                 s(&v["name"]),
                 s(&v["address"]),
-                s(&v["state"]),
+                state,
                 labels,
                 s(&v["instances"]),
             ]
         })
         .collect();
     table::print(&["NAME", "ADDRESS", "STATE", "LABELS", "INSTANCES"], &rows);
+    Ok(())
+}
+
+pub async fn drain(client: &Client, name: &str, format: Format) -> CliResult {
+    eprintln!("draining host {name}: moving its instances to other hosts...");
+    let response = client
+        .send(client.request(reqwest::Method::POST, &format!("/hosts/{name}/drain")))
+        .await?;
+    let result: Value = response.json().await.map_err(|e| {
+        crate::failure::Failure::new(format!("unreadable answer from the agent: {e}"))
+    })?;
+    if format == Format::Json {
+        super::print_json(&result);
+    } else {
+        println!(
+            "host {name} drained: {} instance(s) moved",
+            s(&result["moved"])
+        );
+    }
+    let problems: Vec<String> = result["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(s)
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::failure::Failure::new(format!(
+            "some instances could not be moved off host {name}:\n  {}",
+            problems.join("\n  ")
+        )))
+    }
+}
+
+pub async fn undrain(client: &Client, name: &str) -> CliResult {
+    client
+        .send(client.request(reqwest::Method::DELETE, &format!("/hosts/{name}/drain")))
+        .await?;
+    println!("host {name} takes new instances again");
     Ok(())
 }

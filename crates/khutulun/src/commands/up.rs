@@ -61,6 +61,9 @@ async fn ensure_agent(client: &Client, global: &Global) -> CliResult {
         .arg("agent")
         .arg("--api")
         .arg(format!("127.0.0.1:{port}"))
+        // A local single-host agent: gossip on any free loopback port, never in the way.
+        .arg("--gossip")
+        .arg("127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

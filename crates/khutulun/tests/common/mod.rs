@@ -1,6 +1,8 @@
 //! Test harness: real agents as child processes on loopback, driven by the real CLI.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -116,6 +118,9 @@ impl Agent {
                 "test-host",
                 "--port-range",
                 &self.port_range,
+                // Tests run many agents at once: each gossips on a port of its own.
+                "--gossip",
+                "127.0.0.1:0",
             ])
             .arg("--state-dir")
             .arg(self.state_dir())

@@ -1,0 +1,202 @@
+//! Starting and stopping one instance on this host. Flows call these directly for their own
+//! host and through the internal API (`remote`) for others.
+
+use crate::agent::Agent;
+use crate::deploy::{identity, load_current, paths_for};
+use crate::supervisor::{self, start_workload};
+use crate::workload::{self, DelegateKind};
+use khutulun_delegates::Running;
+use khutulun_state::{EventKind, InstanceRef, InstanceStatus};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Starts one instance of this host and waits until it runs. One that is already
+/// supervised here is left alone.
+pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), String> {
+    let already = agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(instance);
+    if already {
+        return Ok(());
+    }
+    let (ns, svc) = (&instance.namespace, &instance.service);
+    let (record, graph) = load_current(agent, ns, svc)?;
+    let node = graph
+        .node(&instance.node)
+        .ok_or_else(|| format!("{instance}: node {} is not in the service", instance.node))?;
+    let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+    match instances
+        .iter()
+        .find(|r| r.node == instance.node && r.index == instance.index)
+    {
+        Some(r) if r.host == agent.host.name => {}
+        Some(r) => {
+            return Err(format!(
+                "{instance} is placed on host {}, not on {}",
+                r.host, agent.host.name
+            ))
+        }
+        None => return Err(format!("{instance} has no instance record")),
+    }
+    let package = agent
+        .store
+        .layout()
+        .revision_package(ns, svc, record.revision);
+    let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
+    let identity = identity(agent, ns, svc, &node.name, instance.index);
+    let built = workload::build(&graph, node, instance.index, &instances, &paths, &identity)?;
+    match (built, agent.delegate(DelegateKind::of(node))) {
+        (Some(workload), Some(delegate)) => {
+            match start_workload(agent, delegate, instance, &workload).await {
+                Ok(running) => {
+                    supervisor::spawn(agent.clone(), instance.clone(), workload, running, 0);
+                    Ok(())
+                }
+                Err(message) => {
+                    agent.update_instance(instance, |r| {
+                        r.state = InstanceStatus::Failed;
+                        r.message = Some(message.clone());
+                    });
+                    agent.emit(EventKind::InstanceFailed {
+                        instance: instance.clone(),
+                        message: message.clone(),
+                    });
+                    Err(message)
+                }
+            }
+        }
+        _ => {
+            agent.update_instance(instance, |r| r.state = InstanceStatus::Running);
+            agent.emit(EventKind::InstanceRunning {
+                instance: instance.clone(),
+                pid: None,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Stops one instance of this host, dependants' order being the caller's business. With
+/// `remove`, also removes what it leaves behind: a directory that is not kept, its data.
+pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
+    let supervisor = agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(instance);
+    let record = agent
+        .store
+        .instance(
+            &instance.namespace,
+            &instance.service,
+            &instance.node,
+            instance.index,
+        )
+        .ok()
+        .flatten();
+    match supervisor {
+        Some(supervisor) => supervisor.stop().await,
+        None => {
+            // Not supervised (failed, or never started): make sure nothing of it runs.
+            if let Some(record) = record.as_ref().filter(|r| r.host == agent.host.name) {
+                if let Some(delegate) = agent.delegate_named(&record.delegate) {
+                    let running = Running {
+                        pid: record.pid,
+                        pid_start_time: record.pid_start_time,
+                        attributes: record.attributes.clone(),
+                    };
+                    if record.pid.is_some() && delegate.is_alive(&running) {
+                        let _ = delegate.stop(&running, Duration::from_secs(10)).await;
+                    }
+                }
+                if record.state != InstanceStatus::Stopped {
+                    agent.update_instance(instance, |r| {
+                        r.state = InstanceStatus::Stopped;
+                        r.pid = None;
+                        r.pid_start_time = None;
+                    });
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(pid_file(agent, instance));
+    if remove {
+        remove_leftovers(agent, instance).await;
+    }
+}
+
+/// A directory that is not kept goes with its instance, and so does the instance's data.
+async fn remove_leftovers(agent: &Agent, instance: &InstanceRef) {
+    let (ns, svc) = (&instance.namespace, &instance.service);
+    if let Ok((record, graph)) = load_current(agent, ns, svc) {
+        if let Some(node) = graph
+            .node(&instance.node)
+            .filter(|n| DelegateKind::of(n) == DelegateKind::Directory)
+        {
+            let package = agent
+                .store
+                .layout()
+                .revision_package(ns, svc, record.revision);
+            let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
+            let built = workload::build(
+                &graph,
+                node,
+                instance.index,
+                &[],
+                &paths,
+                &Default::default(),
+            );
+            if let (Ok(Some(w)), Some(delegate)) = (built, agent.delegate(DelegateKind::Directory))
+            {
+                if let Err(e) = delegate.remove(&w.spec).await {
+                    tracing::warn!("removing the directory of {instance}: {e}");
+                }
+            }
+        }
+    }
+    let dir = workload::instance_dir(
+        &agent.config.data_dir,
+        ns,
+        svc,
+        &instance.node,
+        instance.index,
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `<instance dir>/pid.json`: this host's own note of what it started, so that an agent
+/// coming back after its instances were moved elsewhere can find and stop stale copies.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PidFile {
+    pub pid: u32,
+    pub pid_start_time: Option<u64>,
+    pub delegate: String,
+}
+
+pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {
+    workload::instance_dir(
+        &agent.config.data_dir,
+        &instance.namespace,
+        &instance.service,
+        &instance.node,
+        instance.index,
+    )
+    .join("pid.json")
+}
+
+pub fn write_pid_file(agent: &Agent, instance: &InstanceRef, running: &Running, delegate: &str) {
+    let Some(pid) = running.pid else {
+        return;
+    };
+    let note = PidFile {
+        pid,
+        pid_start_time: running.pid_start_time,
+        delegate: delegate.to_owned(),
+    };
+    if let Err(e) = khutulun_state::write_json(&pid_file(agent, instance), &note) {
+        tracing::warn!("cannot write the pid file of {instance}: {e}");
+    }
+}

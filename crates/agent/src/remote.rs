@@ -1,0 +1,130 @@
+//! Work for an instance wherever it is placed: on this host directly, on another through
+//! that host's internal API (`/v1/internal/...`, same bearer token as the public API).
+
+use crate::agent::Agent;
+use crate::local;
+use khutulun_state::InstanceRef;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Long enough for a start that waits for readiness (60 s) and then some.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+const STOP_TIMEOUT: Duration = Duration::from_secs(40);
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InstanceCommand {
+    pub namespace: String,
+    pub service: String,
+    pub node: String,
+    pub index: u32,
+    /// For stop: also remove what the instance leaves behind (used by delete).
+    #[serde(default)]
+    pub remove: bool,
+}
+
+impl InstanceCommand {
+    pub fn instance(&self) -> InstanceRef {
+        InstanceRef {
+            namespace: self.namespace.clone(),
+            service: self.service.clone(),
+            node: self.node.clone(),
+            index: self.index,
+        }
+    }
+
+    fn new(instance: &InstanceRef, remove: bool) -> InstanceCommand {
+        InstanceCommand {
+            namespace: instance.namespace.clone(),
+            service: instance.service.clone(),
+            node: instance.node.clone(),
+            index: instance.index,
+            remove,
+        }
+    }
+}
+
+/// Starts an instance on `host` and waits until it runs.
+pub async fn start_on(agent: &Agent, host: &str, instance: &InstanceRef) -> Result<(), String> {
+    if host == agent.host.name {
+        return local::start_here(agent, instance).await;
+    }
+    call(
+        agent,
+        host,
+        "start",
+        &InstanceCommand::new(instance, false),
+        START_TIMEOUT,
+    )
+    .await
+    .map_err(|e| format!("{instance} on host {host}: {e}"))
+}
+
+/// Stops an instance on `host`. A host whose agent is gone runs nothing that could be
+/// stopped: that is not an error.
+pub async fn stop_on(
+    agent: &Agent,
+    host: &str,
+    instance: &InstanceRef,
+    remove: bool,
+) -> Result<(), String> {
+    if host == agent.host.name {
+        local::stop_here(agent, instance, remove).await;
+        return Ok(());
+    }
+    if !agent.store.host_is_alive(host).unwrap_or(false) {
+        tracing::debug!("not stopping {instance}: no agent serves host {host}");
+        return Ok(());
+    }
+    call(
+        agent,
+        host,
+        "stop",
+        &InstanceCommand::new(instance, remove),
+        STOP_TIMEOUT,
+    )
+    .await
+    .map_err(|e| format!("stopping {instance} on host {host}: {e}"))
+}
+
+/// The API base URL of another host's agent.
+pub fn api_url(agent: &Agent, host: &str) -> Result<String, String> {
+    agent
+        .store
+        .host(host)
+        .map_err(|e| e.to_string())?
+        .map(|h| h.api_url)
+        .ok_or_else(|| format!("host {host} is not known in the state (no host.json)"))
+}
+
+/// Adds this agent's token to a request to another agent.
+pub fn authorize(agent: &Agent, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &agent.config.token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+async fn call(
+    agent: &Agent,
+    host: &str,
+    action: &str,
+    command: &InstanceCommand,
+    timeout: Duration,
+) -> Result<(), String> {
+    let url = format!("{}/v1/internal/instances/{action}", api_url(agent, host)?);
+    let response = authorize(agent, agent.http.post(&url))
+        .json(command)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach its agent at {url}: {e}"))?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    Err(body["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("its agent answered {status}")))
+}

@@ -1,0 +1,480 @@
+//! The cluster on real hosts: agents in network namespaces on one bridge, sharing one state
+//! directory, joined by seed and by multicast, placing by policy, failing over, surviving a
+//! partition, draining. Real binary, real CLI, real processes.
+
+mod common;
+
+use common::netns::{netns_available, NetAgent, NetLab};
+use common::{eventually, http_get, template_dir, BIN};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const JOIN: Duration = Duration::from_secs(30);
+
+/// A lab of three hosts with agents: h0 and h2 find each other by multicast, h1 joins h0 as
+/// its seed. All share the cluster key and detect failures with the fast profile.
+fn three_agents(lab: &NetLab, state: &Path) -> Vec<NetAgent> {
+    let key = lab.dir().join("cluster.key");
+    let out = std::process::Command::new(BIN)
+        .arg("keygen")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(&key, &out.stdout).unwrap();
+    let key = key.to_str().unwrap().to_owned();
+    let seed = format!("{}:8183", lab.host(0).address());
+    let common_args = ["--key-file", &key, "--gossip-profile", "fast"];
+    let with = |extra: &[&str]| -> Vec<String> {
+        common_args
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let args = [
+        with(&["--multicast", "--label", "zone=a"]),
+        with(&["--seed", &seed, "--label", "disk=ssd"]),
+        with(&["--multicast"]),
+    ];
+    let agents: Vec<NetAgent> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            lab.spawn_agent(i, state, &a)
+        })
+        .collect();
+    for i in 0..3 {
+        wait_for_states(lab, i, &[("h0", "alive"), ("h1", "alive"), ("h2", "alive")]);
+    }
+    agents
+}
+
+/// Waits until host `asked` sees every given host in the given membership state.
+fn wait_for_states(lab: &NetLab, asked: usize, want: &[(&str, &str)]) {
+    let seen = eventually(JOIN, || {
+        let hosts = lab.json(asked, &["hosts"]);
+        let ok = want.iter().all(|(name, state)| {
+            hosts
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["name"] == *name && h["state"] == *state)
+        });
+        ok.then_some(())
+    });
+    if seen.is_none() {
+        lab.print_logs();
+        panic!(
+            "h{asked} does not see {want:?}: {:#}",
+            lab.json(asked, &["hosts"])
+        );
+    }
+}
+
+fn instances(lab: &NetLab, asked: usize, service: &str) -> Vec<Value> {
+    lab.json(asked, &["instances", service])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn host_of(list: &[Value], node: &str, index: u64) -> String {
+    list.iter()
+        .find(|i| i["node"] == node && i["index"] == index)
+        .unwrap_or_else(|| panic!("no {node}/{index} in {list:#?}"))["host"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn events(lab: &NetLab, asked: usize) -> Vec<Value> {
+    lab.json(asked, &["events"]).as_array().unwrap().clone()
+}
+
+const SLEEPER: &str = r#"
+      type: Process
+      properties:
+        command: sh
+        arguments: [ -c, 'echo "hello from $KHUTULUN_HOST"; exec sleep 1000' ]
+        restart: always"#;
+
+fn placed_template() -> String {
+    format!(
+        r#"
+tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    spread: {SLEEPER}
+    web: {SLEEPER}
+    cache: {SLEEPER}
+    db: {SLEEPER}
+  policies:
+    - three:
+        type: Redundancy
+        properties: {{ instances: 3 }}
+        targets: [ spread ]
+    - apart:
+        type: Separation
+        targets: [ spread ]
+    - two:
+        type: Redundancy
+        properties: {{ instances: 2 }}
+        targets: [ web, cache ]
+    - pair:
+        type: Colocation
+        targets: [ web, cache ]
+    - ssd:
+        type: Placement
+        properties: {{ labels: {{ disk: ssd }} }}
+        targets: [ db ]
+"#
+    )
+}
+
+#[test]
+fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
+    if !netns_available() {
+        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let lab = NetLab::new(3);
+    let _agents = three_agents(&lab, state.path());
+
+    // Labels are announced and listed.
+    let hosts = lab.json(2, &["hosts"]);
+    let h1 = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "h1")
+        .unwrap();
+    assert_eq!(h1["labels"]["disk"], "ssd", "{hosts:#}");
+
+    // Policies: redundancy 3 + separation, a colocated pair, a label placement.
+    let dir = template_dir(&[("service.yaml", &placed_template())]);
+    lab.ok(
+        0,
+        &["deploy", "placed", dir.path().to_str().unwrap(), "--wait"],
+    );
+    let list = instances(&lab, 1, "placed");
+    let mut spread: Vec<String> = (0..3).map(|i| host_of(&list, "spread", i)).collect();
+    spread.sort();
+    assert_eq!(spread, ["h0", "h1", "h2"], "{list:#?}");
+    for i in 0..2 {
+        assert_eq!(
+            host_of(&list, "web", i),
+            host_of(&list, "cache", i),
+            "web/{i} and cache/{i} are colocated: {list:#?}"
+        );
+    }
+    assert_eq!(host_of(&list, "db", 0), "h1", "db goes where disk=ssd");
+    assert!(list.iter().all(|i| i["state"] == "running"), "{list:#?}");
+
+    // The placement is explained, naming the policies.
+    let explained = lab.ok(2, &["service", "show", "placed", "--placement"]);
+    assert!(explained.contains("\"apart\""), "{explained}");
+    assert!(explained.contains("\"ssd\""), "{explained}");
+    assert!(explained.contains("\"pair\""), "{explained}");
+
+    // Logs of an instance on another host come through whichever agent is asked.
+    let on_h2 = list
+        .iter()
+        .find(|i| i["host"] == "h2" && i["node"] == "spread")
+        .unwrap();
+    let instance = format!("spread/{}", on_h2["index"]);
+    let logs = eventually(Duration::from_secs(10), || {
+        let text = lab.ok(0, &["logs", "placed", &instance]);
+        text.contains("hello from h2").then_some(text)
+    });
+    assert!(logs.is_some(), "logs of {instance} through h0");
+
+    // A strict policy that cannot be met fails the deploy, names the policy, changes nothing.
+    let four = placed_template().replace("instances: 3", "instances: 4");
+    let dir4 = template_dir(&[("service.yaml", &four)]);
+    let out = lab.cli(1, &["deploy", "crowded", dir4.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"apart\""), "{err}");
+    let services = lab.json(0, &["services"]);
+    assert!(
+        !services
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "crowded"),
+        "{services:#}"
+    );
+
+    // Drain: the spread instance on h2 cannot go anywhere (strict separation over three
+    // hosts), everything else moves; the host takes nothing new until undrained.
+    lab.ok(0, &["delete", "placed", "--wait"]);
+    let movable = placed_template().replace(
+        "    - apart:\n        type: Separation\n        targets: [ spread ]\n",
+        "",
+    );
+    let dir = template_dir(&[("service.yaml", &movable)]);
+    lab.ok(
+        0,
+        &["deploy", "movable", dir.path().to_str().unwrap(), "--wait"],
+    );
+    let before = instances(&lab, 0, "movable");
+    assert!(before.iter().any(|i| i["host"] == "h2"), "{before:#?}");
+    let drained = lab.json(1, &["host", "drain", "h2"]);
+    assert_eq!(drained["problems"], serde_json::json!([]), "{drained:#}");
+    let after = instances(&lab, 0, "movable");
+    assert!(
+        after
+            .iter()
+            .all(|i| i["host"] != "h2" && i["state"] == "running"),
+        "{after:#?}"
+    );
+    for i in 0..2 {
+        assert_eq!(host_of(&after, "web", i), host_of(&after, "cache", i));
+    }
+    let hosts = lab.json(0, &["hosts"]);
+    let h2 = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "h2")
+        .unwrap();
+    assert_eq!(h2["draining"], true);
+    assert_eq!(h2["instances"], 0);
+    let moved = events(&lab, 0)
+        .iter()
+        .filter(|e| e["type"] == "instance_moved" && e["from_host"] == "h2")
+        .count();
+    assert_eq!(
+        moved,
+        before.iter().filter(|i| i["host"] == "h2").count(),
+        "one instance_moved event per instance that was on h2"
+    );
+    lab.ok(0, &["host", "undrain", "h2"]);
+    let hosts = lab.json(0, &["hosts"]);
+    assert!(hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["draining"] == false));
+}
+
+const HELLO: &str = r#"
+tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    backend:
+      type: Process
+      properties:
+        command: python3
+        arguments: [ backend.py ]
+        restart: always
+    frontend:
+      type: Process
+      properties:
+        command: python3
+        arguments: [ frontend.py ]
+        restart: always
+      capabilities:
+        endpoint:
+          properties: { port: 0 }
+      requirements:
+        - connection: backend
+  policies:
+    - apart:
+        type: Separation
+        targets: [ frontend, backend ]
+  outputs:
+    url:
+      value:
+        $concat:
+          - "http://"
+          - $get_attribute: [ frontend, address ]
+          - ":"
+          - $get_attribute: [ frontend, CAPABILITY, endpoint, port ]
+          - "/"
+"#;
+
+fn hello_dir() -> tempfile::TempDir {
+    let example = common::repo_root().join("examples/hello-world");
+    let backend = std::fs::read_to_string(example.join("backend.py")).unwrap();
+    let frontend = std::fs::read_to_string(example.join("frontend.py")).unwrap();
+    template_dir(&[
+        ("service.yaml", HELLO),
+        ("backend.py", &backend),
+        ("frontend.py", &frontend),
+    ])
+}
+
+/// The frontend's answer: (the backend's pid, the backend address the frontend used).
+fn ask_frontend(lab: &NetLab, asked: usize) -> Option<(u64, String)> {
+    let outputs = lab.json(asked, &["outputs", "hello"]);
+    let url = outputs["url"].as_str()?.to_owned();
+    let (status, body) = http_get(&url, None)?;
+    if status != 200 {
+        return None;
+    }
+    let body: Value = serde_json::from_str(&body).ok()?;
+    Some((body["backend"]["pid"].as_u64()?, url))
+}
+
+#[test]
+fn a_killed_host_s_instances_run_elsewhere_and_dependants_follow() {
+    if !netns_available() {
+        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let lab = NetLab::new(3);
+    let _agents = three_agents(&lab, state.path());
+    let dir = hello_dir();
+    lab.ok(
+        0,
+        &["deploy", "hello", dir.path().to_str().unwrap(), "--wait"],
+    );
+    let list = instances(&lab, 0, "hello");
+    let backend_host = host_of(&list, "backend", 0);
+    let frontend_host = host_of(&list, "frontend", 0);
+    assert_ne!(backend_host, frontend_host, "separated");
+    let (old_pid, _) = ask_frontend(&lab, 0).expect("the frontend answers through the backend");
+
+    // Kill the backend's host: its agent and every process in it.
+    let dead: usize = backend_host[1..].parse().unwrap();
+    let asked = (0..3).find(|i| *i != dead).unwrap();
+    let killed_at = Instant::now();
+    lab.kill_all_in(dead);
+
+    let moved = eventually(Duration::from_secs(30), || {
+        let list = instances(&lab, asked, "hello");
+        let backend = list.iter().find(|i| i["node"] == "backend")?;
+        (backend["host"] != backend_host.as_str() && backend["state"] == "running")
+            .then(|| backend.clone())
+    });
+    let Some(backend) = moved else {
+        lab.print_logs();
+        panic!(
+            "the backend was not moved off {backend_host}: {:#?}",
+            instances(&lab, asked, "hello")
+        );
+    };
+    eprintln!(
+        "failover: backend running on {} {:.2}s after the kill",
+        backend["host"],
+        killed_at.elapsed().as_secs_f64()
+    );
+    assert_ne!(backend["host"], frontend_host.as_str(), "still separated");
+
+    // The frontend was restarted with the backend's new address and reaches it.
+    let answer = eventually(Duration::from_secs(20), || {
+        ask_frontend(&lab, asked).filter(|(pid, _)| *pid != old_pid)
+    });
+    assert!(answer.is_some(), "the frontend reaches the moved backend");
+    eprintln!(
+        "failover: frontend answers through the new backend {:.2}s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+
+    // The event log tells the story.
+    let log = events(&lab, asked);
+    let has = |pred: &dyn Fn(&Value) -> bool| log.iter().any(pred);
+    assert!(has(
+        &|e| e["type"] == "host_dead" && e["name"] == backend_host.as_str()
+    ));
+    assert!(has(
+        &|e| e["type"] == "failover_started" && e["name"] == backend_host.as_str()
+    ));
+    assert!(has(&|e| e["type"] == "instance_moved"
+        && e["node"] == "backend"
+        && e["from_host"] == backend_host.as_str()));
+    assert!(has(
+        &|e| e["type"] == "instance_reconnecting" && e["node"] == "frontend"
+    ));
+    assert!(has(&|e| e["type"] == "failover_finished" && e["moved"] == 1));
+}
+
+#[test]
+fn a_partitioned_host_keeps_its_instances_and_rejoins_when_healed() {
+    if !netns_available() {
+        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let lab = NetLab::new(3);
+    let _agents = three_agents(&lab, state.path());
+    let template = format!(
+        r#"
+tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    spread: {SLEEPER}
+  policies:
+    - three:
+        type: Redundancy
+        properties: {{ instances: 3 }}
+        targets: [ spread ]
+"#
+    );
+    let dir = template_dir(&[("service.yaml", &template)]);
+    lab.ok(
+        0,
+        &["deploy", "triple", dir.path().to_str().unwrap(), "--wait"],
+    );
+    let before = instances(&lab, 0, "triple");
+    let on_h2 = before.iter().find(|i| i["host"] == "h2").unwrap().clone();
+    let pid = on_h2["pid"].as_u64().unwrap();
+
+    lab.partition(2);
+    wait_for_states(&lab, 0, &[("h2", "dead")]);
+    let skipped = eventually(Duration::from_secs(10), || {
+        events(&lab, 0)
+            .into_iter()
+            .find(|e| e["type"] == "failover_skipped" && e["name"] == "h2")
+    });
+    assert!(
+        skipped.is_some(),
+        "the others saw h2's lock held and moved nothing"
+    );
+
+    // Nothing ran twice: the instance of h2 is still h2's, with the same process.
+    let during = instances(&lab, 0, "triple");
+    assert_eq!(during.len(), 3);
+    assert_eq!(
+        during
+            .iter()
+            .find(|i| i["index"] == on_h2["index"])
+            .unwrap()["host"],
+        "h2"
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "h2's process runs"
+    );
+    assert!(!events(&lab, 0)
+        .iter()
+        .any(|e| e["type"] == "instance_moved"));
+
+    // Heal: every agent sees every host alive again; the instances are untouched.
+    lab.heal(2);
+    for i in 0..3 {
+        wait_for_states(
+            &lab,
+            i,
+            &[("h0", "alive"), ("h1", "alive"), ("h2", "alive")],
+        );
+    }
+    let after = instances(&lab, 1, "triple");
+    let same = after.iter().find(|i| i["index"] == on_h2["index"]).unwrap();
+    assert_eq!(same["host"], "h2");
+    assert_eq!(same["pid"].as_u64(), Some(pid));
+    assert!(!events(&lab, 1)
+        .iter()
+        .any(|e| e["type"] == "instance_moved"));
+}
