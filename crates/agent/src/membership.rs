@@ -30,9 +30,6 @@ pub async fn start(agent: &Agent) -> Result<(), String> {
             Timing::Lan
         },
     };
-    if gossip.key.is_none() {
-        tracing::warn!("gossip is not encrypted: pass --key-file (make one with `khutulun keygen`) so that only hosts with the cluster key can join");
-    }
     let cluster = Cluster::start(config).await.map_err(|e| e.to_string())?;
     let bound = cluster.local_addr();
     let mut info = agent.host.clone();

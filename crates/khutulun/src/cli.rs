@@ -133,6 +133,11 @@ pub enum Command {
         #[command(subcommand)]
         command: HostCommand,
     },
+    /// Show this agent's gossip: address, encryption, members, packet counters.
+    Gossip {
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Print a new cluster key for `khutulun agent --key-file` (give every host the same one).
     Keygen,
     /// Print the event log, or follow new events.

@@ -51,6 +51,32 @@ fn three_agents(lab: &NetLab, state: &Path) -> Vec<NetAgent> {
     agents
 }
 
+/// A new cluster key from `khutulun keygen`, in the lab's directory.
+fn key_file(lab: &NetLab, name: &str) -> String {
+    let path = lab.dir().join(name);
+    let out = std::process::Command::new(BIN)
+        .arg("keygen")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(&path, &out.stdout).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Starts host `i`'s agent again, joining through the gossip of every other host.
+fn restart_agent(lab: &NetLab, state: &Path, i: usize) -> NetAgent {
+    let key = lab.dir().join("cluster.key").to_str().unwrap().to_owned();
+    let seeds: Vec<String> = (0..lab.len())
+        .filter(|j| *j != i)
+        .map(|j| format!("{}:8183", lab.host(j).address()))
+        .collect();
+    let mut args = vec!["--key-file", key.as_str(), "--gossip-profile", "fast"];
+    for seed in &seeds {
+        args.extend(["--seed", seed.as_str()]);
+    }
+    lab.spawn_agent(i, state, &args)
+}
+
 /// Waits until host `asked` sees every given host in the given membership state.
 fn wait_for_states(lab: &NetLab, asked: usize, want: &[(&str, &str)]) {
     let seen = eventually(JOIN, || {
@@ -142,8 +168,45 @@ fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
         return;
     }
     let state = tempfile::tempdir().unwrap();
-    let lab = NetLab::new(3);
+    let lab = NetLab::new(4);
     let _agents = three_agents(&lab, state.path());
+
+    // A host with another key cannot join: its packets are dropped and counted.
+    let wrong_key = key_file(&lab, "wrong.key");
+    let seed = format!("{}:8183", lab.host(0).address());
+    let _intruder = lab.spawn_agent(
+        3,
+        state.path(),
+        &[
+            "--key-file",
+            &wrong_key,
+            "--seed",
+            &seed,
+            "--gossip-profile",
+            "fast",
+        ],
+    );
+    let dropped = eventually(JOIN, || {
+        let gossip = lab.json(0, &["gossip"]);
+        (gossip["dropped_bad_key"].as_u64() > Some(0)).then_some(gossip)
+    });
+    let gossip = dropped.expect("h0 drops the packets sealed with another key");
+    assert_eq!(gossip["encrypted"], true);
+    let members: Vec<&str> = gossip["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(!members.contains(&"h3"), "{gossip:#}");
+    let hosts = lab.json(0, &["hosts"]);
+    let h3 = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "h3")
+        .unwrap();
+    assert_eq!(h3["state"], "unreachable", "{hosts:#}");
 
     // Labels are announced and listed.
     let hosts = lab.json(2, &["hosts"]);
@@ -396,6 +459,66 @@ fn a_killed_host_s_instances_run_elsewhere_and_dependants_follow() {
         &|e| e["type"] == "instance_reconnecting" && e["node"] == "frontend"
     ));
     assert!(has(&|e| e["type"] == "failover_finished" && e["moved"] == 1));
+
+    // The dead host comes back: it rejoins and runs nothing of what moved.
+    let _back = restart_agent(&lab, state.path(), dead);
+    for i in 0..3 {
+        wait_for_states(
+            &lab,
+            i,
+            &[("h0", "alive"), ("h1", "alive"), ("h2", "alive")],
+        );
+    }
+
+    // Now kill only the agent of the backend's new host: its backend process lives on,
+    // failover starts a second copy elsewhere, and when the agent comes back it finds that
+    // its copy is stale and stops it.
+    let list = instances(&lab, asked, "hello");
+    let second_host = host_of(&list, "backend", 0);
+    let second: usize = second_host[1..].parse().unwrap();
+    let stale_pid = list.iter().find(|i| i["node"] == "backend").unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    let asked = (0..3).find(|i| *i != second).unwrap();
+    let agent_pid: u32 =
+        std::fs::read_to_string(state.path().join(format!("hosts/{second_host}/host.json")))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["agent_pid"].as_u64())
+            .unwrap() as u32;
+    unsafe { libc::kill(agent_pid as i32, libc::SIGKILL) };
+    let moved_again = eventually(Duration::from_secs(30), || {
+        let list = instances(&lab, asked, "hello");
+        let backend = list.iter().find(|i| i["node"] == "backend")?;
+        (backend["host"] != second_host.as_str() && backend["state"] == "running").then_some(())
+    });
+    assert!(moved_again.is_some(), "moved off {second_host} again");
+    assert!(
+        Path::new(&format!("/proc/{stale_pid}")).exists(),
+        "the old backend outlived its agent"
+    );
+    let _back_again = restart_agent(&lab, state.path(), second);
+    let stopped = eventually(Duration::from_secs(20), || {
+        (!process_runs(stale_pid)).then_some(())
+    });
+    assert!(
+        stopped.is_some(),
+        "the returning agent stopped its stale backend"
+    );
+    assert!(
+        ask_frontend(&lab, asked).is_some(),
+        "the service still answers"
+    );
+}
+
+/// True while the process exists and is not a zombie.
+fn process_runs(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+            state != Some('Z')
+        })
+        .unwrap_or(false)
 }
 
 #[test]

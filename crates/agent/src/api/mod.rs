@@ -2,6 +2,7 @@
 
 pub mod error;
 mod events;
+mod gossip;
 mod hosts;
 mod instances;
 mod internal;
@@ -35,6 +36,7 @@ use utoipa::OpenApi;
         hosts::list,
         hosts::drain,
         hosts::undrain,
+        gossip::show,
         events::list,
     ),
     components(schemas(
@@ -44,6 +46,9 @@ use utoipa::OpenApi;
         views::ServiceDetail,
         views::InstanceView,
         views::HostView,
+        views::DrainResult,
+        gossip::GossipView,
+        gossip::GossipMember,
         error::ErrorBody,
     )),
     modifiers(&BearerAuth),
@@ -70,6 +75,7 @@ pub fn router(agent: Agent) -> Router {
     let v1 = Router::new()
         .route("/openapi.json", get(openapi_document))
         .route("/hosts", get(hosts::list))
+        .route("/gossip", get(gossip::show))
         .route("/events", get(events::list))
         .route("/namespaces/{ns}/services", get(services::list))
         .route(

@@ -75,6 +75,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Host {
             command: HostCommand::Undrain { name },
         } => query::undrain(&client, &name).await,
+        Command::Gossip { output } => query::gossip(&client, output.format).await,
         Command::Keygen => {
             println!("{}", khutulun_agent::generate_key());
             Ok(())

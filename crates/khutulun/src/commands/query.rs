@@ -248,3 +248,34 @@ pub async fn undrain(client: &Client, name: &str) -> CliResult {
     println!("host {name} takes new instances again");
     Ok(())
 }
+
+pub async fn gossip(client: &Client, format: Format) -> CliResult {
+    let view: Value = client.get("/gossip").await?;
+    if format == Format::Json {
+        super::print_json(&view);
+        return Ok(());
+    }
+    println!("Host:       {}", s(&view["host"]));
+    println!("Gossip:     {}", s(&view["gossip_addr"]));
+    println!(
+        "Encrypted:  {}",
+        if view["encrypted"] == Value::Bool(true) {
+            "yes"
+        } else {
+            "no (pass --key-file)"
+        }
+    );
+    println!(
+        "Packets:    {} in, {} out, dropped: {} wrong key, {} malformed",
+        view["packets_in"], view["packets_out"], view["dropped_bad_key"], view["dropped_malformed"]
+    );
+    println!();
+    let rows: Vec<Vec<String>> = view["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| vec![s(&m["name"]), s(&m["gossip_addr"]), s(&m["state"])])
+        .collect();
+    table::print(&["MEMBER", "GOSSIP", "STATE"], &rows);
+    Ok(())
+}
