@@ -78,19 +78,21 @@ impl ClusterConfig {
     }
 }
 
-/// Probe and suspicion timing profile.
+/// Probe and suspicion timing profile (see [`crate::swim::config`]).
 ///
-/// | profile | probe period | direct-probe timeout | suspect → dead | gossip |
-/// |---|---|---|---|---|
-/// | `lan` | 1 s | 300 ms | 1.5 s (× log10 n above 10 members) | every 200 ms to 3 |
-/// | `fast` | 400 ms | 150 ms | 700 ms (× log10 n above 10 members) | every 100 ms to 3 |
+/// | profile | probe period | direct-ack timeout | suspect → dead | gossip | dead declared (small cluster, simulated) |
+/// |---|---|---|---|---|---|
+/// | `lan` | 800 ms | 250 ms | 1.2 s | every 200 ms to 3 | ~3 s median, ≤ ~4.5 s |
+/// | `fast` | 400 ms | 150 ms | 700 ms | every 100 ms to 3 | ~1.5 s median, ≤ ~3 s |
+///
+/// From 10 members up, suspicion grows with log10 of the cluster size, as in memberlist.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Timing {
-    /// For real networks: a failed host is declared dead in about 2-4 s in a small cluster.
+    /// The default: a failed host is declared dead in about 3 s in a small cluster.
     #[default]
     Lan,
-    /// For tests and quick failover on a quiet LAN: dead in about 1-2 s.
+    /// Quicker failover on a quiet network, and tests: dead in about 1.5 s.
     Fast,
 }
 

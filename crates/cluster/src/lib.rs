@@ -11,6 +11,11 @@
 //!   newer identity that supersedes the old one, without anyone restarting.
 //! - `Dead` means failed probes; `Left` means a graceful [`Cluster::leave`] (announced with
 //!   a leave notice gossiped along with the host's own "down").
+//! - SWIM spreads changes; on joining (and every 30 s with `lan` timing) a host also swaps
+//!   its whole membership table with one random member, so newcomers learn everyone at once.
+//!
+//! Datagrams (at most [`swim::MAX_DATAGRAM`] bytes) carry a foca packet, a metadata push,
+//! a membership-table chunk or a multicast announcement.
 //!
 //! Everything runs in one tokio task per cluster handle; it sleeps until a packet, a command
 //! or its next timer.
@@ -25,8 +30,10 @@ mod key;
 mod member;
 mod multicast;
 mod runtime;
+mod seeds;
 pub mod swim;
 mod sync;
+mod timers;
 mod transport;
 
 #[cfg(test)]
@@ -86,6 +93,14 @@ pub(crate) struct Shared {
 pub struct Cluster {
     shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("local_addr", &self.shared.local_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Cluster {

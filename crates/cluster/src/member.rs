@@ -236,7 +236,8 @@ impl Roster {
         let was = entry.state;
         entry.id = id.clone();
         entry.state = state;
-        let changed = was != state || (moved && state.is_active());
+        // A new generation of a live host is news too: it restarted, or rejoined.
+        let changed = was != state || (state.is_active() && (moved || newer));
         let still_held = entry.held.is_some() && state == MemberState::Alive;
         let event = (changed && !still_held).then(|| {
             entry.held = None;
@@ -385,6 +386,10 @@ mod tests {
         assert_eq!(state_of(back.event), Some(MemberState::Alive));
         assert_eq!(back.met, Some(a.addr));
         assert_eq!(r.member("a").unwrap().incarnation, 11);
+        // A restart noticed before anyone declared the old life dead.
+        let restarted = r.observe(&id("a", 2, 12), foca::State::Alive);
+        assert_eq!(state_of(restarted.event), Some(MemberState::Alive));
+        assert_eq!(r.member("a").unwrap().incarnation, 12);
         let names: Vec<_> = r.members().into_iter().map(|m| m.name).collect();
         assert_eq!(names, ["a", "self"]);
     }

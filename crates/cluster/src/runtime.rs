@@ -2,32 +2,32 @@
 //! says into membership events. Nothing polls: it sleeps until a packet, a command or the
 //! next timer.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use foca::{AccumulatingRuntime, Foca, OwnedNotification, PostcardCodec, Timer};
+use foca::{AccumulatingRuntime, Foca, OwnedNotification, PostcardCodec};
 use rand::rngs::StdRng;
-use rand::RngExt;
 use serde_json::Value;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
 use crate::broadcast::{Handler, Seen};
-use crate::codec::{
-    self, Discovery, Item, MetaItem, MetaPush, KIND_DISCOVERY, KIND_FOCA, KIND_META_PUSH, KIND_SYNC,
-};
-use crate::config::{Timing, MAX_METADATA_LEN};
+use crate::codec::{Item, MetaItem, KIND_FOCA, KIND_META_PUSH, KIND_SYNC};
+use crate::config::Timing;
 use crate::error::ClusterError;
 use crate::identity::NodeId;
-use crate::member::{MemberState, MembershipEvent};
-use crate::multicast::{Multicast, ANNOUNCE_DELAYS};
+use crate::member::MembershipEvent;
+use crate::multicast::Multicast;
 use crate::swim::{self, Tuner};
+use crate::timers::{Job, Timers};
 use crate::transport::Wire;
 use crate::Shared;
+
+mod exchange;
+mod join;
 
 pub(crate) type Swim = Foca<NodeId, PostcardCodec, StdRng, Handler>;
 
@@ -43,41 +43,6 @@ enum Internal {
     Announce(Vec<SocketAddr>),
 }
 
-enum Job {
-    Foca(Timer<NodeId>),
-    // The u64 is the round that scheduled it: a restarted round cancels the old one.
-    Join(u64),
-    Discover(u64),
-    Housekeeping,
-    Sync,
-    // The exchanges that follow a join, by delay since joining.
-    SyncAfterJoin(u64),
-}
-
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    job: Job,
-}
-
-// Earliest first in a max-heap.
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-impl Eq for Scheduled {}
-
 enum Wake {
     Command(Option<Command>),
     Internal(Option<Internal>),
@@ -85,14 +50,6 @@ enum Wake {
     Multicast(std::io::Result<(usize, SocketAddr)>),
     Timers,
 }
-
-/// Retry delays for joining through seeds: 1, 2, 4 … 30 s, forever while alone.
-fn join_backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
-}
-
-/// Most metadata requests per housekeeping tick, so a big cluster is not flooded.
-const META_REQUESTS_PER_TICK: usize = 16;
 
 pub(crate) struct Setup {
     pub id: NodeId,
@@ -110,8 +67,7 @@ pub(crate) struct Driver {
     foca: Swim,
     rt: AccumulatingRuntime<NodeId>,
     seen: Arc<Mutex<Seen>>,
-    timers: BinaryHeap<Scheduled>,
-    seq: u64,
+    timers: Timers,
     tuner: Tuner,
     timing: Timing,
     socket: UdpSocket,
@@ -130,6 +86,10 @@ pub(crate) struct Driver {
     // Just joined: exchange tables with someone once this batch is handled.
     sync_soon: bool,
     join_sync_round: u64,
+    // Seed addresses that turned out to be this host.
+    self_addrs: HashSet<SocketAddr>,
+    // How many seed addresses the last join attempt announced to.
+    seeds_announced: usize,
 }
 
 impl Driver {
@@ -154,8 +114,7 @@ impl Driver {
             foca,
             rt: AccumulatingRuntime::new(),
             seen,
-            timers: BinaryHeap::new(),
-            seq: 0,
+            timers: Timers::default(),
             tuner,
             timing: setup.timing,
             socket: setup.socket,
@@ -173,6 +132,8 @@ impl Driver {
             own_meta,
             sync_soon: false,
             join_sync_round: 0,
+            self_addrs: HashSet::new(),
+            seeds_announced: 0,
         }
     }
 
@@ -188,7 +149,7 @@ impl Driver {
         let mut mbuf = vec![0u8; 4096];
         let mut answer = None;
         loop {
-            let deadline = self.timers.peek().map(|s| s.at);
+            let deadline = self.timers.next_deadline();
             let wake = tokio::select! {
                 cmd = self.commands.recv() => Wake::Command(cmd),
                 msg = self.internal_rx.recv() => Wake::Internal(msg),
@@ -210,7 +171,9 @@ impl Driver {
                     // Answered once the roster shows it (after the pump below).
                     answer = Some((done, self.set_metadata(&value)));
                 }
-                Wake::Internal(Some(Internal::Announce(addrs))) => self.announce_to(&addrs),
+                Wake::Internal(Some(Internal::Announce(addrs))) => {
+                    self.seeds_announced = self.announce_to(&addrs);
+                }
                 Wake::Internal(None) => {}
                 Wake::Gossip(Ok((len, from))) => self.on_gossip(&mut buf[..len], from).await,
                 Wake::Multicast(Ok((len, from))) => self.on_multicast(&mut mbuf[..len], from),
@@ -228,18 +191,12 @@ impl Driver {
     }
 
     fn schedule(&mut self, after: Duration, job: Job) {
-        self.seq += 1;
-        self.timers.push(Scheduled {
-            at: Instant::now() + after,
-            seq: self.seq,
-            job,
-        });
+        self.timers.schedule(after, job);
     }
 
     async fn run_due_timers(&mut self) {
         let now = Instant::now();
-        while self.timers.peek().is_some_and(|s| s.at <= now) {
-            let job = self.timers.pop().expect("peeked").job;
+        while let Some(job) = self.timers.pop_due(now) {
             match job {
                 Job::Foca(timer) => {
                     if let Err(err) = self.foca.handle_timer(timer, &mut self.rt) {
@@ -269,6 +226,9 @@ impl Driver {
         match kind {
             KIND_FOCA => {
                 if let Err(err) = self.foca.handle_data(payload, &mut self.rt) {
+                    if matches!(err, foca::Error::DataFromOurselves) {
+                        self.note_self_announce(payload);
+                    }
                     if matches!(
                         err,
                         foca::Error::Decode(_)
@@ -280,80 +240,11 @@ impl Driver {
                     tracing::debug!(%from, %err, "gossip packet not used");
                 }
             }
-            KIND_META_PUSH => match codec::decode::<MetaPush>(payload) {
-                Ok(push) => {
-                    self.seen.lock().expect("seen lock").accept_meta(push.item);
-                    if let Some(reply_to) = push.reply_to {
-                        self.send_own_meta(reply_to, false).await;
-                    }
-                }
-                Err(err) => {
-                    self.wire.count_malformed();
-                    tracing::debug!(%from, %err, "bad metadata packet");
-                }
-            },
-            KIND_SYNC => match swim::decode_sync(payload) {
-                Ok(chunk) => {
-                    let members = chunk.members.into_iter();
-                    // Not re-gossiped: the sender has it, and so, most likely, do others.
-                    if let Err(err) = self.foca.apply_many(members, false, &mut self.rt) {
-                        tracing::debug!(%from, %err, "membership table not applied");
-                    }
-                    if let Some(reply_to) = chunk.reply_to {
-                        self.send_table(reply_to, false).await;
-                    }
-                }
-                Err(err) => {
-                    self.wire.count_malformed();
-                    tracing::debug!(%from, %err, "bad membership table packet");
-                }
-            },
+            KIND_META_PUSH => self.on_meta_push(payload, from).await,
+            KIND_SYNC => self.on_table(payload, from).await,
             _ => {
                 self.wire.count_malformed();
                 tracing::debug!(%from, kind, "unexpected packet kind on the gossip socket");
-            }
-        }
-    }
-
-    fn on_multicast(&mut self, datagram: &mut [u8], from: SocketAddr) {
-        let Some((kind, payload)) = self.wire.open(datagram, from) else {
-            return;
-        };
-        let discovery = match (kind, codec::decode::<Discovery>(payload)) {
-            (KIND_DISCOVERY, Ok(discovery)) => discovery,
-            _ => {
-                self.wire.count_malformed();
-                return;
-            }
-        };
-        if discovery.name == self.own_meta.name {
-            return;
-        }
-        let known = self
-            .shared
-            .roster
-            .lock()
-            .expect("roster lock")
-            .is_active(&discovery.name);
-        if !known {
-            tracing::info!(
-                member = %discovery.name,
-                addr = %discovery.gossip,
-                "discovered a host by multicast; joining through it"
-            );
-            self.announce_to(&[discovery.gossip]);
-        }
-    }
-
-    fn announce_to(&mut self, addrs: &[SocketAddr]) {
-        let local = self.shared.local_addr;
-        let own = self.foca.identity().addr;
-        for &addr in addrs {
-            if addr == own || addr == local || addr.is_ipv4() != local.is_ipv4() {
-                continue;
-            }
-            if let Err(err) = self.foca.announce(NodeId::placeholder(addr), &mut self.rt) {
-                tracing::debug!(%addr, %err, "cannot announce");
             }
         }
     }
@@ -473,175 +364,6 @@ impl Driver {
             OwnedNotification::MemberUp(_) | OwnedNotification::MemberDown(_) => {}
         }
     }
-
-    fn start_joining(&mut self) {
-        if self.seeds.is_empty() {
-            return;
-        }
-        self.join_round += 1;
-        self.join_attempt = 0;
-        self.schedule(Duration::ZERO, Job::Join(self.join_round));
-    }
-
-    fn join_tick(&mut self) {
-        if self.foca.num_members() > 0 {
-            return;
-        }
-        if self.join_attempt > 0 {
-            tracing::warn!(
-                seeds = ?self.seeds,
-                attempt = self.join_attempt,
-                "no seed has answered yet; announcing again"
-            );
-        }
-        let seeds = self.seeds.clone();
-        let results = self.internal_tx.clone();
-        // Resolution may wait on DNS: off the driver, which keeps answering probes.
-        tokio::spawn(async move {
-            let mut addrs = Vec::new();
-            for seed in &seeds {
-                match tokio::net::lookup_host(seed.as_str()).await {
-                    Ok(found) => addrs.extend(found),
-                    Err(err) => tracing::warn!(%seed, %err, "cannot resolve seed"),
-                }
-            }
-            let _ = results.send(Internal::Announce(addrs));
-        });
-        let delay = join_backoff(self.join_attempt);
-        self.join_attempt += 1;
-        self.schedule(delay, Job::Join(self.join_round));
-    }
-
-    fn start_discovery(&mut self) {
-        if self.multicast.is_none() {
-            return;
-        }
-        self.discover_round += 1;
-        self.schedule(ANNOUNCE_DELAYS[0], Job::Discover(self.discover_round));
-        self.discover_step = 1;
-    }
-
-    async fn discover_tick(&mut self) {
-        let Some(multicast) = &self.multicast else {
-            return;
-        };
-        let announcement = Discovery {
-            name: self.own_meta.name.clone(),
-            gossip: self.foca.identity().addr,
-        };
-        let group = SocketAddr::V4(multicast.group);
-        self.wire
-            .send(
-                &multicast.socket,
-                group,
-                KIND_DISCOVERY,
-                &codec::encode(&announcement),
-            )
-            .await;
-        if let Some(&delay) = ANNOUNCE_DELAYS.get(self.discover_step) {
-            self.discover_step += 1;
-            self.schedule(delay, Job::Discover(self.discover_round));
-        }
-    }
-
-    async fn housekeeping(&mut self) {
-        let period = swim::probe_period(self.timing);
-        let (lacking, released) = {
-            let mut roster = self.shared.roster.lock().expect("roster lock");
-            (roster.lacking_metadata(), roster.release_held(period))
-        };
-        self.publish(released);
-        for addr in lacking.into_iter().take(META_REQUESTS_PER_TICK) {
-            self.send_own_meta(addr, true).await;
-        }
-        self.schedule(period, Job::Housekeeping);
-    }
-
-    /// Push-pull with one random active member.
-    async fn sync_with_someone(&mut self) {
-        let active: Vec<SocketAddr> = self.foca.iter_members().map(|m| m.id().addr).collect();
-        if active.is_empty() {
-            return;
-        }
-        let peer = active[rand::rng().random_range(0..active.len())];
-        self.send_table(peer, true).await;
-    }
-
-    async fn send_table(&mut self, to: SocketAddr, want_reply: bool) {
-        let me = self.foca.identity().clone();
-        let reply_to = want_reply.then_some(me.addr);
-        // Ourselves first: the peer may not have heard of us yet.
-        let myself = foca::Member::alive(me);
-        let table = std::iter::once(&myself).chain(self.foca.iter_membership_state());
-        for chunk in swim::sync_chunks(table, reply_to) {
-            self.wire.send(&self.socket, to, KIND_SYNC, &chunk).await;
-        }
-    }
-
-    async fn send_own_meta(&mut self, to: SocketAddr, want_reply: bool) {
-        let push = MetaPush {
-            item: self.own_meta.clone(),
-            reply_to: want_reply.then(|| self.foca.identity().addr),
-        };
-        self.wire
-            .send(&self.socket, to, KIND_META_PUSH, &codec::encode(&push))
-            .await;
-    }
-
-    fn broadcast_own_meta(&mut self) {
-        let data = codec::encode(&Item::Meta(self.own_meta.clone()));
-        if let Err(err) = self.foca.add_broadcast(&data) {
-            tracing::warn!(%err, "cannot gossip this host's metadata");
-        }
-    }
-
-    fn set_metadata(&mut self, value: &Value) -> Result<(), ClusterError> {
-        let json = value.to_string();
-        if json.len() > MAX_METADATA_LEN {
-            return Err(ClusterError::MetadataTooLarge {
-                len: json.len(),
-                limit: MAX_METADATA_LEN,
-            });
-        }
-        self.own_meta.version += 1;
-        self.own_meta.json = json;
-        self.broadcast_own_meta();
-        // Push it to a few members now rather than at the next gossip round.
-        if let Err(err) = self.foca.broadcast(&mut self.rt) {
-            tracing::debug!(%err, "cannot broadcast metadata");
-        }
-        Ok(())
-    }
-
-    /// Graceful exit: a leave notice and our own "down", gossiped together, twice (to
-    /// different random members), so that others record `Left` and not `Dead`.
-    async fn leave(&mut self) {
-        let me = self.foca.identity().clone();
-        let notice = codec::encode(&Item::Leave {
-            name: me.name.clone(),
-            generation: me.generation,
-        });
-        if let Err(err) = self.foca.add_broadcast(&notice) {
-            tracing::warn!(%err, "cannot queue the leave notice");
-        }
-        if let Err(err) = self.foca.leave_cluster(&mut self.rt) {
-            tracing::warn!(%err, "cannot leave the cluster cleanly");
-        }
-        if let Err(err) = self.foca.gossip(&mut self.rt) {
-            tracing::debug!(%err, "second leave round");
-        }
-        while let Some((to, data)) = self.rt.to_send() {
-            self.wire
-                .send(&self.socket, to.addr, KIND_FOCA, &data)
-                .await;
-        }
-        self.shared
-            .roster
-            .lock()
-            .expect("roster lock")
-            .set_local_state(MemberState::Left);
-        tracing::info!("left the cluster");
-    }
 }
 
 async fn recv_multicast(
@@ -658,31 +380,5 @@ async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
         Some(at) => sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn join_backoff_doubles_up_to_thirty_seconds() {
-        let delays: Vec<u64> = (0..8).map(|a| join_backoff(a).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
-    }
-
-    #[test]
-    fn earliest_timer_comes_first() {
-        let now = Instant::now();
-        let mut heap = BinaryHeap::new();
-        for (seq, ms) in [(1, 30), (2, 10), (3, 20), (4, 10)] {
-            heap.push(Scheduled {
-                at: now + Duration::from_millis(ms),
-                seq,
-                job: Job::Housekeeping,
-            });
-        }
-        let order: Vec<u64> = std::iter::from_fn(|| heap.pop().map(|s| s.seq)).collect();
-        assert_eq!(order, [2, 4, 3, 1]);
     }
 }

@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 
+use std::collections::HashMap;
+
 use foca::Member;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +58,34 @@ pub fn sync_chunks<'a>(
     chunks
 }
 
+/// The members of a received chunk that would change anything in `known` (foca's
+/// table): applying only those keeps a table exchange O(n) instead of O(n²) (foca looks
+/// members up by scanning).
+pub fn news<'a>(
+    known: impl IntoIterator<Item = &'a Member<NodeId>>,
+    received: Vec<Member<NodeId>>,
+) -> Vec<Member<NodeId>> {
+    // Index the (small) chunk, scan the (big) table once.
+    let index: HashMap<(SocketAddr, u64), usize> = received
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ((m.id().addr, m.id().generation), i))
+        .collect();
+    let mut same = vec![false; received.len()];
+    for k in known {
+        if let Some(&i) = index.get(&(k.id().addr, k.id().generation)) {
+            let m = &received[i];
+            same[i] =
+                m.id() == k.id() && m.incarnation() == k.incarnation() && m.state() == k.state();
+        }
+    }
+    received
+        .into_iter()
+        .zip(same)
+        .filter_map(|(m, same)| (!same).then_some(m))
+        .collect()
+}
+
 /// Decodes one chunk.
 pub fn decode_sync(bytes: &[u8]) -> Result<SyncChunk, postcard::Error> {
     crate::codec::decode(bytes)
@@ -64,6 +94,7 @@ pub fn decode_sync(bytes: &[u8]) -> Result<SyncChunk, postcard::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use foca::State;
 
     #[test]
     fn big_tables_split_into_datagrams_and_come_back_whole() {
@@ -92,5 +123,31 @@ mod tests {
         }
         assert_eq!(back, members);
         assert_eq!(sync_chunks([], None).len(), 1);
+    }
+
+    #[test]
+    fn only_news_is_applied() {
+        let id = |i: u8| NodeId {
+            name: format!("h{i}"),
+            addr: SocketAddr::from(([10, 0, 0, i], 1)),
+            generation: 1,
+        };
+        let known = vec![
+            Member::new(id(1), 3, State::Alive),
+            Member::new(id(2), 0, State::Alive),
+        ];
+        let received = vec![
+            Member::new(id(1), 3, State::Alive),
+            Member::new(id(2), 0, State::Suspect),
+            Member::new(id(3), 0, State::Alive),
+        ];
+        let fresh = news(&known, received);
+        assert_eq!(
+            fresh
+                .iter()
+                .map(|m| m.id().name.as_str())
+                .collect::<Vec<_>>(),
+            ["h2", "h3"]
+        );
     }
 }

@@ -380,3 +380,29 @@ async fn bind_errors_say_which_address_and_what_to_do() {
     );
     assert!(err.contains("another process"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_list_naming_this_host_is_harmless() {
+    // Bound on every address, so 127.0.0.2 reaches this very socket.
+    let mut alone = config("alone", &[]);
+    alone.bind = "0.0.0.0:0".parse().unwrap();
+    alone.advertise = "127.0.0.1:0".parse().unwrap();
+    let port = StdUdpSocket::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    alone.bind.set_port(port);
+    alone.seeds = vec![format!("127.0.0.2:{port}")];
+    let alone = Cluster::start(alone).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(states(&alone), [("alone".to_string(), MemberState::Alive)]);
+    let mut other = config("other", &[]);
+    other.seeds = vec![format!("127.0.0.1:{port}")];
+    let other = Cluster::start(other).await.unwrap();
+    let joined = eventually(Duration::from_secs(3), || {
+        all_alive(&alone, &["alone", "other"]) && all_alive(&other, &["alone", "other"])
+    })
+    .await;
+    assert!(joined.is_some());
+}
