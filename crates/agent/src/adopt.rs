@@ -50,6 +50,7 @@ pub async fn adopt_all(agent: &Agent) {
 
 async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
     let (record, graph) = load_current(agent, ns, svc)?;
+    let status = record.status;
     let package = agent
         .store
         .layout()
@@ -64,6 +65,14 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
             .iter()
             .filter(|i| i.node == node_name && i.host == agent.host.name)
         {
+            if rec.state == InstanceStatus::Pending && status == ServiceStatus::Deployed {
+                // Left pending here when a failover found no other host for it.
+                let instance = instance_ref(ns, svc, &node.name, rec.index);
+                if let Err(e) = crate::local::start_here(agent, &instance).await {
+                    tracing::warn!("{e}");
+                }
+                continue;
+            }
             if !matches!(
                 rec.state,
                 InstanceStatus::Running | InstanceStatus::Starting

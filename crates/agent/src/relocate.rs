@@ -110,8 +110,9 @@ async fn relocate_service(
         Err(e) => {
             let message = format!("could not be moved off host {from}: {}", e.message);
             for record in &lost {
+                // It stays on its host, pending: if the host comes back, its agent starts it.
                 let mut failed = (*record).clone();
-                failed.state = InstanceStatus::Failed;
+                failed.state = InstanceStatus::Pending;
                 failed.pid = None;
                 failed.pid_start_time = None;
                 failed.message = Some(message.clone());

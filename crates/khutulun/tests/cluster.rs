@@ -522,7 +522,7 @@ fn process_runs(pid: u64) -> bool {
 }
 
 #[test]
-fn a_partitioned_host_keeps_its_instances_and_rejoins_when_healed() {
+fn a_partitioned_host_keeps_its_instances_and_a_dead_one_gets_back_what_could_not_move() {
     if !netns_available() {
         eprintln!("skipping: network namespaces need root and a working `ip netns`");
         return;
@@ -542,6 +542,9 @@ service_template:
     - three:
         type: Redundancy
         properties: {{ instances: 3 }}
+        targets: [ spread ]
+    - apart:
+        type: Separation
         targets: [ spread ]
 "#
     );
@@ -600,4 +603,32 @@ service_template:
     assert!(!events(&lab, 1)
         .iter()
         .any(|e| e["type"] == "instance_moved"));
+
+    // Now h2 dies for real. Strict separation leaves its instance nowhere to go: it waits,
+    // pending, on h2, and the failover says why.
+    lab.kill_all_in(2);
+    let finished = eventually(JOIN, || {
+        events(&lab, 0)
+            .into_iter()
+            .find(|e| e["type"] == "failover_finished" && e["name"] == "h2")
+    });
+    let finished = finished.expect("a failover of h2");
+    assert_eq!(finished["moved"], 0);
+    assert!(
+        finished["problems"].to_string().contains("apart"),
+        "{finished:#}"
+    );
+    let list = instances(&lab, 0, "triple");
+    let waiting = list.iter().find(|i| i["index"] == on_h2["index"]).unwrap();
+    assert_eq!(waiting["host"], "h2");
+    assert_eq!(waiting["state"], "pending", "{waiting:#}");
+
+    // When h2 comes back, its agent starts it.
+    let _back = restart_agent(&lab, state.path(), 2);
+    let running = eventually(JOIN, || {
+        let list = instances(&lab, 0, "triple");
+        let i = list.iter().find(|i| i["index"] == on_h2["index"])?.clone();
+        (i["state"] == "running" && i["host"] == "h2").then_some(i)
+    });
+    assert!(running.is_some(), "h2 runs its instance again");
 }
