@@ -173,6 +173,8 @@ impl Agent {
     }
 }
 
+const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Claims the host's alive.lock. While another agent fails this host over (it holds the lock
 /// for that), waits for it to finish instead of giving up.
 fn claim(store: &DirStore, host: &str) -> Result<FileLock, String> {
@@ -182,8 +184,11 @@ fn claim(store: &DirStore, host: &str) -> Result<FileLock, String> {
         match store.claim_host(host) {
             Ok(lock) => return Ok(lock),
             Err(e) => {
-                let waiting = crate::failover::being_failed_over(store, host)
-                    && started.elapsed() < crate::failover::WAIT_FOR_FAILOVER;
+                // Other agents hold the lock for moments too (probing whether the host is
+                // alive, or fencing it): only a lock held longer than that is an agent.
+                let waiting = started.elapsed() < CLAIM_GRACE
+                    || (crate::failover::being_failed_over(store, host)
+                        && started.elapsed() < crate::failover::WAIT_FOR_FAILOVER);
                 if !waiting {
                     return Err(e.to_string());
                 }

@@ -54,8 +54,9 @@ pub async fn on_host_dead(agent: &Agent, host: &str) {
             problems,
         });
     }
-    let _ = std::fs::remove_file(&note_path);
+    // Release before the note goes, so that the note covers every moment the lock is held.
     drop(lock);
+    let _ = std::fs::remove_file(&note_path);
 }
 
 /// Takes the dead host's alive.lock, or decides it must not.

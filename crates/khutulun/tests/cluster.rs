@@ -443,8 +443,14 @@ fn a_killed_host_s_instances_run_elsewhere_and_dependants_follow() {
         killed_at.elapsed().as_secs_f64()
     );
 
-    // The event log tells the story.
-    let log = events(&lab, asked);
+    // The event log tells the story (the failover's last word may trail the restart).
+    let log = eventually(Duration::from_secs(10), || {
+        let log = events(&lab, asked);
+        log.iter()
+            .any(|e| e["type"] == "failover_finished")
+            .then_some(log)
+    })
+    .expect("failover_finished in the event log");
     let has = |pred: &dyn Fn(&Value) -> bool| log.iter().any(pred);
     assert!(has(
         &|e| e["type"] == "host_dead" && e["name"] == backend_host.as_str()
