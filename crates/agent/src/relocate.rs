@@ -1,7 +1,7 @@
 //! Moving the instances of one host to others: failover (the host is dead and fenced) and
 //! drain (the host is alive and emptied on purpose). Per service, under its lock: place the
-//! instances again with the others fixed, reserve their ports on the new hosts, rewrite their
-//! records. Then start them in dependency order and restart their dependants, which get the
+//! instances again with the others fixed, reserve their ports on the new hosts, (drain:
+//! stop them on the old host), rewrite their records. Then start them in dependency order and restart their dependants, which get the
 //! new address in their environment.
 
 use crate::agent::Agent;
@@ -77,17 +77,6 @@ async fn relocate_service(
     let (_, graph) = load_current(agent, ns, svc)?;
     let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
 
-    if why == Why::Drain {
-        // Stop them where they are first, dependants before what they depend on.
-        let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
-        for node in order.iter().rev() {
-            for record in records.iter().filter(|r| &r.node == node && r.host == from) {
-                let instance = instance_ref(ns, svc, &record.node, record.index);
-                stop_on(agent, from, &instance, false).await?;
-            }
-        }
-    }
-
     let lock = {
         let store = agent.store.clone();
         let (n, s) = (ns.to_owned(), svc.to_owned());
@@ -109,6 +98,10 @@ async fn relocate_service(
         Ok(assigned) => assigned,
         Err(e) => {
             let message = format!("could not be moved off host {from}: {}", e.message);
+            if why == Why::Drain {
+                // They keep running where they are.
+                return Err(message);
+            }
             for record in &lost {
                 // It stays on its host, pending: if the host comes back, its agent starts it.
                 let mut failed = (*record).clone();
@@ -126,6 +119,17 @@ async fn relocate_service(
             return Err(message);
         }
     };
+    if why == Why::Drain {
+        // Placed elsewhere: now stop them where they are, dependants first.
+        for node in order.iter().rev() {
+            for record in lost.iter().filter(|r| &r.node == node) {
+                let instance = instance_ref(ns, svc, &record.node, record.index);
+                if let Err(e) = stop_on(agent, from, &instance, false).await {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+    }
     for a in &assigned {
         let Some(old) = lost.iter().find(|r| r.node == a.node && r.index == a.index) else {
             continue;
