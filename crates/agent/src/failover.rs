@@ -90,7 +90,11 @@ async fn fence(agent: &Agent, host: &str) -> Option<FileLock> {
 }
 
 fn fence_note_path(agent: &Agent, host: &str) -> std::path::PathBuf {
-    agent.store.layout().host(host).join("fence.json")
+    fence_note(&agent.store, host)
+}
+
+fn fence_note(store: &khutulun_state::DirStore, host: &str) -> std::path::PathBuf {
+    store.layout().host(host).join("fence.json")
 }
 
 /// Deploys and deletes the dead host's agent was running.
@@ -131,5 +135,5 @@ pub const WAIT_FOR_FAILOVER: Duration = Duration::from_secs(60);
 
 /// True while another agent is failing `host` over.
 pub fn being_failed_over(store: &khutulun_state::DirStore, host: &str) -> bool {
-    store.layout().host(host).join("fence.json").exists()
+    fence_note(store, host).exists()
 }

@@ -51,6 +51,28 @@ fn three_agents(lab: &NetLab, state: &Path) -> Vec<NetAgent> {
     agents
 }
 
+/// A lab of `n` hosts and the state directory they share; None (with a note) where network
+/// namespaces cannot be made.
+fn lab(n: usize) -> Option<(tempfile::TempDir, NetLab)> {
+    if !netns_available() {
+        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+        return None;
+    }
+    Some((tempfile::tempdir().unwrap(), NetLab::new(n)))
+}
+
+/// Host `name` as host `asked` lists it.
+fn host_view(lab: &NetLab, asked: usize, name: &str) -> Value {
+    let hosts = lab.json(asked, &["hosts"]);
+    hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no host {name} in {hosts:#}"))
+}
+
 /// A new cluster key from `khutulun keygen`, in the lab's directory.
 fn key_file(lab: &NetLab, name: &str) -> String {
     let path = lab.dir().join(name);
@@ -163,12 +185,9 @@ service_template:
 
 #[test]
 fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
-    if !netns_available() {
-        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+    let Some((state, lab)) = lab(4) else {
         return;
-    }
-    let state = tempfile::tempdir().unwrap();
-    let lab = NetLab::new(4);
+    };
     let _agents = three_agents(&lab, state.path());
 
     // A host with another key cannot join: its packets are dropped and counted.
@@ -199,24 +218,12 @@ fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
         .filter_map(|m| m["name"].as_str())
         .collect();
     assert!(!members.contains(&"h3"), "{gossip:#}");
-    let hosts = lab.json(0, &["hosts"]);
-    let h3 = hosts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "h3")
-        .unwrap();
-    assert_eq!(h3["state"], "unreachable", "{hosts:#}");
+    let h3 = host_view(&lab, 0, "h3");
+    assert_eq!(h3["state"], "unreachable", "{h3:#}");
 
     // Labels are announced and listed.
-    let hosts = lab.json(2, &["hosts"]);
-    let h1 = hosts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "h1")
-        .unwrap();
-    assert_eq!(h1["labels"]["disk"], "ssd", "{hosts:#}");
+    let h1 = host_view(&lab, 2, "h1");
+    assert_eq!(h1["labels"]["disk"], "ssd", "{h1:#}");
 
     // Policies: redundancy 3 + separation, a colocated pair, a label placement.
     let dir = template_dir(&[("service.yaml", &placed_template())]);
@@ -299,13 +306,7 @@ fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
     for i in 0..2 {
         assert_eq!(host_of(&after, "web", i), host_of(&after, "cache", i));
     }
-    let hosts = lab.json(0, &["hosts"]);
-    let h2 = hosts
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "h2")
-        .unwrap();
+    let h2 = host_view(&lab, 0, "h2");
     assert_eq!(h2["draining"], true);
     assert_eq!(h2["instances"], 0);
     let moved = events(&lab, 0)
@@ -389,12 +390,9 @@ fn ask_frontend(lab: &NetLab, asked: usize) -> Option<(u64, String)> {
 
 #[test]
 fn a_killed_host_s_instances_run_elsewhere_and_dependants_follow() {
-    if !netns_available() {
-        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+    let Some((state, lab)) = lab(3) else {
         return;
-    }
-    let state = tempfile::tempdir().unwrap();
-    let lab = NetLab::new(3);
+    };
     let _agents = three_agents(&lab, state.path());
     let dir = hello_dir();
     lab.ok(
@@ -529,12 +527,9 @@ fn process_runs(pid: u64) -> bool {
 
 #[test]
 fn a_partitioned_host_keeps_its_instances_and_a_dead_one_gets_back_what_could_not_move() {
-    if !netns_available() {
-        eprintln!("skipping: network namespaces need root and a working `ip netns`");
+    let Some((state, lab)) = lab(3) else {
         return;
-    }
-    let state = tempfile::tempdir().unwrap();
-    let lab = NetLab::new(3);
+    };
     let _agents = three_agents(&lab, state.path());
     let template = format!(
         r#"
