@@ -138,6 +138,11 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// The TOSCA processor on its own (offline, no agent): validate or compile a template.
+    Tosca {
+        #[command(subcommand)]
+        command: ToscaCommand,
+    },
     /// Print a new cluster key for `khutulun agent --key-file` (give every host the same one).
     Keygen,
     /// Print the event log, or follow new events.
@@ -239,4 +244,29 @@ pub struct AgentArgs {
     /// clusters on a reliable network, tests).
     #[arg(long, value_parser = ["lan", "fast"], default_value = "lan")]
     pub gossip_profile: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToscaCommand {
+    /// Check a TOSCA file (or a directory's service.yaml): exit 0 valid, 1 invalid, 2 unreadable.
+    Validate {
+        path: PathBuf,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value = "human")]
+        format: crate::commands::tosca::DiagnosticFormat,
+    },
+    /// Compile and resolve a template with inputs; print its representation (nodes with
+    /// their relationships, evaluated values, inputs, outputs).
+    Compile {
+        path: PathBuf,
+        /// Input value, KEY=VALUE (VALUE is read as JSON when it parses, else as a string).
+        #[arg(short = 'i', long = "input", value_name = "KEY=VALUE")]
+        inputs: Vec<String>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
+        output: crate::commands::tosca::CompileFormat,
+        /// How to print diagnostics.
+        #[arg(long, value_enum, default_value = "human")]
+        format: crate::commands::tosca::DiagnosticFormat,
+    },
 }

@@ -6,6 +6,7 @@ mod commands;
 mod defaults;
 mod failure;
 mod package;
+mod render;
 mod table;
 
 use clap::Parser;

@@ -4,9 +4,10 @@ mod deploy;
 mod events;
 mod logs;
 mod query;
+pub mod tosca;
 mod up;
 
-use crate::cli::{Cli, Command, HostCommand, ServiceCommand};
+use crate::cli::{Cli, Command, HostCommand, ServiceCommand, ToscaCommand};
 use crate::client::Client;
 use crate::failure::CliResult;
 
@@ -75,6 +76,18 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Host {
             command: HostCommand::Undrain { name },
         } => query::undrain(&client, &name).await,
+        Command::Tosca {
+            command: ToscaCommand::Validate { path, format },
+        } => tosca::validate(&path, format),
+        Command::Tosca {
+            command:
+                ToscaCommand::Compile {
+                    path,
+                    inputs,
+                    output,
+                    format,
+                },
+        } => tosca::compile_command(&path, &inputs, output, format),
         Command::Gossip { output } => query::gossip(&client, output.format).await,
         Command::Keygen => {
             println!("{}", khutulun_agent::generate_key());
