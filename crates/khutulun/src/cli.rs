@@ -143,6 +143,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ToscaCommand,
     },
+    /// Package TOSCA as a CSAR (Cloud Service Archive).
+    Csar {
+        #[command(subcommand)]
+        command: CsarCommand,
+    },
     /// Print a new cluster key for `khutulun agent --key-file` (give every host the same one).
     Keygen,
     /// Print the event log, or follow new events.
@@ -268,5 +273,21 @@ pub enum ToscaCommand {
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value = "human")]
         format: crate::commands::tosca::DiagnosticFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CsarCommand {
+    /// Pack DIR into a CSAR: zip for .csar/.zip, tar.gz for .tar.gz/.tgz, tar for .tar, with
+    /// TOSCA-Metadata/TOSCA.meta naming the entry. Reproducible: the same tree gives the same
+    /// bytes.
+    Create {
+        dir: PathBuf,
+        /// The archive to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: PathBuf,
+        /// The entry TOSCA file (relative to DIR) [default: DIR's only root YAML file].
+        #[arg(long)]
+        entry: Option<PathBuf>,
     },
 }

@@ -115,3 +115,54 @@ fn compile_prints_the_resolved_representation() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown input \"nope\""));
 }
+
+#[test]
+fn a_csar_is_created_validated_and_compiled() {
+    let example = repo_root().join("examples/hello-world");
+    let out_dir = tempfile::tempdir().unwrap();
+    for name in ["hello.csar", "hello.tar.gz"] {
+        let archive = out_dir.path().join(name);
+        let out = run(&[
+            "csar",
+            "create",
+            example.to_str().unwrap(),
+            "-o",
+            archive.to_str().unwrap(),
+            "--entry",
+            "service.yaml",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let out = run(&["tosca", "validate", archive.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {out:?}");
+        let out = run(&["tosca", "compile", archive.to_str().unwrap()]);
+        let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(rep["nodes"].as_array().unwrap().len(), 2);
+    }
+
+    // A CSAR whose template is broken: diagnostics name the member inside the archive.
+    let dir = template_dir(&[("service.yaml", BROKEN)]);
+    let archive = out_dir.path().join("broken.csar");
+    let out = run(&[
+        "csar",
+        "create",
+        dir.path().to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(&["tosca", "validate", archive.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.csar/service.yaml:7:13"), "{err}");
+
+    // Not an archive with an archive's name: refused clearly, nothing written.
+    let out = run(&[
+        "csar",
+        "create",
+        example.to_str().unwrap(),
+        "-o",
+        out_dir.path().join("hello.rar").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out_dir.path().join("hello.rar").exists());
+}

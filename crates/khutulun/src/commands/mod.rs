@@ -7,7 +7,7 @@ mod query;
 pub mod tosca;
 mod up;
 
-use crate::cli::{Cli, Command, HostCommand, ServiceCommand, ToscaCommand};
+use crate::cli::{Cli, Command, CsarCommand, HostCommand, ServiceCommand, ToscaCommand};
 use crate::client::Client;
 use crate::failure::CliResult;
 
@@ -88,6 +88,9 @@ pub async fn run(cli: Cli) -> CliResult {
                     format,
                 },
         } => tosca::compile_command(&path, &inputs, output, format),
+        Command::Csar {
+            command: CsarCommand::Create { dir, out, entry },
+        } => tosca::csar_create(&dir, &out, entry.as_deref()),
         Command::Gossip { output } => query::gossip(&client, output.format).await,
         Command::Keygen => {
             println!("{}", khutulun_agent::generate_key());

@@ -23,25 +23,59 @@ pub enum CompileFormat {
     Yaml,
 }
 
-/// The TOSCA file a PATH names: a file, or a directory's `service.yaml` (or only YAML file).
-fn entry_of(path: &Path) -> CliResult<PathBuf> {
+/// What PATH names: a TOSCA file, a directory (its `service.yaml` or only YAML file), or a
+/// CSAR (zip, tar.gz or tar), unpacked into a private temporary directory.
+struct Source {
+    entry: PathBuf,
+    /// Keeps an unpacked CSAR alive, and says how to name its files in diagnostics.
+    csar: Option<(khutulun_csar::Csar, String)>,
+}
+
+fn source_of(path: &Path) -> CliResult<Source> {
+    if path.is_file() && khutulun_csar::is_archive(path) {
+        let csar = khutulun_csar::open(path, &khutulun_csar::Limits::default())
+            .map_err(|e| Failure::new(format!("{}: not a usable CSAR: {e}", path.display())))?;
+        return Ok(Source {
+            entry: csar.entry_path(),
+            csar: Some((csar, path.display().to_string())),
+        });
+    }
     let package = crate::package::locate(path)?;
-    let entry = package.root.join(&package.entry);
     // Keep the path as the user gave it when it is a file: diagnostics name it that way.
-    Ok(if path.is_file() {
+    let entry = if path.is_file() {
         path.to_owned()
     } else {
-        entry
-    })
+        package.root.join(&package.entry)
+    };
+    Ok(Source { entry, csar: None })
 }
 
 fn compile(path: &Path) -> CliResult<Result<ServiceTemplate, Vec<Diagnostic>>> {
-    let entry = entry_of(path)?;
-    Ok(khutulun_tosca::compile(
-        &entry,
+    let source = source_of(path)?;
+    let result = khutulun_tosca::compile(
+        &source.entry,
         &khutulun_tosca::FsReader,
         &khutulun_profile::registry(),
-    ))
+    );
+    // Files inside a CSAR are named archive/member, not by the temporary directory.
+    let rename = |mut diagnostics: Vec<Diagnostic>| {
+        if let Some((csar, name)) = &source.csar {
+            let root = format!("{}/", csar.root().display());
+            for d in &mut diagnostics {
+                if let Some(member) = d.file.strip_prefix(&root) {
+                    d.file = format!("{name}/{member}");
+                }
+            }
+        }
+        diagnostics
+    };
+    Ok(match result {
+        Ok(mut template) => {
+            template.warnings = rename(std::mem::take(&mut template.warnings));
+            Ok(template)
+        }
+        Err(diagnostics) => Err(rename(diagnostics)),
+    })
 }
 
 pub fn validate(path: &Path, format: DiagnosticFormat) -> CliResult {
@@ -245,4 +279,18 @@ fn to_yaml(value: &Value) -> String {
     let _ = emitter.dump(&convert(value));
     out.push('\n');
     out
+}
+
+pub fn csar_create(dir: &Path, out: &Path, entry: Option<&Path>) -> CliResult {
+    let created =
+        khutulun_csar::create(dir, out, entry).map_err(|e| Failure::new(e.to_string()))?;
+    println!(
+        "{}: {} CSAR, {} files, {} bytes, entry {}",
+        out.display(),
+        created.kind,
+        created.files,
+        created.bytes,
+        created.entry.display()
+    );
+    Ok(())
 }
