@@ -8,16 +8,29 @@ pub struct Package {
     pub root: PathBuf,
     /// The entry file, relative to `root`.
     pub entry: String,
+    /// An unpacked CSAR that `root` points into: held only so that it is removed when the
+    /// package is dropped.
+    pub _csar: Option<khutulun_csar::Csar>,
 }
 
 /// A file is deployed with its directory (for relative imports and scripts); a directory
-/// must hold `service.yaml` (or `service.yml`), or exactly one YAML file.
+/// must hold `service.yaml` (or `service.yml`), or exactly one YAML file; a CSAR (zip, tar.gz
+/// or tar) is unpacked and its entry definitions are the entry.
 pub fn locate(path: &Path) -> CliResult<Package> {
     let meta = std::fs::metadata(path).map_err(|e| Failure {
         message: format!("cannot read {}: {e}", path.display()),
         diagnostics: Vec::new(),
         code: 2,
     })?;
+    if meta.is_file() && khutulun_csar::is_archive(path) {
+        let csar = khutulun_csar::open(path, &khutulun_csar::Limits::default())
+            .map_err(|e| Failure::new(format!("{}: not a usable CSAR: {e}", path.display())))?;
+        return Ok(Package {
+            root: csar.root().to_owned(),
+            entry: csar.entry.to_string_lossy().into_owned(),
+            _csar: Some(csar),
+        });
+    }
     if meta.is_file() {
         let absolute = std::fs::canonicalize(path)?;
         let root = absolute.parent().unwrap_or(Path::new("/")).to_owned();
@@ -25,7 +38,11 @@ pub fn locate(path: &Path) -> CliResult<Package> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        return Ok(Package { root, entry });
+        return Ok(Package {
+            root,
+            entry,
+            _csar: None,
+        });
     }
     let root = std::fs::canonicalize(path)?;
     for name in ["service.yaml", "service.yml"] {
@@ -33,6 +50,7 @@ pub fn locate(path: &Path) -> CliResult<Package> {
             return Ok(Package {
                 root,
                 entry: name.to_owned(),
+                _csar: None,
             });
         }
     }
@@ -46,6 +64,7 @@ pub fn locate(path: &Path) -> CliResult<Package> {
         1 => Ok(Package {
             root,
             entry: yamls.remove(0),
+            _csar: None,
         }),
         0 => Err(Failure::new(format!(
             "{} holds no service.yaml and no other YAML file; point at the TOSCA file to deploy",

@@ -203,3 +203,28 @@ fn systemd_scopes_fall_back_to_direct_supervision_without_a_user_manager() {
         );
     }
 }
+
+#[test]
+fn a_csar_deploys_like_a_directory() {
+    let agent = Agent::start();
+    let example = repo_root().join("examples/hello-world");
+    let out_dir = tempfile::tempdir().unwrap();
+    let archive = out_dir.path().join("hello.csar");
+    agent.ok(&[
+        "csar",
+        "create",
+        example.to_str().unwrap(),
+        "-o",
+        archive.to_str().unwrap(),
+        "--entry",
+        "service.yaml",
+    ]);
+    let view = agent.json(&["deploy", "packed", archive.to_str().unwrap(), "--wait"]);
+    assert_eq!(view["status"], "deployed");
+    let url = agent.json(&["outputs", "packed"])["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = http_get(&url, None).unwrap();
+    assert_eq!(status, 200, "{body}");
+}
