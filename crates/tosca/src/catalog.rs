@@ -131,7 +131,7 @@ impl Loader<'_> {
             .map(|p| p.name.clone())
             .or(inherited_profile);
         let imports = ast.imports.clone();
-        let repositories: Vec<String> = ast.repositories.iter().map(|r| r.name.clone()).collect();
+        let repositories = ast.repositories.clone();
         let me = self.files.len();
         self.files.push(LoadedFile {
             display,
@@ -169,7 +169,7 @@ impl Loader<'_> {
         &mut self,
         importer: &SourceId,
         import: &ast::Import,
-        repositories: &[String],
+        repositories: &[ast::Repository],
         profile: &Option<String>,
     ) -> Option<(SourceId, String, Option<String>)> {
         match &import.target {
@@ -197,26 +197,13 @@ impl Loader<'_> {
             }
             ImportTarget::Url(url) => {
                 if let Some(repository) = &import.repository {
-                    if repositories.contains(&repository.name) {
-                        self.diagnostics.error(
-                            &repository.location,
-                            format!(
-                                "cannot import {} from repository \"{}\": imports from repositories are not supported yet; copy the file next to the importing one",
-                                url.name, repository.name
-                            ),
-                        );
-                    } else {
-                        self.diagnostics.error(
-                            &repository.location,
-                            format!(
-                                "unknown repository \"{}\" in the import of {}; repositories defined in this file: {}",
-                                repository.name,
-                                url.name,
-                                known_list(repositories.iter().map(String::as_str))
-                            ),
-                        );
-                    }
-                    return None;
+                    return self.repository_target(
+                        importer,
+                        url,
+                        repository,
+                        repositories,
+                        profile,
+                    );
                 }
                 let path = match (classify_url(&url.name), importer) {
                     (ImportUrl::Remote(remote), _) => {
@@ -228,7 +215,10 @@ impl Loader<'_> {
                         );
                         return None;
                     }
-                    (ImportUrl::File(path), SourceId::File(_)) => normalize(Path::new(path)),
+                    (ImportUrl::File(path), SourceId::File(from)) => {
+                        // A relative file: path is read relative to the importing file.
+                        normalize(&from.parent().unwrap_or(Path::new("")).join(path))
+                    }
                     (ImportUrl::Relative(rel), SourceId::File(from)) => {
                         normalize(&from.parent().unwrap_or(Path::new("")).join(rel))
                     }
@@ -263,6 +253,72 @@ impl Loader<'_> {
                 Some((SourceId::File(path), display, profile.clone()))
             }
         }
+    }
+
+    /// An import from a repository (§6.8.2.2): the url is a path from the repository's root.
+    /// Repositories whose url is a `file:` URL or a path are local directories; others would
+    /// be fetched over the network, which this processor does not do.
+    fn repository_target(
+        &mut self,
+        importer: &SourceId,
+        url: &ast::Named,
+        repository: &ast::Named,
+        repositories: &[ast::Repository],
+        profile: &Option<String>,
+    ) -> Option<(SourceId, String, Option<String>)> {
+        let Some(definition) = repositories.iter().find(|r| r.name.name == repository.name) else {
+            let names: Vec<&str> = repositories.iter().map(|r| r.name.name.as_str()).collect();
+            self.diagnostics.error(
+                &repository.location,
+                format!(
+                    "unknown repository \"{}\" in the import of {}{}; repositories defined in this file: {}",
+                    repository.name,
+                    url.name,
+                    did_you_mean(&repository.name, names.iter().copied()),
+                    known_list(names.iter().copied())
+                ),
+            );
+            return None;
+        };
+        let relative = match classify_url(&url.name) {
+            ImportUrl::Relative(path) | ImportUrl::RepositoryRoot(path) => path,
+            ImportUrl::File(_) | ImportUrl::Remote(_) => {
+                self.diagnostics.error(
+                    &url.location,
+                    format!(
+                        "the import of {} names repository \"{}\", so its url must be a path within the repository, not a URL with a scheme (§6.8.2.2)",
+                        url.name, repository.name
+                    ),
+                );
+                return None;
+            }
+        };
+        let SourceId::File(from) = importer else {
+            self.diagnostics.error(
+                &repository.location,
+                "files of a profile cannot import from repositories",
+            );
+            return None;
+        };
+        let base = from.parent().unwrap_or(Path::new(""));
+        let root = match definition.url.as_ref().map(|u| classify_url(&u.name)) {
+            Some(ImportUrl::File(path)) | Some(ImportUrl::Relative(path)) => base.join(path),
+            Some(ImportUrl::RepositoryRoot(path)) => self.root.join(path),
+            Some(ImportUrl::Remote(remote)) => {
+                self.diagnostics.error(
+                    &repository.location,
+                    format!(
+                        "cannot import {} from repository \"{}\" at {remote}: TOSCA files are not fetched over the network; only repositories with a file: URL or a path can be imported from",
+                        url.name, repository.name
+                    ),
+                );
+                return None;
+            }
+            None => return None,
+        };
+        let path = normalize(&root.join(relative));
+        let display = path.display().to_string();
+        Some((SourceId::File(path), display, profile.clone()))
     }
 }
 

@@ -17,6 +17,7 @@
 mod ast;
 mod catalog;
 pub mod diagnostic;
+pub(crate) mod eval;
 pub mod functions;
 pub mod model;
 mod names;
@@ -51,8 +52,8 @@ pub fn compile(
     if catalog.files.is_empty() {
         return Err(diagnostics.into_sorted());
     }
-    functions::check_names(&catalog, &mut diagnostics);
     let mut types = types::build(&mut catalog, &mut diagnostics);
+    functions::check(&catalog, &mut types, &mut diagnostics);
     let mut model = template::compile(&catalog, &mut types, &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics.into_sorted());

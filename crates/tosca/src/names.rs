@@ -96,3 +96,36 @@ fn build(
     }
     scopes[file] = Some(scope);
 }
+
+/// The repository names each file sees: its own and those of the files it imports (with the
+/// import's namespace as a prefix).
+pub(crate) fn repository_scopes(catalog: &Catalog) -> Vec<Vec<String>> {
+    let mut scopes: Vec<Option<Vec<String>>> = vec![None; catalog.files.len()];
+    for file in 0..catalog.files.len() {
+        repositories(file, catalog, &mut scopes);
+    }
+    scopes.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+fn repositories(file: usize, catalog: &Catalog, scopes: &mut Vec<Option<Vec<String>>>) {
+    if scopes[file].is_some() {
+        return;
+    }
+    scopes[file] = Some(Vec::new());
+    let mut names: Vec<String> = catalog.files[file]
+        .ast
+        .repositories
+        .iter()
+        .map(|r| r.name.name.clone())
+        .collect();
+    for edge in &catalog.files[file].imports {
+        repositories(edge.file, catalog, scopes);
+        for name in scopes[edge.file].clone().unwrap_or_default() {
+            names.push(match &edge.namespace {
+                Some(ns) => format!("{ns}:{name}"),
+                None => name,
+            });
+        }
+    }
+    scopes[file] = Some(names);
+}

@@ -2,9 +2,13 @@
 //! entry schemas, and complex data types with their properties.
 //!
 //! Values that are function calls cannot be checked before they are evaluated and are
-//! accepted here. Validation clauses are not evaluated yet.
+//! accepted here. Validation clauses (§9.11) of the schema and of the data type are evaluated
+//! against literal values; a clause that cannot be evaluated before deployment is skipped.
 
 use crate::diagnostic::Location;
+use crate::eval::compare::{parse_timestamp, parse_version, scalar_value};
+use crate::eval::render::render;
+use crate::eval::{Context, SelfLookup, Value};
 use crate::model::{Builtin, DataTypeInfo, DataTypeRef, Expr, ExprKind, ScalarUnits, Schema};
 
 /// One problem with a value: where, and what is wrong.
@@ -23,9 +27,23 @@ pub fn check(
     what: &str,
     problems: &mut Vec<Problem>,
 ) {
+    check_in(value, schema, data_types, what, problems, None);
+}
+
+/// Like [`check`], with the properties of SELF for `$get_property: [ SELF, ... ]` in
+/// validation clauses.
+pub(crate) fn check_in(
+    value: &Expr,
+    schema: &Schema,
+    data_types: &[DataTypeInfo],
+    what: &str,
+    problems: &mut Vec<Problem>,
+    self_properties: Option<SelfLookup>,
+) {
     Checker {
         data_types,
         problems,
+        self_properties,
     }
     .schema(value, schema, what, 0);
 }
@@ -33,6 +51,7 @@ pub fn check(
 struct Checker<'a> {
     data_types: &'a [DataTypeInfo],
     problems: &'a mut Vec<Problem>,
+    self_properties: Option<SelfLookup<'a>>,
 }
 
 /// Guards against data types that contain themselves.
@@ -57,11 +76,50 @@ impl Checker<'_> {
         if matches!(value.kind, ExprKind::Call(_)) || depth > MAX_DEPTH {
             return;
         }
+        let before = self.problems.len();
+        self.type_check(value, schema, what, depth);
+        if self.problems.len() == before && !value.has_call() {
+            self.validate(value, schema, what);
+        }
+    }
+
+    /// Evaluates the validation clauses of `schema` and of its data type (with their
+    /// ancestors') on `value`; a clause that evaluates to false is a problem.
+    fn validate(&mut self, value: &Expr, schema: &Schema, what: &str) {
+        let mut clauses: Vec<&Expr> = schema.validations.iter().collect();
+        if let DataTypeRef::Defined(index) = schema.data_type {
+            if let Some(info) = self.data_types.get(index) {
+                clauses.extend(info.validations.iter());
+            }
+        }
+        let context = Context {
+            data_types: self.data_types,
+            value: Some((value, schema)),
+            self_properties: self.self_properties,
+        };
+        for clause in clauses {
+            if let Some(result) = context.eval(clause) {
+                if result.value == Value::Bool(false) {
+                    let shown = render(value);
+                    self.problem(
+                        value,
+                        format!(
+                            "{what}: {shown} does not satisfy the validation clause at {} ({}) (§9.11)",
+                            clause.location,
+                            render(clause)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn type_check(&mut self, value: &Expr, schema: &Schema, what: &str, depth: usize) {
         match schema.data_type {
             DataTypeRef::Builtin(builtin) => self.builtin(
                 value,
                 builtin,
-                schema.entry.as_deref(),
+                (schema.entry.as_deref(), schema.key.as_deref()),
                 None,
                 &schema.type_name,
                 what,
@@ -74,10 +132,11 @@ impl Checker<'_> {
                 match info.base {
                     Some(base) => {
                         let entry = schema.entry.as_deref().or(info.entry.as_ref());
+                        let key = schema.key.as_deref().or(info.key.as_ref());
                         self.builtin(
                             value,
                             base,
-                            entry,
+                            (entry, key),
                             info.scalar.as_ref(),
                             &info.name,
                             what,
@@ -95,7 +154,7 @@ impl Checker<'_> {
         &mut self,
         value: &Expr,
         builtin: Builtin,
-        entry: Option<&Schema>,
+        (entry, key): (Option<&Schema>, Option<&Schema>),
         scalar: Option<&ScalarUnits>,
         type_name: &str,
         what: &str,
@@ -114,7 +173,7 @@ impl Checker<'_> {
             (Builtin::Nil, _) => self.mismatch(value, what, "null (type nil)"),
             (Builtin::Bytes, ExprKind::String(s)) if is_base64(s) => {}
             (Builtin::Bytes, _) => self.mismatch(value, what, "bytes (a base64 string)"),
-            (Builtin::Timestamp, ExprKind::String(s)) if is_timestamp(s) => {}
+            (Builtin::Timestamp, ExprKind::String(s)) if parse_timestamp(s).is_some() => {}
             (Builtin::Timestamp, _) => {
                 self.mismatch(value, what, "a timestamp (an RFC 3339 string such as \"2025-07-22T10:00:00Z\")")
             }
@@ -132,7 +191,11 @@ impl Checker<'_> {
                     ),
                 ),
                 Some(units) => {
-                    if let Err(message) = check_scalar(value, units) {
+                    let checked = match &value.kind {
+                        ExprKind::String(text) => scalar_value(text, units).map(|_| ()),
+                        _ => Err(format!("got {}", value.describe())),
+                    };
+                    if let Err(message) = checked {
                         self.problem(
                             value,
                             format!("{what} must be a scalar of type \"{type_name}\" (\"<number> <unit>\"): {message}"),
@@ -149,9 +212,13 @@ impl Checker<'_> {
             }
             (Builtin::List, _) => self.mismatch(value, what, "a list"),
             (Builtin::Map, ExprKind::Map(entries)) => {
-                if let Some(entry) = entry {
-                    for (key, item) in entries {
-                        self.schema(item, entry, &format!("entry \"{key}\" of {what}"), depth + 1);
+                for (name, item) in entries {
+                    if let Some(key) = key {
+                        let key_value = Expr::new(item.location.clone(), ExprKind::String(name.clone()));
+                        self.schema(&key_value, key, &format!("key \"{name}\" of {what}"), depth + 1);
+                    }
+                    if let Some(entry) = entry {
+                        self.schema(item, entry, &format!("entry \"{name}\" of {what}"), depth + 1);
                     }
                 }
             }
@@ -210,92 +277,9 @@ impl Checker<'_> {
     }
 }
 
-fn check_scalar(value: &Expr, units: &ScalarUnits) -> Result<(), String> {
-    let ExprKind::String(text) = &value.kind else {
-        return Err(format!("got {}", value.describe()));
-    };
-    let mut parts = text.split_whitespace();
-    let (Some(number), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!(
-            "\"{text}\" is not a number and a unit separated by a space"
-        ));
-    };
-    if parse_number(number).is_none() {
-        return Err(format!("\"{number}\" is not a number"));
-    }
-    if units.integer
-        && number.parse::<i64>().is_err()
-        && parse_number(number).is_some_and(|n| n.fract() != 0.0)
-    {
-        return Err(format!("\"{number}\" is not an integer"));
-    }
-    let known = |u: &str| units.units.iter().any(|(name, _)| name == u);
-    let with_prefix = units
-        .prefixes
-        .iter()
-        .any(|(prefix, _)| unit.strip_prefix(prefix.as_str()).is_some_and(known));
-    if known(unit) || with_prefix {
-        Ok(())
-    } else {
-        let names: Vec<&str> = units.units.iter().map(|(n, _)| n.as_str()).collect();
-        Err(format!(
-            "unknown unit \"{unit}\"; units: {}",
-            crate::diagnostic::known_list(names)
-        ))
-    }
-}
-
-/// A number in YAML notation: decimal, 0x hex, 0o octal, or a float.
-fn parse_number(text: &str) -> Option<f64> {
-    let (sign, digits) = match text.strip_prefix('-') {
-        Some(rest) => (-1.0, rest),
-        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if let Some(hex) = digits.strip_prefix("0x") {
-        return i64::from_str_radix(hex, 16).ok().map(|n| sign * n as f64);
-    }
-    if let Some(octal) = digits.strip_prefix("0o") {
-        return i64::from_str_radix(octal, 8).ok().map(|n| sign * n as f64);
-    }
-    if digits
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-        && digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-    {
-        return digits.parse::<f64>().ok().map(|n| sign * n);
-    }
-    None
-}
-
 /// `<major>.<minor>[.<fix>[.<qualifier>[-<build>]]]` (§9.1.2.3).
 pub fn is_version(text: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    let mut parts = text.splitn(4, '.');
-    let (Some(major), Some(minor)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    if !digits(major) || !digits(minor) {
-        return false;
-    }
-    if let Some(fix) = parts.next() {
-        if !digits(fix) {
-            return false;
-        }
-    }
-    match parts.next() {
-        None => true,
-        Some(rest) => {
-            let (qualifier, build) = match rest.split_once('-') {
-                Some((q, b)) => (q, Some(b)),
-                None => (rest, None),
-            };
-            !qualifier.is_empty()
-                && qualifier
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && build.is_none_or(digits)
-        }
-    }
+    parse_version(text).is_some()
 }
 
 fn is_base64(text: &str) -> bool {
@@ -309,44 +293,6 @@ fn is_base64(text: &str) -> bool {
         && data[..data.len() - padding]
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
-}
-
-/// RFC 3339 date-time: `YYYY-MM-DD(T| )HH:MM:SS[.frac](Z|±HH:MM)`.
-fn is_timestamp(text: &str) -> bool {
-    let b = text.as_bytes();
-    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-    let all = |range: std::ops::Range<usize>| range.clone().all(digit);
-    if b.len() < 20
-        || !all(0..4)
-        || b[4] != b'-'
-        || !all(5..7)
-        || b[7] != b'-'
-        || !all(8..10)
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || !all(11..13)
-        || b[13] != b':'
-        || !all(14..16)
-        || b[16] != b':'
-        || !all(17..19)
-    {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while digit(i) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -364,20 +310,9 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_and_bytes() {
-        assert!(is_timestamp("2025-07-22T10:00:00Z"));
-        assert!(is_timestamp("2025-07-22 10:00:00.5+02:00"));
-        assert!(!is_timestamp("2025-07-22"));
+    fn bytes() {
         assert!(is_base64("R0lGODlh"));
         assert!(is_base64(""));
         assert!(!is_base64("not base64!"));
-    }
-
-    #[test]
-    fn numbers_in_yaml_notation() {
-        assert_eq!(parse_number("0x10"), Some(16.0));
-        assert_eq!(parse_number("1.5e3"), Some(1500.0));
-        assert_eq!(parse_number("-2"), Some(-2.0));
-        assert_eq!(parse_number("kg"), None);
     }
 }

@@ -4,8 +4,7 @@
 
 use super::{Entry, Parser};
 use crate::ast::{
-    CapabilityDef, CountRange, InterfaceDef, Named, PropertyDef, RelationshipDef, RequirementDef,
-    SchemaDef,
+    CapabilityDef, CountRange, PropertyDef, RelationshipDef, RequirementDef, SchemaDef,
 };
 use crate::yaml::{Node, Yaml};
 
@@ -14,8 +13,12 @@ use crate::yaml::{Node, Yaml};
 pub(crate) enum ValueDefKind {
     Property,
     Attribute,
-    /// Input and output parameters (type optional, `mapping` allowed).
+    /// Outgoing parameters: service template inputs and outputs, operation inputs (type
+    /// optional; the single-line grammar gives a value, §9.8).
     Parameter,
+    /// Incoming parameters: operation and notification outputs, workflow outputs (the
+    /// single-line grammar gives an attribute mapping, §9.8).
+    IncomingParameter,
 }
 
 impl ValueDefKind {
@@ -23,8 +26,23 @@ impl ValueDefKind {
         match self {
             ValueDefKind::Property => "property",
             ValueDefKind::Attribute => "attribute",
-            ValueDefKind::Parameter => "parameter",
+            ValueDefKind::Parameter | ValueDefKind::IncomingParameter => "parameter",
         }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            ValueDefKind::Property => "properties",
+            ValueDefKind::Attribute => "attributes",
+            ValueDefKind::Parameter | ValueDefKind::IncomingParameter => "parameters",
+        }
+    }
+
+    fn is_parameter(self) -> bool {
+        matches!(
+            self,
+            ValueDefKind::Parameter | ValueDefKind::IncomingParameter
+        )
     }
 
     fn keynames(self) -> &'static [&'static str] {
@@ -50,7 +68,7 @@ impl ValueDefKind {
                 "key_schema",
                 "entry_schema",
             ],
-            ValueDefKind::Parameter => &[
+            ValueDefKind::Parameter | ValueDefKind::IncomingParameter => &[
                 "type",
                 "description",
                 "metadata",
@@ -100,27 +118,6 @@ const RELATIONSHIP_DEF_KEYNAMES: &[&str] = &[
     "attributes",
     "interfaces",
 ];
-const INTERFACE_DEF_KEYNAMES: &[&str] = &[
-    "type",
-    "description",
-    "metadata",
-    "inputs",
-    "operations",
-    "notifications",
-];
-const OPERATION_DEF_KEYNAMES: &[&str] = &["description", "implementation", "inputs", "outputs"];
-const IMPLEMENTATION_KEYNAMES: &[&str] = &["primary", "dependencies", "timeout"];
-pub(crate) const ARTIFACT_DEF_KEYNAMES: &[&str] = &[
-    "type",
-    "file",
-    "repository",
-    "description",
-    "metadata",
-    "artifact_version",
-    "checksum",
-    "checksum_algorithm",
-    "properties",
-];
 
 impl Parser<'_> {
     /// A map of property, attribute or parameter definitions. `owner` names what holds them,
@@ -131,7 +128,7 @@ impl Parser<'_> {
         kind: ValueDefKind,
         owner: &str,
     ) -> Vec<PropertyDef> {
-        let section = format!("the {}s of {owner}", kind.label());
+        let section = format!("the {} of {owner}", kind.plural());
         let Some(entries) = self.entries(node, &section) else {
             return Vec::new();
         };
@@ -144,9 +141,16 @@ impl Parser<'_> {
     fn value_definition(&mut self, entry: &Entry, kind: ValueDefKind, owner: &str) -> PropertyDef {
         let mut def = PropertyDef::new(entry.named());
         let what = format!("{} \"{}\" of {owner}", kind.label(), entry.key);
-        if entry.value.as_map().is_none() {
-            // The single-line grammar: a fixed value (a refinement; checked when resolved).
-            def.value = Some(self.value(entry.value));
+        if is_single_line(entry.value, kind) {
+            // The single-line grammar: a fixed value (for properties only a refinement, checked
+            // when resolved), or for incoming parameters an attribute mapping (§9.4, §9.8).
+            let value = self.value(entry.value);
+            if kind == ValueDefKind::IncomingParameter {
+                self.attribute_mapping(&value, entry.key, owner);
+                def.mapping = Some(value);
+            } else {
+                def.value = Some(value);
+            }
             return def;
         }
         let Some(fields) = self.entries(entry.value, &what) else {
@@ -166,10 +170,14 @@ impl Parser<'_> {
                 "value" if kind != ValueDefKind::Attribute => {
                     def.value = Some(self.value(field.value))
                 }
-                "mapping" if kind == ValueDefKind::Parameter => {
-                    self.value(field.value);
+                "mapping" if kind.is_parameter() => {
+                    let value = self.value(field.value);
+                    self.attribute_mapping(&value, entry.key, owner);
+                    def.mapping = Some(value);
                 }
-                "validation" => def.validation = Some(self.value(field.value)),
+                "validation" => {
+                    def.validation = Some(self.condition(field.value, "a validation clause"))
+                }
                 "key_schema" => {
                     def.key_schema =
                         self.schema_definition(field.value, &format!("the key_schema of {what}"))
@@ -183,6 +191,12 @@ impl Parser<'_> {
                 }
                 _ => self.unknown_keyname(field, &what, kind.keynames()),
             }
+        }
+        if def.value.is_some() && def.mapping.is_some() {
+            self.error(
+                &entry.key_node.location(),
+                format!("{what} has both value and mapping, which exclude each other (§9.8)"),
+            );
         }
         def
     }
@@ -214,7 +228,9 @@ impl Parser<'_> {
                 "metadata" => {
                     self.metadata(field.value);
                 }
-                "validation" => schema.validation = Some(self.value(field.value)),
+                "validation" => {
+                    schema.validation = Some(self.condition(field.value, "a validation clause"))
+                }
                 "key_schema" => {
                     schema.key_schema = self
                         .schema_definition(field.value, &format!("the key_schema of {what}"))
@@ -313,13 +329,15 @@ impl Parser<'_> {
                 node: None,
                 relationship: None,
                 count_range: None,
+                node_filter: None,
                 short_form: false,
             };
             if let Yaml::Str(_) = entry.value.value {
-                self.error(
+                self.warning(
                     &entry.value.location(),
                     format!(
-                        "{what} must be a map with capability and relationship; the short form \"name: CapabilityType\" is TOSCA 1.x grammar, not TOSCA 2.0 (§8.4)"
+                        "{what} uses the TOSCA 1.x short form \"name: CapabilityType\", which TOSCA 2.0 does not define (§8.4 gives only the map with capability and relationship); read as capability: {}",
+                        entry.value.as_str().unwrap_or_default()
                     ),
                 );
                 def.capability = self.named(entry.value, &what);
@@ -345,7 +363,7 @@ impl Parser<'_> {
                         def.relationship = self.relationship_definition(field.value, &what)
                     }
                     "node_filter" => {
-                        self.value(field.value);
+                        def.node_filter = Some(self.condition(field.value, "a node filter"))
                     }
                     "count_range" => {
                         def.count_range =
@@ -443,184 +461,18 @@ impl Parser<'_> {
             max: max.map(|m| m as u64),
         })
     }
+}
 
-    /// Interface definitions in node and relationship types (§11.2).
-    pub fn interface_definitions(&mut self, node: &Node, owner: &str) -> Vec<InterfaceDef> {
-        let Some(entries) = self.entries(node, &format!("the interfaces of {owner}")) else {
-            return Vec::new();
-        };
-        let mut defs = Vec::new();
-        for entry in &entries {
-            let what = format!("interface \"{}\" of {owner}", entry.key);
-            let mut def = InterfaceDef {
-                name: entry.named(),
-                type_name: None,
-            };
-            let Some(fields) = self.entries(entry.value, &what) else {
-                continue;
-            };
-            for field in &fields {
-                match field.key {
-                    "type" => {
-                        def.type_name = self.named(field.value, &format!("the type of {what}"))
-                    }
-                    "description" => {
-                        self.description(field.value);
-                    }
-                    "metadata" => {
-                        self.metadata(field.value);
-                    }
-                    "inputs" => {
-                        self.value_definitions(field.value, ValueDefKind::Parameter, &what);
-                    }
-                    "operations" | "notifications" => {
-                        self.operation_definitions(field.value, &what, true);
-                    }
-                    _ => self.unknown_keyname(field, &what, INTERFACE_DEF_KEYNAMES),
-                }
-            }
-            defs.push(def);
-        }
-        defs
-    }
-
-    /// Operation or notification definitions (§11.4, §11.6). Interface types may not give
-    /// implementations (`may_implement` false). Returns their names.
-    pub fn operation_definitions(
-        &mut self,
-        node: &Node,
-        owner: &str,
-        may_implement: bool,
-    ) -> Vec<Named> {
-        let Some(entries) = self.entries(node, &format!("the operations of {owner}")) else {
-            return Vec::new();
-        };
-        let mut names = Vec::new();
-        for entry in &entries {
-            names.push(entry.named());
-            let what = format!("operation \"{}\" of {owner}", entry.key);
-            if entry.value.as_map().is_none() {
-                // Single-line grammar: the implementation.
-                if !entry.value.is_null() {
-                    if may_implement {
-                        self.implementation(entry.value, &what);
-                    } else {
-                        self.error(
-                            &entry.value.location(),
-                            format!(
-                                "{what} cannot have an implementation: operations in interface types are only declared (§11.4)"
-                            ),
-                        );
-                    }
-                }
-                continue;
-            }
-            let Some(fields) = self.entries(entry.value, &what) else {
-                continue;
-            };
-            for field in &fields {
-                match field.key {
-                    "description" => {
-                        self.description(field.value);
-                    }
-                    "implementation" if may_implement => self.implementation(field.value, &what),
-                    "implementation" => self.error(
-                        &field.key_node.location(),
-                        format!(
-                            "{what} cannot have an implementation: operations in interface types are only declared (§11.4)"
-                        ),
-                    ),
-                    "inputs" | "outputs" => {
-                        self.value_definitions(field.value, ValueDefKind::Parameter, &what);
-                    }
-                    _ => self.unknown_keyname(field, &what, OPERATION_DEF_KEYNAMES),
-                }
-            }
-        }
-        names
-    }
-
-    /// An operation implementation (§11.8): an artifact name or file, or primary/dependencies.
-    pub fn implementation(&mut self, node: &Node, owner: &str) {
-        let what = format!("the implementation of {owner}");
-        if let Yaml::Str(_) = node.value {
-            self.named(node, &what);
-            return;
-        }
-        let Some(fields) = self.entries(node, &what) else {
-            return;
-        };
-        for field in &fields {
-            match field.key {
-                "primary" => self.artifact_reference(field.value, &what),
-                "dependencies" => match field.value.as_seq() {
-                    Some(items) => items.iter().for_each(|i| self.artifact_reference(i, &what)),
-                    None => self.error(
-                        &field.value.location(),
-                        format!("the dependencies of {what} must be a list"),
-                    ),
-                },
-                "timeout" => {
-                    self.non_negative(field.value, "timeout");
-                }
-                _ => self.unknown_keyname(field, &what, IMPLEMENTATION_KEYNAMES),
-            }
-        }
-    }
-
-    fn artifact_reference(&mut self, node: &Node, owner: &str) {
-        if let Yaml::Str(_) = node.value {
-            self.named(node, owner);
-        } else {
-            self.artifact_definition(node, owner);
-        }
-    }
-
-    /// Artifact definitions in node types and templates (§12.2).
-    pub fn artifact_definitions(&mut self, node: &Node, owner: &str) {
-        let Some(entries) = self.entries(node, &format!("the artifacts of {owner}")) else {
-            return;
-        };
-        for entry in &entries {
-            let what = format!("artifact \"{}\" of {owner}", entry.key);
-            if let Yaml::Str(_) = entry.value.value {
-                self.named(entry.value, &what);
-            } else {
-                self.artifact_definition(entry.value, &what);
-            }
-        }
-    }
-
-    fn artifact_definition(&mut self, node: &Node, what: &str) {
-        let Some(fields) = self.entries(node, what) else {
-            return;
-        };
-        for key in ["type", "file"] {
-            if !fields.iter().any(|f| f.key == key) {
-                self.error(&node.location(), format!("{what} needs {key} (§12.2)"));
-            }
-        }
-        for field in &fields {
-            match field.key {
-                "type" | "file" | "repository" | "artifact_version" | "checksum"
-                | "checksum_algorithm" => {
-                    self.named(field.value, &format!("{} of {what}", field.key));
-                }
-                "description" => {
-                    self.description(field.value);
-                }
-                "metadata" => {
-                    self.metadata(field.value);
-                }
-                "properties" => {
-                    if let Some(entries) = self.entries(field.value, "properties") {
-                        for entry in &entries {
-                            self.value(entry.value);
-                        }
-                    }
-                }
-                _ => self.unknown_keyname(field, what, ARTIFACT_DEF_KEYNAMES),
-            }
-        }
-    }
+/// Whether a value definition is written in the single-line grammar `name: value`: anything
+/// but a map of keynames. A function call is a value; so is, for parameters, a map that holds
+/// none of the parameter keynames (a literal map value).
+fn is_single_line(node: &Node, kind: ValueDefKind) -> bool {
+    let Some(entries) = node.as_map() else {
+        return true;
+    };
+    let is_call = matches!(entries, [(key, _)] if key.as_str().is_some_and(|k| k.starts_with('$') && !k.starts_with("$$")));
+    let has_keyname = entries
+        .iter()
+        .any(|(key, _)| key.as_str().is_some_and(|k| kind.keynames().contains(&k)));
+    is_call || (kind.is_parameter() && !entries.is_empty() && !has_keyname)
 }

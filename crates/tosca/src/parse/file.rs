@@ -2,7 +2,7 @@
 //! and the sections that hold types and the service template.
 
 use super::Parser;
-use crate::ast::{File, Import, ImportTarget, Named, TypeKind};
+use crate::ast::{File, Import, ImportTarget, Repository, TypeKind};
 use crate::diagnostic::{Diagnostics, Location};
 use crate::yaml::{Node, Yaml};
 
@@ -36,14 +36,6 @@ const IMPORT_KEYNAMES: &[&str] = &[
 ];
 
 const REPOSITORY_KEYNAMES: &[&str] = &["description", "metadata", "url"];
-const FUNCTION_KEYNAMES: &[&str] = &["signatures", "description", "metadata"];
-const SIGNATURE_KEYNAMES: &[&str] = &[
-    "arguments",
-    "optional_arguments",
-    "variadic",
-    "result",
-    "implementation",
-];
 
 pub(crate) const TOSCA_2_0: &str = "tosca_2_0";
 
@@ -229,15 +221,16 @@ impl Parser<'_> {
         })
     }
 
-    fn repositories(&mut self, node: &Node) -> Vec<Named> {
+    fn repositories(&mut self, node: &Node) -> Vec<Repository> {
         let Some(entries) = self.entries(node, "repositories") else {
             return Vec::new();
         };
         let mut names = Vec::new();
         for entry in &entries {
             let what = format!("repository \"{}\"", entry.key);
+            let mut url = None;
             if let Yaml::Str(_) = entry.value.value {
-                self.named(entry.value, &format!("the url of {what}"));
+                url = self.named(entry.value, &format!("the url of {what}"));
             } else if let Some(fields) = self.entries(entry.value, &what) {
                 if !fields.iter().any(|f| f.key == "url") {
                     self.error(
@@ -247,9 +240,7 @@ impl Parser<'_> {
                 }
                 for field in &fields {
                     match field.key {
-                        "url" => {
-                            self.named(field.value, &format!("the url of {what}"));
-                        }
+                        "url" => url = self.named(field.value, &format!("the url of {what}")),
                         "description" => {
                             self.description(field.value);
                         }
@@ -260,82 +251,11 @@ impl Parser<'_> {
                     }
                 }
             }
-            names.push(entry.named());
+            names.push(Repository {
+                name: entry.named(),
+                url,
+            });
         }
         names
-    }
-
-    fn functions(&mut self, node: &Node) -> Vec<Named> {
-        let Some(entries) = self.entries(node, "functions") else {
-            return Vec::new();
-        };
-        let mut names = Vec::new();
-        for entry in &entries {
-            let what = format!("function definition \"{}\"", entry.key);
-            let Some(fields) = self.entries(entry.value, &what) else {
-                continue;
-            };
-            if !fields.iter().any(|f| f.key == "signatures") {
-                self.error(
-                    &entry.key_node.location(),
-                    format!("{what} needs signatures (§10.4)"),
-                );
-            }
-            for field in &fields {
-                match field.key {
-                    "signatures" => self.signatures(field.value, &what),
-                    "description" => {
-                        self.description(field.value);
-                    }
-                    "metadata" => {
-                        self.metadata(field.value);
-                    }
-                    _ => self.unknown_keyname(field, &what, FUNCTION_KEYNAMES),
-                }
-            }
-            names.push(entry.named());
-        }
-        names
-    }
-
-    fn signatures(&mut self, node: &Node, what: &str) {
-        let Some(items) = node.as_seq().filter(|items| !items.is_empty()) else {
-            self.error(
-                &node.location(),
-                format!(
-                    "the signatures of {what} must be a non-empty list of signature definitions"
-                ),
-            );
-            return;
-        };
-        for item in items {
-            let Some(fields) = self.entries(item, "a function signature") else {
-                continue;
-            };
-            for field in &fields {
-                match field.key {
-                    "arguments" | "optional_arguments" => {
-                        if let Some(schemas) = field.value.as_seq() {
-                            for schema in schemas {
-                                self.schema_definition(schema, "a function argument");
-                            }
-                        } else {
-                            self.error(
-                                &field.value.location(),
-                                format!("{} must be a list of schema definitions", field.key),
-                            );
-                        }
-                    }
-                    "result" => {
-                        self.schema_definition(field.value, "a function result");
-                    }
-                    "variadic" => {
-                        self.boolean(field.value, "variadic");
-                    }
-                    "implementation" => {}
-                    _ => self.unknown_keyname(field, "a function signature", SIGNATURE_KEYNAMES),
-                }
-            }
-        }
     }
 }

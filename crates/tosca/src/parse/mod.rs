@@ -4,11 +4,16 @@
 //! element, the shape of every value — and reports each problem at its position. Names are
 //! not resolved here.
 
+mod artifacts;
 mod defs;
 mod file;
+mod functions;
+mod interfaces;
+mod substitution;
 mod templates;
 mod types;
 mod value;
+mod workflows;
 
 pub(crate) use file::parse_file;
 
@@ -21,7 +26,7 @@ pub(crate) struct Parser<'d> {
     pub diagnostics: &'d mut Diagnostics,
     /// Every function call (name and place), checked against the known functions once all
     /// files are loaded.
-    pub calls: Vec<Named>,
+    pub calls: Vec<crate::ast::CallSite>,
 }
 
 /// One `key: value` entry of a map whose key is a string.
@@ -50,6 +55,10 @@ impl<'d> Parser<'d> {
 
     pub fn error(&mut self, at: &Location, message: impl Into<String>) {
         self.diagnostics.error(at, message);
+    }
+
+    pub fn warning(&mut self, at: &Location, message: impl Into<String>) {
+        self.diagnostics.warning(at, message);
     }
 
     /// The entries of a map whose keys are strings. Reports (and returns None for) a value

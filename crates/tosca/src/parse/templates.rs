@@ -61,10 +61,6 @@ const RELATIONSHIP_TEMPLATE_KEYNAMES: &[&str] = &[
     "interfaces",
     "copy",
 ];
-const INTERFACE_ASSIGNMENT_KEYNAMES: &[&str] = &["inputs", "operations", "notifications"];
-// §11.5: "An operation assignment may add or change the implementation and description".
-const OPERATION_ASSIGNMENT_KEYNAMES: &[&str] =
-    &["description", "implementation", "inputs", "outputs"];
 const GROUP_KEYNAMES: &[&str] = &[
     "type",
     "description",
@@ -80,24 +76,6 @@ const POLICY_KEYNAMES: &[&str] = &[
     "properties",
     "targets",
     "triggers",
-];
-const SUBSTITUTION_KEYNAMES: &[&str] = &[
-    "node_type",
-    "substitution_filter",
-    "properties",
-    "attributes",
-    "capabilities",
-    "requirements",
-    "interfaces",
-];
-const WORKFLOW_KEYNAMES: &[&str] = &[
-    "description",
-    "metadata",
-    "inputs",
-    "precondition",
-    "steps",
-    "implementation",
-    "outputs",
 ];
 const NODE_DIRECTIVES: &[&str] = &["create", "select", "substitute"];
 const REQUIREMENT_DIRECTIVES: &[&str] = &["internal", "external"];
@@ -140,8 +118,10 @@ impl Parser<'_> {
                 }
                 "groups" => template.groups = self.groups(value),
                 "policies" => template.policies = self.policies(value),
-                "substitution_mappings" => self.substitution_mappings(value),
-                "workflows" => self.workflows(value),
+                "substitution_mappings" => {
+                    template.substitution = self.substitution_mappings(value)
+                }
+                "workflows" => template.workflows = self.workflows(value),
                 _ => self.unknown_keyname(entry, "service_template", SERVICE_TEMPLATE_KEYNAMES),
             }
         }
@@ -222,6 +202,8 @@ impl Parser<'_> {
             capabilities: Vec::new(),
             requirements: Vec::new(),
             interfaces: Vec::new(),
+            artifacts: Vec::new(),
+            node_filter: None,
             count: None,
         };
         if !fields.iter().any(|f| f.key == "type") {
@@ -256,10 +238,10 @@ impl Parser<'_> {
                     template.requirements = self.requirement_assignments(value, &what)
                 }
                 "interfaces" => template.interfaces = self.interface_assignments(value, &what),
-                "artifacts" => self.artifact_definitions(value, &what),
+                "artifacts" => template.artifacts = self.artifact_definitions(value, &what),
                 "count" => template.count = self.count(value, &format!("the count of {what}")),
                 "node_filter" => {
-                    self.value(value);
+                    template.node_filter = Some(self.condition(value, "a node filter"))
                 }
                 "copy" => {}
                 _ => self.unknown_keyname(field, &what, NODE_TEMPLATE_KEYNAMES),
@@ -397,7 +379,8 @@ impl Parser<'_> {
             relationship: None,
             count: None,
             optional: false,
-            has_node_filter: false,
+            node_filter: None,
+            allocation: Vec::new(),
         };
         match &entry.value.value {
             Yaml::Str(_) => {
@@ -405,13 +388,9 @@ impl Parser<'_> {
                 return assignment;
             }
             Yaml::Null => return assignment,
+            // `- req: [ node, index ]`, as the standard's own examples write it (§14.3.4).
             Yaml::Seq(_) => {
-                self.error(
-                    &entry.value.location(),
-                    format!(
-                        "{what} must be a node template name or a map of keynames; for a node and an index write node: [ name, index ] (§8.5.2)"
-                    ),
-                );
+                self.requirement_node(entry.value, &what, &mut assignment);
                 return assignment;
             }
             _ => {}
@@ -422,47 +401,20 @@ impl Parser<'_> {
         for field in &fields {
             let value = field.value;
             match field.key {
-                "node" => match value.as_seq() {
-                    Some([name, index]) => {
-                        assignment.node = self.named(name, &format!("the target node of {what}"));
-                        let index_expr = self.value(index);
-                        if !matches!(index.value, Yaml::Int(i) if i >= 0)
-                            && index_expr.as_call().is_none()
-                        {
-                            self.error(
-                                &index.location(),
-                                format!(
-                                    "the index in the node of {what} must be a non-negative integer or a function such as $node_index, not {}",
-                                    index.describe()
-                                ),
-                            );
-                        }
-                        assignment.node_index = Some(index_expr);
-                    }
-                    Some(_) => self.error(
-                        &value.location(),
-                        format!(
-                            "the node of {what} must be a node template or node type name, or [ node_template, index ]"
-                        ),
-                    ),
-                    None => {
-                        assignment.node = self.named(value, &format!("the target node of {what}"))
-                    }
-                },
+                "node" => self.requirement_node(value, &what, &mut assignment),
                 "capability" => {
-                    assignment.capability =
-                        self.named(value, &format!("the capability of {what}"))
+                    assignment.capability = self.named(value, &format!("the capability of {what}"))
                 }
                 "relationship" => {
                     assignment.relationship = self.relationship_assignment(value, &what)
                 }
                 "allocation" => {
-                    self.assignments(value, &format!("the allocation of {what}"));
+                    assignment.allocation =
+                        self.assignments(value, &format!("the allocation of {what}"))
                 }
                 "count" => assignment.count = self.count(value, &format!("the count of {what}")),
                 "node_filter" => {
-                    assignment.has_node_filter = true;
-                    self.value(value);
+                    assignment.node_filter = Some(self.condition(value, "a node filter"))
                 }
                 "directives" => {
                     self.directives(
@@ -482,6 +434,39 @@ impl Parser<'_> {
         assignment
     }
 
+    /// The target node of a requirement assignment: a node template or node type name, or
+    /// `[ node_template, index ]` (§8.5.1).
+    fn requirement_node(
+        &mut self,
+        value: &Node,
+        what: &str,
+        assignment: &mut RequirementAssignment,
+    ) {
+        match value.as_seq() {
+            Some([name, index]) => {
+                assignment.node = self.named(name, &format!("the target node of {what}"));
+                let index_expr = self.value(index);
+                if !matches!(index.value, Yaml::Int(i) if i >= 0) && index_expr.as_call().is_none() {
+                    self.error(
+                        &index.location(),
+                        format!(
+                            "the index in the node of {what} must be a non-negative integer or a function such as $node_index, not {}",
+                            index.describe()
+                        ),
+                    );
+                }
+                assignment.node_index = Some(index_expr);
+            }
+            Some(_) => self.error(
+                &value.location(),
+                format!(
+                    "the node of {what} must be a node template or node type name, or [ node_template, index ] (§8.5.1)"
+                ),
+            ),
+            None => assignment.node = self.named(value, &format!("the target node of {what}")),
+        }
+    }
+
     fn relationship_assignment(
         &mut self,
         node: &Node,
@@ -492,7 +477,8 @@ impl Parser<'_> {
             return self.named(node, &what).map(RelationshipAssignment::Name);
         }
         let fields = self.entries(node, &what)?;
-        let (mut type_name, mut properties, mut attributes) = (None, Vec::new(), Vec::new());
+        let (mut type_name, mut properties, mut attributes, mut interfaces) =
+            (None, Vec::new(), Vec::new(), Vec::new());
         for field in &fields {
             match field.key {
                 "type" => type_name = self.named(field.value, &format!("the type of {what}")),
@@ -502,9 +488,7 @@ impl Parser<'_> {
                 "attributes" => {
                     attributes = self.assignments(field.value, &format!("the attributes of {what}"))
                 }
-                "interfaces" => {
-                    self.interface_assignments(field.value, &what);
-                }
+                "interfaces" => interfaces = self.interface_assignments(field.value, &what),
                 _ => self.unknown_keyname(field, &what, RELATIONSHIP_ASSIGNMENT_KEYNAMES),
             }
         }
@@ -513,65 +497,8 @@ impl Parser<'_> {
             type_name,
             properties,
             attributes,
+            interfaces,
         })
-    }
-
-    /// Interface assignments (§11.3); returns the interface names.
-    fn interface_assignments(&mut self, node: &Node, owner: &str) -> Vec<Named> {
-        let Some(entries) = self.entries(node, &format!("the interfaces of {owner}")) else {
-            return Vec::new();
-        };
-        let mut names = Vec::new();
-        for entry in &entries {
-            names.push(entry.named());
-            let what = format!("interface \"{}\" of {owner}", entry.key);
-            let Some(fields) = self.entries_or_empty(entry.value, &what) else {
-                continue;
-            };
-            for field in &fields {
-                match field.key {
-                    "inputs" => {
-                        self.assignments(field.value, &format!("the inputs of {what}"));
-                    }
-                    "operations" | "notifications" => {
-                        self.operation_assignments(field.value, &what)
-                    }
-                    _ => self.unknown_keyname(field, &what, INTERFACE_ASSIGNMENT_KEYNAMES),
-                }
-            }
-        }
-        names
-    }
-
-    fn operation_assignments(&mut self, node: &Node, owner: &str) {
-        let Some(entries) = self.entries(node, &format!("the operations of {owner}")) else {
-            return;
-        };
-        for entry in &entries {
-            let what = format!("operation \"{}\" of {owner}", entry.key);
-            if entry.value.as_map().is_none() {
-                self.implementation(entry.value, &what);
-                continue;
-            }
-            let Some(fields) = self.entries(entry.value, &what) else {
-                continue;
-            };
-            for field in &fields {
-                match field.key {
-                    "description" => {
-                        self.description(field.value);
-                    }
-                    "implementation" => self.implementation(field.value, &what),
-                    "inputs" => {
-                        self.assignments(field.value, &format!("the inputs of {what}"));
-                    }
-                    "outputs" => {
-                        self.assignments(field.value, &format!("the outputs of {what}"));
-                    }
-                    _ => self.unknown_keyname(field, &what, OPERATION_ASSIGNMENT_KEYNAMES),
-                }
-            }
-        }
     }
 
     fn relationship_templates(&mut self, node: &Node) -> Vec<RelationshipTemplate> {
@@ -591,6 +518,7 @@ impl Parser<'_> {
                 type_name: None,
                 properties: Vec::new(),
                 attributes: Vec::new(),
+                interfaces: Vec::new(),
             };
             if !fields.iter().any(|f| f.key == "type") {
                 self.error(
@@ -618,7 +546,7 @@ impl Parser<'_> {
                             self.assignments(field.value, &format!("the attributes of {what}"))
                     }
                     "interfaces" => {
-                        self.interface_assignments(field.value, &what);
+                        template.interfaces = self.interface_assignments(field.value, &what)
                     }
                     "copy" => {}
                     _ => self.unknown_keyname(field, &what, RELATIONSHIP_TEMPLATE_KEYNAMES),
@@ -650,13 +578,28 @@ impl Parser<'_> {
             );
             return Vec::new();
         };
-        items
+        let policies: Vec<GroupDef> = items
             .iter()
             .filter_map(|item| {
                 let entry = self.single_entry(item, "a policy definition")?;
                 self.group_or_policy(&entry, "policy", POLICY_KEYNAMES)
             })
-            .collect()
+            .collect();
+        for (i, policy) in policies.iter().enumerate() {
+            if let Some(first) = policies[..i]
+                .iter()
+                .find(|p| p.name.name == policy.name.name)
+            {
+                self.error(
+                    &policy.name.location,
+                    format!(
+                        "policy \"{}\" is defined twice (first at {}); template names are unique in a service template (§6.9.1)",
+                        policy.name.name, first.name.location
+                    ),
+                );
+            }
+        }
+        policies
     }
 
     fn group_or_policy(
@@ -671,7 +614,9 @@ impl Parser<'_> {
             name: entry.named(),
             type_name: None,
             properties: Vec::new(),
+            attributes: Vec::new(),
             members: Vec::new(),
+            triggers: Vec::new(),
         };
         if !fields.iter().any(|f| f.key == "type") {
             self.error(&entry.key_node.location(), format!("{what} needs a type"));
@@ -690,7 +635,8 @@ impl Parser<'_> {
                         self.assignments(field.value, &format!("the properties of {what}"))
                 }
                 "attributes" if label == "group" => {
-                    self.assignments(field.value, &format!("the attributes of {what}"));
+                    def.attributes =
+                        self.assignments(field.value, &format!("the attributes of {what}"))
                 }
                 "members" if label == "group" => {
                     def.members = self
@@ -702,82 +648,10 @@ impl Parser<'_> {
                         .names(field.value, &format!("the targets of {what}"))
                         .unwrap_or_default()
                 }
-                "triggers" if label == "policy" => {
-                    self.entries(field.value, &format!("the triggers of {what}"));
-                }
+                "triggers" if label == "policy" => def.triggers = self.triggers(field.value, &what),
                 _ => self.unknown_keyname(field, &what, keynames),
             }
         }
         Some(def)
-    }
-
-    fn substitution_mappings(&mut self, node: &Node) {
-        let Some(fields) = self.entries(node, "substitution_mappings") else {
-            return;
-        };
-        if !fields.iter().any(|f| f.key == "node_type") {
-            self.error(
-                &node.location(),
-                "substitution_mappings needs node_type (§15.1)",
-            );
-        }
-        for field in &fields {
-            match field.key {
-                "node_type" => {
-                    self.named(field.value, "the node_type of substitution_mappings");
-                }
-                "substitution_filter" => {
-                    self.value(field.value);
-                }
-                "properties" | "attributes" | "capabilities" | "interfaces" => {
-                    self.entries(
-                        field.value,
-                        &format!("the {} of substitution_mappings", field.key),
-                    );
-                }
-                "requirements" => {
-                    if field.value.as_seq().is_none() && field.value.as_map().is_none() {
-                        self.error(
-                            &field.value.location(),
-                            "the requirements of substitution_mappings must be a list",
-                        );
-                    }
-                }
-                _ => self.unknown_keyname(field, "substitution_mappings", SUBSTITUTION_KEYNAMES),
-            }
-        }
-    }
-
-    fn workflows(&mut self, node: &Node) {
-        let Some(entries) = self.entries(node, "workflows") else {
-            return;
-        };
-        for entry in &entries {
-            let what = format!("workflow \"{}\"", entry.key);
-            let Some(fields) = self.entries_or_empty(entry.value, &what) else {
-                continue;
-            };
-            for field in &fields {
-                match field.key {
-                    "description" => {
-                        self.description(field.value);
-                    }
-                    "metadata" => {
-                        self.metadata(field.value);
-                    }
-                    "inputs" | "outputs" => {
-                        self.value_definitions(field.value, ValueDefKind::Parameter, &what);
-                    }
-                    "precondition" => {
-                        self.value(field.value);
-                    }
-                    "steps" => {
-                        self.entries_or_empty(field.value, &format!("the steps of {what}"));
-                    }
-                    "implementation" => self.implementation(field.value, &what),
-                    _ => self.unknown_keyname(field, &what, WORKFLOW_KEYNAMES),
-                }
-            }
-        }
     }
 }

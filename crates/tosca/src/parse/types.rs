@@ -2,6 +2,7 @@
 //! §16.3).
 
 use super::defs::ValueDefKind;
+use super::interfaces::OperationPlace;
 use super::{Entry, Parser};
 use crate::ast::{ScalarDef, TypeDef, TypeKind};
 use crate::yaml::{Node, Yaml};
@@ -49,8 +50,6 @@ fn kind_keynames(kind: TypeKind) -> &'static [&'static str] {
     }
 }
 
-const TRIGGER_KEYNAMES: &[&str] = &["description", "event", "condition", "action"];
-
 impl Parser<'_> {
     /// The types under one `*_types` keyname.
     pub fn type_definitions(&mut self, kind: TypeKind, node: &Node) -> Vec<TypeDef> {
@@ -93,7 +92,16 @@ impl Parser<'_> {
                 }
                 "description" => def.description = self.description(value),
                 "properties" => {
-                    def.properties = self.value_definitions(value, ValueDefKind::Property, &what)
+                    def.properties = self.value_definitions(value, ValueDefKind::Property, &what);
+                    if kind == TypeKind::Data
+                        && def.properties.is_empty()
+                        && value.as_map().is_some()
+                    {
+                        self.error(
+                            &value.location(),
+                            format!("the properties of {what} must hold one or more property definitions (§9.2); leave the keyname out instead"),
+                        );
+                    }
                 }
                 "attributes" => {
                     def.attributes = self.value_definitions(value, ValueDefKind::Attribute, &what)
@@ -101,28 +109,27 @@ impl Parser<'_> {
                 "capabilities" => def.capabilities = self.capability_definitions(value, &what),
                 "requirements" => def.requirements = self.requirement_definitions(value, &what),
                 "interfaces" => def.interfaces = self.interface_definitions(value, &what),
-                "artifacts" => self.artifact_definitions(value, &what),
+                "artifacts" => def.artifacts = self.artifact_definitions(value, &what),
                 "valid_source_node_types" => def.valid_source_node_types = self.names(value, key),
                 "valid_target_node_types" => def.valid_target_node_types = self.names(value, key),
                 "valid_capability_types" => def.valid_capability_types = self.names(value, key),
                 "valid_relationship_types" => def.valid_relationship_types = self.names(value, key),
                 "members" => def.members = self.names(value, key),
                 "targets" => def.targets = self.names(value, key),
-                "triggers" => self.triggers(value, &what),
-                "mime_type" => {
-                    self.string(value, &format!("mime_type of {what}"));
+                "triggers" => def.triggers = self.triggers(value, &what),
+                "mime_type" => def.mime_type = self.string(value, &format!("mime_type of {what}")),
+                "file_ext" => def.file_ext = self.names(value, &format!("file_ext of {what}")),
+                "inputs" | "operations" | "notifications" => {
+                    let mut interface = std::mem::take(&mut def.interface);
+                    self.interface_part(
+                        field,
+                        &mut interface,
+                        &what,
+                        OperationPlace::InterfaceType,
+                    );
+                    def.interface = interface;
                 }
-                "file_ext" => {
-                    self.names(value, &format!("file_ext of {what}"));
-                }
-                "inputs" => {
-                    self.value_definitions(value, ValueDefKind::Parameter, &what);
-                }
-                "operations" | "notifications" => {
-                    let names = self.operation_definitions(value, &what, false);
-                    def.operations.extend(names);
-                }
-                "validation" => def.validation = Some(self.value(value)),
+                "validation" => def.validation = Some(self.condition(value, "a validation clause")),
                 "key_schema" => {
                     def.key_schema =
                         self.schema_definition(value, &format!("the key_schema of {what}"))
@@ -178,39 +185,5 @@ impl Parser<'_> {
             }
         }
         out
-    }
-
-    fn triggers(&mut self, node: &Node, owner: &str) {
-        let Some(entries) = self.entries(node, &format!("the triggers of {owner}")) else {
-            return;
-        };
-        for entry in &entries {
-            let what = format!("trigger \"{}\" of {owner}", entry.key);
-            let Some(fields) = self.entries(entry.value, &what) else {
-                continue;
-            };
-            for key in ["event", "action"] {
-                if !fields.iter().any(|f| f.key == key) {
-                    self.error(
-                        &entry.key_node.location(),
-                        format!("{what} needs {key} (§16.5)"),
-                    );
-                }
-            }
-            for field in &fields {
-                match field.key {
-                    "description" => {
-                        self.description(field.value);
-                    }
-                    "event" => {
-                        self.named(field.value, &format!("the event of {what}"));
-                    }
-                    "condition" | "action" => {
-                        self.value(field.value);
-                    }
-                    _ => self.unknown_keyname(field, &what, TRIGGER_KEYNAMES),
-                }
-            }
-        }
     }
 }

@@ -35,6 +35,31 @@ impl Parser<'_> {
         Expr::new(location, kind)
     }
 
+    /// A condition clause (§9.11, §8.6, §13.2.1, §16.5): a Boolean expression, so `true`,
+    /// `false`, or a function call whose result can be a boolean.
+    pub fn condition(&mut self, node: &Node, what: &str) -> Expr {
+        let expr = self.value(node);
+        match &expr.kind {
+            ExprKind::Bool(_) => {}
+            ExprKind::Call(call) if crate::functions::is_non_boolean(&call.function) => self.error(
+                &expr.location,
+                format!(
+                    "{what} must be a Boolean expression, but ${} does not return a boolean (§10.2.2)",
+                    call.function
+                ),
+            ),
+            ExprKind::Call(_) => {}
+            _ => self.error(
+                &expr.location,
+                format!(
+                    "{what} must be a Boolean expression (a function such as $and, $equal or $greater_than, or true/false), not {}",
+                    expr.describe()
+                ),
+            ),
+        }
+        expr
+    }
+
     fn map_value(
         &mut self,
         entries: &[(Node, Node)],
@@ -89,9 +114,12 @@ impl Parser<'_> {
         if name.is_empty() {
             self.error(&at.location(), "a function call needs a name after \"$\"");
         }
-        self.calls.push(Named {
-            name: name.to_string(),
-            location: at.location(),
+        self.calls.push(crate::ast::CallSite {
+            name: Named {
+                name: name.to_string(),
+                location: at.location(),
+            },
+            args: args.clone(),
         });
         ExprKind::Call(Call {
             function: name.to_string(),

@@ -11,7 +11,7 @@ use crate::path::{self, EntityKind, PathArg, Start, Step};
 
 /// What SELF is where an expression is written.
 #[derive(Debug, Clone, Copy)]
-enum SelfRef {
+pub(super) enum SelfRef {
     None,
     Node(usize),
     /// A relationship: the source node and the requirement's position among its requirements.
@@ -28,6 +28,38 @@ enum Reached {
 }
 
 impl Compiler<'_> {
+    /// The values given to interface inputs in node templates (and their requirements'
+    /// relationships), where SELF is the node (or relationship).
+    pub(super) fn check_interface_functions(
+        &mut self,
+        st: &crate::ast::ServiceTemplate,
+        model: &ServiceTemplate,
+    ) {
+        for (index, template) in st.node_templates.iter().enumerate() {
+            let values = interface_values(&template.interfaces);
+            for value in values {
+                self.check_expr(value, SelfRef::Node(index), model);
+            }
+            for requirement in &template.requirements {
+                if let Some(crate::ast::RelationshipAssignment::Full { interfaces, .. }) =
+                    &requirement.relationship
+                {
+                    let position = self.nodes[index]
+                        .requirements
+                        .iter()
+                        .position(|r| r.name == requirement.name.name);
+                    let here = match position {
+                        Some(r) => SelfRef::Relationship(index, r),
+                        None => SelfRef::None,
+                    };
+                    for value in interface_values(interfaces) {
+                        self.check_expr(value, here, model);
+                    }
+                }
+            }
+        }
+    }
+
     pub(super) fn check_functions(&mut self, model: &ServiceTemplate) {
         for (index, node) in model.node_templates.iter().enumerate() {
             let here = SelfRef::Node(index);
@@ -65,18 +97,38 @@ impl Compiler<'_> {
     }
 
     fn check_expr(&mut self, expr: &Expr, here: SelfRef, model: &ServiceTemplate) {
+        let inputs: Vec<&PropertyDefinition> = model.inputs.iter().collect();
+        self.check_expr_in(expr, here, &inputs, true);
+    }
+
+    /// Checks the calls in `expr`. `$get_input` names one of `inputs`; when that is not
+    /// `strict` (workflows, whose inputs are their own) an unknown name is only a warning.
+    pub(super) fn check_expr_in(
+        &mut self,
+        expr: &Expr,
+        here: SelfRef,
+        inputs: &[&PropertyDefinition],
+        strict: bool,
+    ) {
         let mut calls = Vec::new();
         expr.visit_calls(&mut |e, call| calls.push((e, call)));
         for (e, call) in calls {
             match call.function.as_str() {
-                "get_input" => self.check_get_input(e, call, model),
+                "get_input" => self.check_get_input(e, call, inputs, strict),
                 "get_property" | "get_attribute" => self.check_get_value(e, call, here),
+                "get_artifact" => self.check_get_artifact(e, call, here),
                 _ => {}
             }
         }
     }
 
-    fn check_get_input(&mut self, at: &Expr, call: &Call, model: &ServiceTemplate) {
+    fn check_get_input(
+        &mut self,
+        at: &Expr,
+        call: &Call,
+        inputs: &[&PropertyDefinition],
+        strict: bool,
+    ) {
         let Some(name) = call.args.first() else {
             self.diagnostics.error(
                 &at.location,
@@ -96,33 +148,43 @@ impl Compiler<'_> {
             }
             return;
         };
-        if model.input(name_text).is_none() {
-            let names: Vec<&str> = model.inputs.iter().map(|i| i.name.as_str()).collect();
-            self.diagnostics.error(
-                &name.location,
-                format!(
-                    "unknown input \"{name_text}\" in $get_input{}; the service template's inputs are: {}",
-                    did_you_mean(name_text, names.iter().copied()),
-                    known_list(names.iter().copied())
-                ),
+        if !inputs.iter().any(|i| &i.name == name_text) {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+            let scope = if strict {
+                "the service template's inputs are"
+            } else {
+                "the inputs of the workflow and of the service template are"
+            };
+            let message = format!(
+                "unknown input \"{name_text}\" in $get_input{}; {scope}: {}",
+                did_you_mean(name_text, names.iter().copied()),
+                known_list(names.iter().copied())
             );
+            if strict {
+                self.diagnostics.error(&name.location, message);
+            } else {
+                self.diagnostics.warning(&name.location, message);
+            }
         }
     }
 
-    fn check_get_value(&mut self, at: &Expr, call: &Call, here: SelfRef) {
+    /// Follows the TOSCA path of a `$get_*` call: where it leads, and the name argument after
+    /// it (`what` says what the name names). None when it is wrong (reported) or not known.
+    fn follow_path<'c>(
+        &mut self,
+        at: &Expr,
+        call: &'c Call,
+        here: SelfRef,
+        what: &str,
+    ) -> Option<(Reached, &'c Expr, &'c str)> {
         let function = format!("${}", call.function);
-        let what = if call.function == "get_property" {
-            "property"
-        } else {
-            "attribute"
-        };
         let mut args = Vec::with_capacity(call.args.len());
         for arg in &call.args {
             match &arg.kind {
                 ExprKind::String(s) => args.push(PathArg::Str(s)),
                 ExprKind::Integer(i) => args.push(PathArg::Int(*i)),
                 // Computed path elements are only known when evaluated.
-                ExprKind::Call(_) => return,
+                ExprKind::Call(_) => return None,
                 _ => args.push(PathArg::Other),
             }
         }
@@ -138,7 +200,7 @@ impl Compiler<'_> {
                     &at.location,
                     format!("invalid TOSCA path in {function}: {message}"),
                 );
-                return;
+                return None;
             }
         };
         let Some(name_arg) = call.args.get(parsed.consumed) else {
@@ -146,7 +208,7 @@ impl Compiler<'_> {
                 &at.location,
                 format!("{function} needs the name of a {what} after the TOSCA path (§10.2.1)"),
             );
-            return;
+            return None;
         };
         let Some(name) = name_arg.as_str() else {
             self.diagnostics.error(
@@ -156,12 +218,12 @@ impl Compiler<'_> {
                     name_arg.describe()
                 ),
             );
-            return;
+            return None;
         };
         let mut reached = match (&parsed.start, here) {
             (Start::SelfEntity, SelfRef::Node(i)) => Reached::Node(i),
             (Start::SelfEntity, SelfRef::Relationship(i, r)) => Reached::Relationship(i, r),
-            (Start::SelfEntity, SelfRef::None) => return,
+            (Start::SelfEntity, SelfRef::None) => return None,
             (Start::Node(node), _) => match self.nodes.iter().position(|n| &n.name == node) {
                 Some(i) => Reached::Node(i),
                 None => {
@@ -174,16 +236,58 @@ impl Compiler<'_> {
                             known_list(names.iter().copied())
                         ),
                     );
-                    return;
+                    return None;
                 }
             },
         };
         for step in &parsed.steps {
-            reached = match self.step(reached, step, at, &function) {
-                Some(next) => next,
-                None => return,
-            };
+            reached = self.step(reached, step, at, &function)?;
         }
+        Some((reached, name_arg, name))
+    }
+
+    /// `$get_artifact: [ <tosca_path>, <artifact_name> ]`: the path leads to a node that has
+    /// the artifact (§10.2.1.4).
+    fn check_get_artifact(&mut self, at: &Expr, call: &Call, here: SelfRef) {
+        let Some((reached, name_arg, name)) = self.follow_path(at, call, here, "artifact") else {
+            return;
+        };
+        let node = match reached {
+            Reached::Node(i) => i,
+            Reached::Unknown => return,
+            _ => {
+                self.diagnostics.error(
+                    &at.location,
+                    "the TOSCA path of $get_artifact must lead to a node, which holds artifacts (§10.2.1.4)",
+                );
+                return;
+            }
+        };
+        let artifacts = &self.nodes[node].artifacts;
+        if !artifacts.iter().any(|a| a == name) {
+            let names: Vec<&str> = artifacts.iter().map(String::as_str).collect();
+            self.diagnostics.error(
+                &name_arg.location,
+                format!(
+                    "unknown artifact \"{name}\" of node template \"{}\" in $get_artifact{}; it has: {}",
+                    self.nodes[node].name,
+                    did_you_mean(name, names.iter().copied()),
+                    known_list(names.iter().copied())
+                ),
+            );
+        }
+    }
+
+    fn check_get_value(&mut self, at: &Expr, call: &Call, here: SelfRef) {
+        let what = if call.function == "get_property" {
+            "property"
+        } else {
+            "attribute"
+        };
+        let Some((reached, name_arg, name)) = self.follow_path(at, call, here, what) else {
+            return;
+        };
+        let function = format!("${}", call.function);
         let (defs, owner) = match &reached {
             Reached::Node(i) => {
                 let Some(type_id) = self.nodes[*i].type_id else {
@@ -330,4 +434,16 @@ impl Compiler<'_> {
             _ => Reached::Unknown,
         })
     }
+}
+
+/// Every value given to an input in interface assignments.
+fn interface_values(interfaces: &[crate::ast::InterfaceAssignment]) -> Vec<&Expr> {
+    let mut values = Vec::new();
+    for interface in interfaces {
+        values.extend(interface.inputs.iter().map(|a| &a.value));
+        for operation in interface.operations.iter().chain(&interface.notifications) {
+            values.extend(operation.inputs.iter().map(|a| &a.value));
+        }
+    }
+    values
 }

@@ -3,16 +3,20 @@
 //! fulfilment, and the checks of function calls that can be done before deployment.
 
 mod checks;
+mod groups;
+mod interfaces;
 mod requirements;
+mod substitution;
+mod typing;
+mod workflows;
 
 use crate::ast::{self, Assignment, TypeKind};
 use crate::catalog::Catalog;
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics, Location};
-use crate::model::{
-    CapabilityTemplate, Expr, GroupOrPolicy, NodeTemplate, PropertyDefinition, ServiceTemplate,
-};
+use crate::model::{CapabilityTemplate, Expr, NodeTemplate, PropertyDefinition, ServiceTemplate};
 use crate::names::TypeId;
 use crate::types::{DefLabel, RelationshipSpec, Types};
+use interfaces::InterfaceContext;
 use std::collections::BTreeMap;
 
 /// What the compile knows about a node template beyond the model.
@@ -23,6 +27,8 @@ pub(crate) struct NodeInfo {
     pub type_id: Option<TypeId>,
     /// Parallel to the model's requirements.
     pub requirements: Vec<RequirementInfo>,
+    /// The names of its artifacts: its type's and its own.
+    pub artifacts: Vec<String>,
 }
 
 pub(crate) struct RequirementInfo {
@@ -40,6 +46,11 @@ pub(crate) struct Compiler<'a> {
     pub nodes: Vec<NodeInfo>,
     /// Relationship templates by name: type and property assignments.
     pub relationship_templates: BTreeMap<String, (TypeId, Vec<Assignment>, Vec<Assignment>)>,
+    /// The properties of the entity whose values are being checked, for
+    /// `$get_property: [ SELF, ... ]` in validation clauses: name, value, schema.
+    pub self_values: Vec<(String, Expr, Option<crate::model::Schema>)>,
+    /// The inputs of the service template.
+    pub inputs: Vec<PropertyDefinition>,
 }
 
 /// Compiles the service template of the catalog's entry file (an empty model when it has
@@ -61,6 +72,8 @@ pub(crate) fn compile(
             file: 0,
             nodes: Vec::new(),
             relationship_templates: BTreeMap::new(),
+            self_values: Vec::new(),
+            inputs: Vec::new(),
         };
         compiler.run(service_template, &mut model);
         model.data_types = compiler.types.data_types.clone();
@@ -76,6 +89,7 @@ impl Compiler<'_> {
         model.description = st.description.clone();
         model.metadata = st.metadata.clone();
         model.inputs = self.parameters(&st.inputs, DefLabel::Input);
+        self.inputs = model.inputs.clone();
         model.outputs = self.parameters(&st.outputs, DefLabel::Output);
         self.relationship_templates(&st.relationship_templates);
         for template in &st.node_templates {
@@ -89,7 +103,10 @@ impl Compiler<'_> {
             self.nodes[index].requirements = infos;
         }
         self.groups_and_policies(st, model);
+        self.workflows(st, model);
+        self.substitution(st, model);
         self.check_functions(model);
+        self.check_interface_functions(st, model);
     }
 
     fn parameters(
@@ -98,15 +115,9 @@ impl Compiler<'_> {
         label: DefLabel,
     ) -> Vec<PropertyDefinition> {
         let file = self.file;
-        let parameters = self.types.value_defs(
-            file,
-            defs,
-            &[],
-            label,
-            "the service template",
-            true,
-            self.diagnostics,
-        );
+        let parameters = self
+            .types
+            .value_defs(file, defs, &[], label, "", true, self.diagnostics);
         for parameter in &parameters {
             let what = format!("{} \"{}\"", label.label(), parameter.name);
             if let Some(schema) = &parameter.schema {
@@ -122,8 +133,23 @@ impl Compiler<'_> {
     }
 
     pub(crate) fn check_value(&mut self, value: &Expr, schema: &crate::model::Schema, what: &str) {
+        self.check_input_type(value, schema, what);
         let mut problems = Vec::new();
-        crate::values::check(value, schema, &self.types.data_types, what, &mut problems);
+        let self_values = &self.self_values;
+        let lookup = |name: &str| {
+            self_values
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, v, s)| (v.clone(), s.clone()))
+        };
+        crate::values::check_in(
+            value,
+            schema,
+            &self.types.data_types,
+            what,
+            &mut problems,
+            Some(&lookup),
+        );
         for problem in problems {
             self.diagnostics.error(&problem.location, problem.message);
         }
@@ -144,10 +170,33 @@ impl Compiler<'_> {
             ) else {
                 continue;
             };
-            let defs = self.types.resolved(type_id).properties.clone();
+            let resolved = self.types.resolved(type_id).clone();
+            let type_desc = self.types.describe(type_id);
             for assignment in &template.properties {
-                self.check_assignment(&defs, assignment, &what, &self.types.describe(type_id));
+                self.check_assignment(&resolved.properties, assignment, &what, &type_desc);
             }
+            self.attributes(
+                &resolved.attributes,
+                &resolved.properties,
+                &template.attributes,
+                &what,
+                &type_desc,
+            );
+            let attribute_names: Vec<&str> = resolved
+                .attributes
+                .iter()
+                .chain(&resolved.properties)
+                .map(|d| d.name.as_str())
+                .collect();
+            self.interface_assignments(
+                &template.interfaces,
+                &InterfaceContext {
+                    specs: &resolved.interfaces,
+                    what: &what,
+                    type_desc: &type_desc,
+                    attributes: attribute_names,
+                },
+            );
             self.relationship_templates.insert(
                 template.name.name.clone(),
                 (
@@ -196,10 +245,20 @@ impl Compiler<'_> {
             location: template.name.location.clone(),
             type_id,
             requirements: Vec::new(),
+            artifacts: Vec::new(),
         });
+        self.template_artifacts(template, type_id, &what);
         let Some(type_id) = type_id else {
             return node;
         };
+        if let Some(filter) = &template.node_filter {
+            if !directives.iter().any(|d| d == "select") {
+                self.diagnostics.warning(
+                    &filter.location,
+                    format!("{what} has a node_filter but not the \"select\" directive; the filter is only used to select a node (§7.2.1)"),
+                );
+            }
+        }
         // A node selected from elsewhere keeps that node's values (§7.2.1).
         let only_select = !directives.is_empty() && directives.iter().all(|d| d == "select");
         node.types = self.types.lineage(type_id);
@@ -279,22 +338,21 @@ impl Compiler<'_> {
                 },
             );
         }
-        for interface in &template.interfaces {
-            if !resolved.interfaces.contains(&interface.name) {
-                self.diagnostics.error(
-                    &interface.location,
-                    format!(
-                        "unknown interface \"{}\" in {what}{}; {type_desc} defines interfaces: {}",
-                        interface.name,
-                        did_you_mean(
-                            &interface.name,
-                            resolved.interfaces.iter().map(String::as_str)
-                        ),
-                        known_list(resolved.interfaces.iter().map(String::as_str))
-                    ),
-                );
-            }
-        }
+        let attribute_names: Vec<&str> = resolved
+            .attributes
+            .iter()
+            .chain(&resolved.properties)
+            .map(|d| d.name.as_str())
+            .collect();
+        self.interface_assignments(
+            &template.interfaces,
+            &InterfaceContext {
+                specs: &resolved.interfaces,
+                what: &what,
+                type_desc: &type_desc,
+                attributes: attribute_names,
+            },
+        );
         node
     }
 
@@ -350,11 +408,24 @@ impl Compiler<'_> {
         check_required: bool,
     ) -> BTreeMap<String, Expr> {
         let mut values = BTreeMap::new();
+        self.self_values = defs
+            .iter()
+            .filter_map(|def| {
+                let value = assignments
+                    .iter()
+                    .find(|a| a.name.name == def.name)
+                    .map(|a| a.value.clone())
+                    .or_else(|| def.value.clone())
+                    .or_else(|| def.default.clone())?;
+                Some((def.name.clone(), value, def.schema.clone()))
+            })
+            .collect();
         for assignment in assignments {
             if self.check_assignment(defs, assignment, what, type_desc) {
                 values.insert(assignment.name.name.clone(), assignment.value.clone());
             }
         }
+        self.self_values.clear();
         for def in defs {
             if values.contains_key(&def.name) {
                 continue;
@@ -419,66 +490,5 @@ impl Compiler<'_> {
             values.insert(name.clone(), Some(assignment.value.clone()));
         }
         values
-    }
-
-    fn groups_and_policies(&mut self, st: &ast::ServiceTemplate, model: &mut ServiceTemplate) {
-        let node_names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
-        let group_names: Vec<String> = st.groups.iter().map(|g| g.name.name.clone()).collect();
-        for (defs, kind, label) in [
-            (&st.groups, TypeKind::Group, "group"),
-            (&st.policies, TypeKind::Policy, "policy"),
-        ] {
-            for def in defs {
-                let what = format!("{label} \"{}\"", def.name.name);
-                let type_id = def.type_name.as_ref().and_then(|t| {
-                    self.types
-                        .lookup(self.file, kind, t, &what, self.diagnostics)
-                });
-                let mut compiled = GroupOrPolicy {
-                    name: def.name.name.clone(),
-                    location: def.name.location.clone(),
-                    types: Vec::new(),
-                    properties: BTreeMap::new(),
-                    targets: def.members.iter().map(|m| m.name.clone()).collect(),
-                };
-                if let Some(type_id) = type_id {
-                    let defs = self.types.resolved(type_id).properties.clone();
-                    let type_desc = self.types.describe(type_id);
-                    compiled.properties = self.properties(
-                        &defs,
-                        &def.properties,
-                        &what,
-                        &type_desc,
-                        &def.name.location,
-                        true,
-                    );
-                    compiled.types = self.types.lineage(type_id);
-                }
-                match kind {
-                    TypeKind::Group => model.groups.push(compiled),
-                    _ => model.policies.push(compiled),
-                }
-                for member in &def.members {
-                    let known = node_names.contains(&member.name)
-                        || (kind == TypeKind::Policy && group_names.contains(&member.name));
-                    if !known {
-                        let role = if kind == TypeKind::Group {
-                            "member"
-                        } else {
-                            "target"
-                        };
-                        self.diagnostics.error(
-                            &member.location,
-                            format!(
-                                "unknown node template \"{}\" as a {role} of {what}{}; node templates: {}",
-                                member.name,
-                                did_you_mean(&member.name, node_names.iter().map(String::as_str)),
-                                known_list(node_names.iter().map(String::as_str))
-                            ),
-                        );
-                    }
-                }
-            }
-        }
     }
 }

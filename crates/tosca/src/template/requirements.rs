@@ -187,13 +187,25 @@ impl Compiler<'_> {
             .unwrap_or_else(|| self.nodes[index].location.clone());
         let optional = assignment.is_some_and(|a| a.optional);
         let wanted_capability = assignment.and_then(|a| a.capability.as_ref());
+        if spec.capability.is_none() && wanted_capability.is_none() {
+            // The definition's capability is missing or unknown, which is reported there.
+            return Outcome::Failed;
+        }
         let target = match assignment.and_then(|a| a.node.as_ref()) {
             Some(node) => self.named_target(index, spec, node, wanted_capability, &what),
             None => self.select(index, spec, None, wanted_capability),
         };
         let target = match target {
             Target::Found(target) => target,
-            Target::Dangling(reason) => return Outcome::Dangling(reason),
+            Target::Dangling(reason) => {
+                if let Some(assignment) = assignment {
+                    let properties = self.required_capability_properties(spec, wanted_capability);
+                    if let Some(properties) = properties {
+                        self.check_allocation(assignment, &properties, &what);
+                    }
+                }
+                return Outcome::Dangling(reason);
+            }
             Target::Failed => return Outcome::Failed,
         };
         let target_name = self.nodes[target].name.clone();
@@ -235,6 +247,9 @@ impl Compiler<'_> {
                 return Outcome::Failed;
             }
         };
+        if let Some(assignment) = assignment {
+            self.check_allocation(assignment, &capability.properties, &what);
+        }
         let relationship = self.relationship(spec, assignment, &what, &at);
         if let Some((spec_rel, _)) = &relationship {
             self.check_valid_types(
@@ -464,70 +479,94 @@ impl Compiler<'_> {
         let base = spec.relationship.clone();
         let rel_what = format!("the relationship of {what}");
         let empty = Vec::new();
-        let (type_id, properties, attributes, type_at) =
-            match assignment.and_then(|a| a.relationship.as_ref()) {
-                None => (base.as_ref()?.type_id, &empty, &empty, at.clone()),
-                Some(RelationshipAssignment::Name(name)) => {
-                    match self.types.scopes[self.file].lookup(TypeKind::Relationship, &name.name) {
-                        Lookup::Found(t) => (t, &empty, &empty, name.location.clone()),
-                        _ => match self.relationship_templates.get(&name.name) {
-                            Some((t, _, _)) => {
-                                let t = *t;
-                                let (p, a) = {
-                                    let (_, p, a) = &self.relationship_templates[&name.name];
-                                    (p.clone(), a.clone())
-                                };
-                                return self.relationship_values(
-                                    t,
-                                    base,
-                                    &p,
-                                    &a,
-                                    &rel_what,
-                                    &name.location,
-                                );
-                            }
-                            None => {
-                                self.types.lookup(
-                                    self.file,
-                                    TypeKind::Relationship,
-                                    name,
-                                    &format!("{rel_what} (nor is it a relationship template)"),
-                                    self.diagnostics,
-                                );
-                                return None;
-                            }
-                        },
-                    }
+        let no_interfaces = Vec::new();
+        let (type_id, properties, attributes, interfaces, type_at) = match assignment
+            .and_then(|a| a.relationship.as_ref())
+        {
+            None => (
+                base.as_ref()?.type_id,
+                &empty,
+                &empty,
+                &no_interfaces,
+                at.clone(),
+            ),
+            Some(RelationshipAssignment::Name(name)) => {
+                match self.types.scopes[self.file].lookup(TypeKind::Relationship, &name.name) {
+                    Lookup::Found(t) => (t, &empty, &empty, &no_interfaces, name.location.clone()),
+                    _ => match self.relationship_templates.get(&name.name) {
+                        Some((t, _, _)) => {
+                            let t = *t;
+                            let (p, a) = {
+                                let (_, p, a) = &self.relationship_templates[&name.name];
+                                (p.clone(), a.clone())
+                            };
+                            return self.relationship_values(
+                                t,
+                                base,
+                                (&p, &a, &[]),
+                                &rel_what,
+                                &name.location,
+                            );
+                        }
+                        None => {
+                            self.types.lookup(
+                                self.file,
+                                TypeKind::Relationship,
+                                name,
+                                &format!("{rel_what} (nor is it a relationship template)"),
+                                self.diagnostics,
+                            );
+                            return None;
+                        }
+                    },
                 }
-                Some(RelationshipAssignment::Full {
-                    location,
-                    type_name,
+            }
+            Some(RelationshipAssignment::Full {
+                location,
+                type_name,
+                properties,
+                attributes,
+                interfaces,
+            }) => {
+                let type_id = match type_name {
+                    Some(type_name) => self.types.lookup(
+                        self.file,
+                        TypeKind::Relationship,
+                        type_name,
+                        &rel_what,
+                        self.diagnostics,
+                    )?,
+                    None => base.as_ref()?.type_id,
+                };
+                (
+                    type_id,
                     properties,
                     attributes,
-                }) => {
-                    let type_id = match type_name {
-                        Some(type_name) => self.types.lookup(
-                            self.file,
-                            TypeKind::Relationship,
-                            type_name,
-                            &rel_what,
-                            self.diagnostics,
-                        )?,
-                        None => base.as_ref()?.type_id,
-                    };
-                    (type_id, properties, attributes, location.clone())
-                }
-            };
-        let (properties, attributes) = (properties.clone(), attributes.clone());
-        self.relationship_values(type_id, base, &properties, &attributes, &rel_what, &type_at)
+                    interfaces,
+                    location.clone(),
+                )
+            }
+        };
+        let (properties, attributes, interfaces) =
+            (properties.clone(), attributes.clone(), interfaces.clone());
+        self.relationship_values(
+            type_id,
+            base,
+            (&properties, &attributes, &interfaces),
+            &rel_what,
+            &type_at,
+        )
     }
 
     fn relationship_values(
         &mut self,
         type_id: TypeId,
         base: Option<RelationshipSpec>,
-        properties: &[crate::ast::Assignment],
-        attributes: &[crate::ast::Assignment],
+        (properties, attributes, interfaces): (
+            &[crate::ast::Assignment],
+            &[crate::ast::Assignment],
+            &[crate::ast::InterfaceAssignment],
+        ),
         what: &str,
         at: &Location,
     ) -> Option<(RelationshipSpec, RelationshipTemplate)> {
@@ -550,6 +589,7 @@ impl Compiler<'_> {
                 type_id,
                 properties: self.types.resolved(type_id).properties.clone(),
                 attributes: self.types.resolved(type_id).attributes.clone(),
+                interfaces: self.types.resolved(type_id).interfaces.clone(),
             },
         };
         let type_desc = self.types.describe(type_id);
@@ -561,6 +601,21 @@ impl Compiler<'_> {
             attributes,
             what,
             &type_desc,
+        );
+        let attribute_names: Vec<&str> = spec
+            .attributes
+            .iter()
+            .chain(&spec.properties)
+            .map(|d| d.name.as_str())
+            .collect();
+        self.interface_assignments(
+            interfaces,
+            &super::InterfaceContext {
+                specs: &spec.interfaces,
+                what,
+                type_desc: &type_desc,
+                attributes: attribute_names,
+            },
         );
         let template = RelationshipTemplate {
             types: self.types.lineage(type_id),
@@ -665,6 +720,87 @@ impl Compiler<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// The properties of the capability a dangling requirement needs: of its capability type
+    /// (the assignment's, or the definition's).
+    fn required_capability_properties(
+        &self,
+        spec: &RequirementSpec,
+        wanted: Option<&Named>,
+    ) -> Option<Vec<crate::model::PropertyDefinition>> {
+        if let Some(wanted) = wanted {
+            if let Lookup::Found(t) =
+                self.types.scopes[self.file].lookup(TypeKind::Capability, &wanted.name)
+            {
+                return Some(self.types.resolved(t).properties.clone());
+            }
+        }
+        match &spec.capability {
+            Some(CapabilityRef::Type(t)) => Some(self.types.resolved(*t).properties.clone()),
+            Some(CapabilityRef::Name(name)) => spec.node.and_then(|node| {
+                self.types
+                    .resolved(node)
+                    .capabilities
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .map(|c| c.properties.clone())
+            }),
+            None => None,
+        }
+    }
+
+    /// An allocation (§8.5.5) names properties of the target capability that hold integers,
+    /// floats or scalars, and gives values of their types.
+    fn check_allocation(
+        &mut self,
+        assignment: &RequirementAssignment,
+        properties: &[crate::model::PropertyDefinition],
+        what: &str,
+    ) {
+        for allocation in &assignment.allocation {
+            let name = &allocation.name.name;
+            let Some(property) = properties.iter().find(|p| &p.name == name) else {
+                // §8.5.5 calls such an allocation statement invalid: it can never be
+                // satisfied, so the capability is no target; the file itself stays valid.
+                let names: Vec<&str> = properties.iter().map(|p| p.name.as_str()).collect();
+                self.diagnostics.warning(
+                    &allocation.name.location,
+                    format!(
+                        "the allocation of {what} names \"{name}\", which is not a property of the target capability, so no capability can satisfy it{}; it has: {} (§8.5.5)",
+                        did_you_mean(name, names.iter().copied()),
+                        known_list(names.iter().copied())
+                    ),
+                );
+                continue;
+            };
+            let Some(schema) = &property.schema else {
+                continue;
+            };
+            let base = self.types.data_base(schema.data_type);
+            if !matches!(
+                base,
+                Some(
+                    crate::model::Builtin::Integer
+                        | crate::model::Builtin::Float
+                        | crate::model::Builtin::Scalar
+                )
+            ) {
+                self.diagnostics.error(
+                    &allocation.name.location,
+                    format!(
+                        "the allocation of {what} names property \"{name}\" of type \"{}\"; only integer, float and scalar properties can be allocated (§8.5.5)",
+                        schema.type_name
+                    ),
+                );
+                continue;
+            }
+            self.check_value(
+                &allocation.value,
+                schema,
+                &format!("the allocation of \"{name}\" in {what}"),
+            );
         }
     }
 }

@@ -238,7 +238,25 @@ fn remote_and_repository_imports_are_refused_clearly() {
     assert_error(
         &errors,
         "main.yaml:7:17",
-        "imports from repositories are not supported yet",
+        "cannot import t.yaml from repository \"repo\" at https://example.com/: TOSCA files are not fetched over the network",
     );
     assert_error(&errors, "main.yaml:9:17", "unknown repository \"nope\"");
+}
+
+#[test]
+fn local_repositories_are_directories() {
+    let main = "tosca_definitions_version: tosca_2_0\nrepositories:\n  local: file:lib/\n  plain:\n    url: other\nimports:\n  - url: a.yaml\n    repository: local\n  - url: /b.yaml\n    repository: plain\n  - url: file:c.yaml\n    repository: local\nnode_types:\n  N: { derived_from: A }\n  M: { derived_from: B }\n";
+    let a = "tosca_definitions_version: tosca_2_0\nnode_types:\n  A: {}\n";
+    let b = "tosca_definitions_version: tosca_2_0\nnode_types:\n  B: {}\n";
+    let errors = compile_err(&[
+        ("dir/main.yaml", main),
+        ("dir/lib/a.yaml", a),
+        ("dir/other/b.yaml", b),
+    ]);
+    assert_error(
+        &errors,
+        "dir/main.yaml:11:10",
+        "names repository \"local\", so its url must be a path within the repository",
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
 }

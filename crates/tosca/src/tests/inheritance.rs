@@ -204,7 +204,7 @@ policy_types:
     triggers:
       t:
         event: fire
-        action: [ { $concat: [ a, b ] } ]
+        action: [ { set_state: started } ]
 node_types:
   N:
     interfaces:

@@ -1,11 +1,18 @@
 //! Tests of whole compiles on in-memory files.
 
+mod artifacts;
 mod data;
 mod errors;
 mod functions;
+mod groups;
 mod imports;
 mod inheritance;
+mod interfaces;
+mod limits;
 mod requirements;
+mod substitution;
+mod validation;
+mod workflows;
 
 use crate::{compile, Diagnostic, MemoryReader, ProfileRegistry, ServiceTemplate};
 use std::path::Path;

@@ -6,6 +6,12 @@
 use crate::diagnostic::Location;
 use crate::model::Expr;
 
+mod interfaces;
+mod workflows;
+
+pub use interfaces::*;
+pub use workflows::*;
+
 /// The eight kinds of TOSCA types (§6.4.3). Each kind has its own names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TypeKind {
@@ -65,7 +71,7 @@ impl TypeKind {
 }
 
 /// A name as written, with its place.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Named {
     pub name: String,
     pub location: Location,
@@ -77,11 +83,42 @@ pub struct File {
     pub profile: Option<Named>,
     pub imports: Vec<Import>,
     pub types: Vec<TypeDef>,
-    pub repositories: Vec<Named>,
-    pub functions: Vec<Named>,
+    pub repositories: Vec<Repository>,
+    pub functions: Vec<FunctionDef>,
     pub service_template: Option<ServiceTemplate>,
-    /// Every function call written in this file, for the check of function names.
-    pub calls: Vec<Named>,
+    /// Every function call written in this file, for the checks of function names and
+    /// arguments.
+    pub calls: Vec<CallSite>,
+}
+
+/// A repository definition (§6.5).
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub name: Named,
+    pub url: Option<Named>,
+}
+
+/// A function call as written: its name (without `$`) and arguments.
+#[derive(Debug, Clone)]
+pub struct CallSite {
+    pub name: Named,
+    pub args: Vec<Expr>,
+}
+
+/// A function definition (§10.4).
+#[derive(Debug, Clone)]
+pub struct FunctionDef {
+    pub name: Named,
+    pub signatures: Vec<SignatureDef>,
+}
+
+/// One signature of a function definition (§10.4).
+#[derive(Debug, Clone)]
+pub struct SignatureDef {
+    pub arguments: Vec<SchemaDef>,
+    pub optional_arguments: Vec<SchemaDef>,
+    pub variadic: bool,
+    pub result: Option<SchemaDef>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,8 +160,15 @@ pub struct TypeDef {
     pub entry_schema: Option<SchemaDef>,
     pub validation: Option<Expr>,
     pub scalar: Option<ScalarDef>,
-    /// Interface types: names of operations and notifications.
-    pub operations: Vec<Named>,
+    /// Interface types: inputs, operations and notifications (`name` and `type_name` unused).
+    pub interface: InterfaceDef,
+    /// Node types.
+    pub artifacts: Vec<ArtifactDef>,
+    /// Artifact types.
+    pub mime_type: Option<String>,
+    pub file_ext: Option<Vec<Named>>,
+    /// Policy types.
+    pub triggers: Vec<TriggerDef>,
 }
 
 impl TypeDef {
@@ -149,7 +193,11 @@ impl TypeDef {
             entry_schema: None,
             validation: None,
             scalar: None,
-            operations: Vec::new(),
+            interface: InterfaceDef::default(),
+            artifacts: Vec::new(),
+            mime_type: None,
+            file_ext: None,
+            triggers: Vec::new(),
         }
     }
 }
@@ -176,6 +224,8 @@ pub struct PropertyDef {
     pub validation: Option<Expr>,
     pub key_schema: Option<SchemaDef>,
     pub entry_schema: Option<SchemaDef>,
+    /// Incoming parameters: the attribute the value is stored in (§9.8).
+    pub mapping: Option<Expr>,
 }
 
 impl PropertyDef {
@@ -190,6 +240,7 @@ impl PropertyDef {
             validation: None,
             key_schema: None,
             entry_schema: None,
+            mapping: None,
         }
     }
 }
@@ -224,6 +275,7 @@ pub struct RequirementDef {
     pub node: Option<Named>,
     pub relationship: Option<RelationshipDef>,
     pub count_range: Option<CountRange>,
+    pub node_filter: Option<Expr>,
     /// Written in the TOSCA 1.x short form `name: CapabilityType` (reported by the parser;
     /// kept so that templates using the requirement do not get follow-on errors).
     pub short_form: bool,
@@ -254,13 +306,6 @@ pub struct RelationshipDef {
     pub interfaces: Vec<InterfaceDef>,
 }
 
-/// An interface definition in a node or relationship type (operations are only named here).
-#[derive(Debug, Clone)]
-pub struct InterfaceDef {
-    pub name: Named,
-    pub type_name: Option<Named>,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTemplate {
     pub location: Location,
@@ -272,6 +317,8 @@ pub struct ServiceTemplate {
     pub relationship_templates: Vec<RelationshipTemplate>,
     pub groups: Vec<GroupDef>,
     pub policies: Vec<GroupDef>,
+    pub workflows: Vec<WorkflowDef>,
+    pub substitution: Option<SubstitutionMappings>,
 }
 
 #[derive(Debug, Clone)]
@@ -285,7 +332,9 @@ pub struct NodeTemplate {
     pub attributes: Vec<Assignment>,
     pub capabilities: Vec<CapabilityAssignment>,
     pub requirements: Vec<RequirementAssignment>,
-    pub interfaces: Vec<Named>,
+    pub interfaces: Vec<InterfaceAssignment>,
+    pub artifacts: Vec<ArtifactDef>,
+    pub node_filter: Option<Expr>,
     /// A non-negative integer, or a function call such as `$get_input`.
     pub count: Option<Expr>,
 }
@@ -316,7 +365,9 @@ pub struct RequirementAssignment {
     /// A non-negative integer, or a function call.
     pub count: Option<Expr>,
     pub optional: bool,
-    pub has_node_filter: bool,
+    pub node_filter: Option<Expr>,
+    /// Allocations from the target capability's properties (§8.5.5).
+    pub allocation: Vec<Assignment>,
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +379,7 @@ pub enum RelationshipAssignment {
         type_name: Option<Named>,
         properties: Vec<Assignment>,
         attributes: Vec<Assignment>,
+        interfaces: Vec<InterfaceAssignment>,
     },
 }
 
@@ -337,6 +389,7 @@ pub struct RelationshipTemplate {
     pub type_name: Option<Named>,
     pub properties: Vec<Assignment>,
     pub attributes: Vec<Assignment>,
+    pub interfaces: Vec<InterfaceAssignment>,
 }
 
 /// A group or policy definition: its type, properties and members/targets.
@@ -345,5 +398,8 @@ pub struct GroupDef {
     pub name: Named,
     pub type_name: Option<Named>,
     pub properties: Vec<Assignment>,
+    pub attributes: Vec<Assignment>,
     pub members: Vec<Named>,
+    /// Policies only.
+    pub triggers: Vec<TriggerDef>,
 }

@@ -1,0 +1,196 @@
+//! Evaluating expressions at compile time, where their arguments are known: validation clauses
+//! (§9.11) against literal values, with `$value` (§10.2.1.5) and `$get_property` of SELF, and
+//! the built-in boolean, string, list, set and arithmetic functions (§10.2.2 to §10.2.5).
+//!
+//! Evaluation answers None ("not known") whenever something is only known at deployment (an
+//! input, an attribute, a custom function) or does not fit; only a definite answer is used to
+//! report a problem.
+
+mod builtins;
+pub(crate) mod compare;
+pub(crate) mod regex;
+pub(crate) mod render;
+
+use crate::model::{Builtin, DataTypeInfo, DataTypeRef, Expr, ExprKind, ScalarUnits, Schema};
+
+/// A plain value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    List(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+/// How values of a special type compare (§9.1.2).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
+    Scalar(ScalarUnits),
+    Version,
+    Timestamp,
+    Bytes,
+}
+
+/// A value with the kind of its declared type, when that matters for comparisons.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Typed {
+    pub value: Value,
+    pub kind: Option<Kind>,
+}
+
+impl Typed {
+    fn plain(value: Value) -> Typed {
+        Typed { value, kind: None }
+    }
+}
+
+/// Looks up a property of SELF: its value and schema.
+pub(crate) type SelfLookup<'a> = &'a dyn Fn(&str) -> Option<(Expr, Option<Schema>)>;
+
+/// What an expression is evaluated against.
+#[derive(Clone, Copy)]
+pub(crate) struct Context<'a> {
+    pub data_types: &'a [DataTypeInfo],
+    /// The value a validation clause validates, and its schema (`$value`).
+    pub value: Option<(&'a Expr, &'a Schema)>,
+    /// The properties of SELF (`$get_property: [ SELF, ... ]`).
+    pub self_properties: Option<SelfLookup<'a>>,
+}
+
+impl Context<'_> {
+    /// Evaluates `expr`; None when it is not known at compile time.
+    pub fn eval(&self, expr: &Expr) -> Option<Typed> {
+        match &expr.kind {
+            ExprKind::Call(call) => self.call(&call.function, &call.args),
+            _ => Some(Typed::plain(self.literal(expr)?)),
+        }
+    }
+
+    /// A value that may hold calls in its entries (each evaluated).
+    fn literal(&self, expr: &Expr) -> Option<Value> {
+        Some(match &expr.kind {
+            ExprKind::Null => Value::Null,
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Integer(i) => Value::Int(*i),
+            ExprKind::Float(f) => Value::Float(*f),
+            ExprKind::String(s) => Value::Str(s.clone()),
+            ExprKind::List(items) => Value::List(
+                items
+                    .iter()
+                    .map(|i| self.eval(i).map(|t| t.value))
+                    .collect::<Option<_>>()?,
+            ),
+            ExprKind::Map(entries) => Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| Some((k.clone(), self.eval(v)?.value)))
+                    .collect::<Option<_>>()?,
+            ),
+            ExprKind::Call(_) => return None,
+        })
+    }
+
+    fn call(&self, function: &str, args: &[Expr]) -> Option<Typed> {
+        match function {
+            "value" => {
+                let (value, schema) = self.value?;
+                self.nested(value, Some(schema), args)
+            }
+            "get_property" => {
+                let lookup = self.self_properties?;
+                let (first, rest) = args.split_first()?;
+                if first.as_str() != Some("SELF") {
+                    return None;
+                }
+                let (name, path) = rest.split_first()?;
+                let name = name.as_str()?;
+                if matches!(name, "CAPABILITY" | "RELATIONSHIP" | "SOURCE" | "TARGET") {
+                    return None;
+                }
+                let (value, schema) = lookup(name)?;
+                self.nested(&value, schema.as_ref(), path)
+            }
+            _ => builtins::call(self, function, args),
+        }
+    }
+
+    /// `value` (of `schema`), descended along `path` (names and indexes).
+    fn nested(&self, value: &Expr, schema: Option<&Schema>, path: &[Expr]) -> Option<Typed> {
+        let mut value = value.clone();
+        let mut schema = schema.cloned();
+        for step in path {
+            let key = self.eval(step)?.value;
+            let (next, next_schema) = match (&value.kind, &key) {
+                (ExprKind::List(items), Value::Int(i)) => (
+                    items.get(usize::try_from(*i).ok()?)?.clone(),
+                    self.entry_schema(schema.as_ref()),
+                ),
+                (ExprKind::Map(entries), Value::Str(k)) => {
+                    let item = entries.iter().find(|(name, _)| name == k)?.1.clone();
+                    let item_schema = self.member_schema(schema.as_ref(), k);
+                    (item, item_schema)
+                }
+                _ => return None,
+            };
+            value = next;
+            schema = next_schema;
+        }
+        let evaluated = self.eval(&value)?;
+        Some(Typed {
+            value: evaluated.value,
+            kind: schema.as_ref().and_then(|s| self.kind_of(s)),
+        })
+    }
+
+    fn entry_schema(&self, schema: Option<&Schema>) -> Option<Schema> {
+        let schema = schema?;
+        if let Some(entry) = &schema.entry {
+            return Some((**entry).clone());
+        }
+        match schema.data_type {
+            DataTypeRef::Defined(i) => self.data_types.get(i)?.entry.clone(),
+            DataTypeRef::Builtin(_) => None,
+        }
+    }
+
+    /// The schema of map entry or complex-type property `key`.
+    fn member_schema(&self, schema: Option<&Schema>, key: &str) -> Option<Schema> {
+        let schema = schema?;
+        if let DataTypeRef::Defined(i) = schema.data_type {
+            let info = self.data_types.get(i)?;
+            if info.base.is_none() {
+                return info
+                    .properties
+                    .iter()
+                    .find(|p| p.name == key)?
+                    .schema
+                    .clone();
+            }
+        }
+        self.entry_schema(Some(schema))
+    }
+
+    /// How values of `schema` compare.
+    pub fn kind_of(&self, schema: &Schema) -> Option<Kind> {
+        match schema.data_type {
+            DataTypeRef::Builtin(b) => builtin_kind(b, None),
+            DataTypeRef::Defined(i) => {
+                let info = self.data_types.get(i)?;
+                builtin_kind(info.base?, info.scalar.as_ref())
+            }
+        }
+    }
+}
+
+fn builtin_kind(builtin: Builtin, scalar: Option<&ScalarUnits>) -> Option<Kind> {
+    match builtin {
+        Builtin::Scalar => scalar.cloned().map(Kind::Scalar),
+        Builtin::Version => Some(Kind::Version),
+        Builtin::Timestamp => Some(Kind::Timestamp),
+        Builtin::Bytes => Some(Kind::Bytes),
+        _ => None,
+    }
+}
