@@ -19,11 +19,17 @@ fn check(result: Result<ServiceTemplate, Vec<Diagnostic>>) {
     let places_ok = |d: &Diagnostic| d.line >= 1 && d.column >= 1 && !d.file.is_empty();
     match result {
         Ok(template) => {
-            assert!(template.warnings.iter().all(|d| !d.is_error() && places_ok(d)));
+            assert!(template
+                .warnings
+                .iter()
+                .all(|d| !d.is_error() && places_ok(d)));
             serde_json::to_string(&template).expect("a compiled template serializes");
         }
         Err(diagnostics) => {
-            assert!(diagnostics.iter().any(Diagnostic::is_error), "{diagnostics:?}");
+            assert!(
+                diagnostics.iter().any(Diagnostic::is_error),
+                "{diagnostics:?}"
+            );
             assert!(diagnostics.iter().all(places_ok), "{diagnostics:?}");
         }
     }

@@ -42,11 +42,34 @@ fn s(text: &str) -> V {
 }
 
 const NODE_TYPES: &[&str] = &[
-    "A", "B", "C", "Base", "Root", "Process", "Directory", "k:Process", "ex:Base", "Nope",
+    "A",
+    "B",
+    "C",
+    "Base",
+    "Root",
+    "Process",
+    "Directory",
+    "k:Process",
+    "ex:Base",
+    "Nope",
 ];
 const DATA_TYPES: &[&str] = &[
-    "D", "E", "string", "integer", "float", "boolean", "list", "map", "timestamp", "version",
-    "range", "scalar", "bytes", "nil", "Size", "Nope",
+    "D",
+    "E",
+    "string",
+    "integer",
+    "float",
+    "boolean",
+    "list",
+    "map",
+    "timestamp",
+    "version",
+    "range",
+    "scalar",
+    "bytes",
+    "nil",
+    "Size",
+    "Nope",
 ];
 const CAPABILITY_TYPES: &[&str] = &["Cap", "Cap2", "TcpEndpoint", "DirectoryStorage", "Root"];
 const RELATIONSHIP_TYPES: &[&str] = &["Rel", "Rel2", "ConnectsTo", "UsesDirectory", "Root"];
@@ -87,8 +110,28 @@ const FUNCTIONS: &[&str] = &[
     "nope",
 ];
 const WORDS: &[&str] = &[
-    "SELF", "SOURCE", "TARGET", "HOST", "CAPABILITY", "RELATIONSHIP", "n0", "n1", "p", "q", "c",
-    "r", "0", "1", "x", "1 MiB", "2 GB", "1.0.0", "2024-01-01", "", "$x", "$$y",
+    "SELF",
+    "SOURCE",
+    "TARGET",
+    "HOST",
+    "CAPABILITY",
+    "RELATIONSHIP",
+    "n0",
+    "n1",
+    "p",
+    "q",
+    "c",
+    "r",
+    "0",
+    "1",
+    "x",
+    "1 MiB",
+    "2 GB",
+    "1.0.0",
+    "2024-01-01",
+    "",
+    "$x",
+    "$$y",
 ];
 
 struct Gen<'a, 'b> {
@@ -390,7 +433,10 @@ impl Gen<'_, '_> {
         if entry || self.n(4) == 0 {
             let mut st = Vec::new();
             if self.flag() {
-                st.push(("inputs".to_string(), self.property_definitions_named(INPUTS)));
+                st.push((
+                    "inputs".to_string(),
+                    self.property_definitions_named(INPUTS),
+                ));
             }
             let len = self.n(5);
             let nodes = (0..len)
@@ -413,7 +459,10 @@ impl Gen<'_, '_> {
                     ("targets".into(), V::List(vec![V::Str(self.name(NODES))])),
                     ("properties".into(), self.value(1)),
                 ]);
-                st.push(("policies".into(), V::List(vec![V::Map(vec![("pol".into(), policy)])])));
+                st.push((
+                    "policies".into(),
+                    V::List(vec![V::Map(vec![("pol".into(), policy)])]),
+                ));
             }
             f.push(("service_template".into(), V::Map(st)));
         }
@@ -464,7 +513,12 @@ fn emit(value: &V, indent: usize, out: &mut String) {
         V::Map(entries) => {
             out.push('\n');
             for (key, item) in entries {
-                let _ = write!(out, "{:indent$}{}:", "", serde_json::to_string(key).unwrap());
+                let _ = write!(
+                    out,
+                    "{:indent$}{}:",
+                    "",
+                    serde_json::to_string(key).unwrap()
+                );
                 emit(item, indent + 2, out);
             }
         }
@@ -488,11 +542,17 @@ fuzz_target!(|data: &[u8]| {
     let places_ok = |d: &Diagnostic| d.line >= 1 && d.column >= 1 && !d.file.is_empty();
     match compile(Path::new("main.yaml"), &reader, registry()) {
         Ok(template) => {
-            assert!(template.warnings.iter().all(|d| !d.is_error() && places_ok(d)));
+            assert!(template
+                .warnings
+                .iter()
+                .all(|d| !d.is_error() && places_ok(d)));
             serde_json::to_string(&template).expect("a compiled template serializes");
         }
         Err(diagnostics) => {
-            assert!(diagnostics.iter().any(Diagnostic::is_error), "{diagnostics:?}");
+            assert!(
+                diagnostics.iter().any(Diagnostic::is_error),
+                "{diagnostics:?}"
+            );
             assert!(diagnostics.iter().all(places_ok), "{diagnostics:?}");
         }
     }

@@ -118,24 +118,23 @@ fn ms(d: Duration) -> String {
 fn in_process(cases: &[Case], seconds: f64) {
     let profiles = ProfileRegistry::new();
     // One warm-up pass (page cache, allocator), which also gives the outcome per file.
-    let started = Instant::now();
     let mut agree = 0;
     for case in cases {
         let accepted = compile(&case.path, &FsReader, &profiles).is_ok();
         agree += usize::from(accepted == case.valid);
     }
-    let warmup = started.elapsed();
-    let passes = ((seconds / warmup.as_secs_f64().max(1e-6)) as usize).clamp(5, 10_000);
-
-    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(passes); cases.len()];
+    // Then passes until `seconds` have gone by, at least 5.
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let mut passes = 0;
     let started = Instant::now();
-    for _ in 0..passes {
+    while passes < 5 || started.elapsed().as_secs_f64() < seconds {
         for (case, times) in cases.iter().zip(&mut times) {
             let t = Instant::now();
             let result = compile(&case.path, &FsReader, &profiles);
             times.push(t.elapsed());
             drop(result);
         }
+        passes += 1;
     }
     let total = started.elapsed();
     let mut per_file: Vec<Duration> = times

@@ -2,7 +2,7 @@
 //! nothing.
 //!
 //! ```text
-//! cargo run --release -p khutulun-tosca --example stress-bench -- [N...] [--reps R] [--print N]
+//! cargo run --release -p khutulun-tosca --example stress-bench -- [N...] [--reps R] [--late] [--print N]
 //! ```
 //!
 //! For each N (default 500 1000 2000 4000 8000 16000) it generates a service template of N
@@ -11,7 +11,9 @@
 //! one by node template name, one by node type and capability. It compiles the text in
 //! memory (`compile_text`, best of R runs, default 3) and prints N, the time of the YAML load
 //! alone, the whole compile, and the compile time per node template: that column stays flat
-//! when growth is linear. `--print N` prints the generated template instead.
+//! when growth is linear. `--late` makes the requirements by type search the whole list (only
+//! the last node template has the wanted type). `--print N` prints the generated template
+//! instead (put `--late` before it).
 
 use khutulun_tosca::{compile_text, yaml, ProfileRegistry};
 use std::fmt::Write;
@@ -65,10 +67,14 @@ node_types:
           capability: Endpoint
           relationship: ConnectsTo
           count_range: [ 0, 1 ]
+  Backend:
+    derived_from: Service
 "#;
 
-/// A service template of `n` node templates.
-pub fn template(n: usize) -> String {
+/// A service template of `n` node templates. With `late`, the requirements by type ask for a
+/// `Backend`, and only the last node template is one: every search runs through the whole
+/// list of node templates.
+pub fn template(n: usize, late: bool) -> String {
     let mut text = String::with_capacity(TYPES.len() + n * 700);
     text.push_str(TYPES);
     text.push_str(
@@ -78,7 +84,7 @@ pub fn template(n: usize) -> String {
         let _ = write!(
             text,
             r#"    n{i}:
-      type: Service
+      type: {node_type}
       properties:
         name: n{i}
         port: {port}
@@ -92,6 +98,11 @@ pub fn template(n: usize) -> String {
 "#,
             port = 10_000 + i,
             tier = i % 3,
+            node_type = if late && i + 1 == n {
+                "Backend"
+            } else {
+                "Service"
+            },
         );
         if i > 0 {
             let _ = write!(
@@ -103,10 +114,11 @@ pub fn template(n: usize) -> String {
               properties:
                 retries: {{ $get_property: [ n{prev}, port ] }}
         - backend:
-            node: Service
+            node: {wanted}
             capability: Endpoint
 "#,
-                prev = i - 1
+                prev = i - 1,
+                wanted = if late { "Backend" } else { "Service" },
             );
         }
     }
@@ -133,19 +145,21 @@ fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 fn main() {
     let mut sizes = Vec::new();
     let mut reps = 3;
+    let mut late = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--late" => late = true,
             "--reps" => reps = args.next().and_then(|v| v.parse().ok()).unwrap_or(3),
             "--print" => {
                 let n = args.next().and_then(|v| v.parse().ok()).unwrap_or(3);
-                print!("{}", template(n));
+                print!("{}", template(n, late));
                 return;
             }
             _ => match arg.parse() {
                 Ok(n) => sizes.push(n),
                 Err(_) => {
-                    eprintln!("usage: stress-bench [N...] [--reps R] [--print N]");
+                    eprintln!("usage: stress-bench [N...] [--reps R] [--late] [--print N]");
                     std::process::exit(2);
                 }
             },
@@ -160,7 +174,7 @@ fn main() {
     println!("|---:|---:|---:|---:|---:|---:|---|");
     let mut previous: Option<(usize, Duration)> = None;
     for n in sizes {
-        let text = template(n);
+        let text = template(n, late);
         let (load, _) = best_of(reps, || yaml::load("stress.yaml", &text).map(|_| ()));
         let (time, result) = best_of(reps, || compile_text("stress.yaml", &text, &profiles));
         let outcome = match &result {

@@ -88,7 +88,9 @@ impl Loader<'_> {
                     .collect();
                 chain.push(&self.files[known].display);
                 let message = format!("import cycle: {}", chain.join(" imports "));
-                let at = imported_at.cloned().unwrap_or_default();
+                let at = imported_at
+                    .cloned()
+                    .unwrap_or_else(|| Location::new(display.clone(), 1, 1));
                 self.diagnostics.error(&at, message);
                 return None;
             }

@@ -111,6 +111,21 @@ impl Diagnostics {
         self.items.extend(diagnostics);
     }
 
+    /// How many diagnostics there are (a mark for [`Diagnostics::downgrade_from`]).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Turns the errors reported since `mark` into warnings, with `note` added to each.
+    pub fn downgrade_from(&mut self, mark: usize, note: &str) {
+        for item in self.items.iter_mut().skip(mark) {
+            if item.severity == Severity::Error {
+                item.severity = Severity::Warning;
+                item.message.push_str(note);
+            }
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }

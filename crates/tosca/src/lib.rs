@@ -7,12 +7,18 @@
 //!
 //! The stages, one module each:
 //! 1. [`yaml`]: YAML with positions;
-//! 2. `parse`: the grammar of one file into its `ast` (keynames, shapes, function calls);
-//! 3. `catalog`: imports by path and by profile, cycles, profile names;
-//! 4. `names`: namespaces — which type names each file sees;
-//! 5. `types`: parents, derivation cycles, inherited and refined definitions;
-//! 6. [`values`]: values against data types;
-//! 7. `template`: the service template — templates, requirements, function checks.
+//! 2. `parse`: the grammar of one file into its `ast` (keynames, shapes, function calls,
+//!    condition clauses);
+//! 3. `catalog`: imports by path, by repository and by profile, cycles, profile names;
+//! 4. `names`: namespaces — which type (and repository) names each file sees;
+//! 5. `types`: parents, derivation cycles, inherited and refined definitions (properties,
+//!    capabilities, requirements, interfaces, artifacts, the lists a derived type narrows);
+//! 6. [`functions`]: function names (built-in or declared, with namespaces) and arguments
+//!    (the built-ins' rules, declared signatures);
+//! 7. [`values`]: values against data types, with their validation clauses evaluated by
+//!    `eval` where the values are known;
+//! 8. `template`: the service template — templates, requirements, interfaces, artifacts,
+//!    groups and policies, workflows, substitution mappings, TOSCA paths.
 
 mod ast;
 mod catalog;

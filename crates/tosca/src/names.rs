@@ -4,8 +4,9 @@
 //! without a namespace; a file imported with `namespace: ns` contributes its names as `ns:Name`
 //! (so nested imports give `outer:inner:Name`). Each type kind has its own names.
 //!
-//! A file's own type shadows an imported type of the same name; two imported types of the same
-//! name (from different files) make the name ambiguous, which is reported where it is used.
+//! A file's own type takes precedence over a type it imports into its root namespace under the
+//! same name; two imported types of the same name (from different files) make the name
+//! ambiguous, which is reported where it is used (§6.8.4).
 
 use crate::ast::TypeKind;
 use crate::catalog::Catalog;
@@ -85,7 +86,7 @@ fn build(
                 Some(ns) => format!("{ns}:{name}"),
                 None => name,
             };
-            // A file's own definitions shadow imported ones of the same name.
+            // A file's own definitions take precedence over imported ones of the same name.
             if own[file].iter().any(|(k, n, _)| *k == kind && *n == name) {
                 continue;
             }

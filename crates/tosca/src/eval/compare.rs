@@ -62,9 +62,13 @@ fn plain_compare(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// A scalar's value in its canonical unit; a plain number is taken as already in it (the
+/// standard compares scalars with numbers, e.g. `$greater_or_equal: [ $value, 0.0 ]`).
 fn scalar_of(value: &Value, units: &ScalarUnits) -> Option<f64> {
     match value {
         Value::Str(text) => scalar_value(text, units).ok(),
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
         _ => None,
     }
 }

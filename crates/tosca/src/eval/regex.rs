@@ -41,6 +41,10 @@ pub(crate) struct Regex {
 
 const BUDGET: usize = 200_000;
 
+/// The prefix of the error of a pattern that uses a feature this matcher does not have (such
+/// a pattern may be valid; only its match is not known).
+pub(crate) const UNSUPPORTED: &str = "unsupported: ";
+
 impl Regex {
     /// Compiles `pattern`, or says why it cannot.
     pub fn new(pattern: &str) -> Result<Regex, String> {
@@ -113,6 +117,10 @@ impl Parser<'_> {
             '(' => {
                 if self.chars[self.pos..].starts_with(&['?', ':']) {
                     self.pos += 2;
+                } else if self.peek() == Some('?') {
+                    return Err(format!(
+                        "{UNSUPPORTED}group syntax \"(?\" other than \"(?:\""
+                    ));
                 }
                 let alternatives = self.alternatives()?;
                 if self.peek() != Some(')') {
@@ -131,6 +139,9 @@ impl Parser<'_> {
     fn escape(&mut self) -> Result<Node, String> {
         let c = self.peek().ok_or("pattern ends with \"\\\"")?;
         self.pos += 1;
+        if c.is_ascii_digit() || matches!(c, 'b' | 'B' | 'A' | 'z' | 'Z' | 'p' | 'P' | 'k') {
+            return Err(format!("{UNSUPPORTED}the escape \"\\{c}\""));
+        }
         Ok(match class_escape(c) {
             Some(item) => Node::Class {
                 items: vec![item],
@@ -441,6 +452,14 @@ mod tests {
         assert!(matches("^a.c$", "abc"));
         assert!(matches("x{2,}", "axxx"));
         assert!(matches("^\\w+@\\w+\\.com$", "me@example.com"));
+    }
+
+    #[test]
+    fn unsupported_features_are_told_apart() {
+        for pattern in ["\\bword\\b", "(?=a)", "(a)\\1"] {
+            let error = Regex::new(pattern).unwrap_err();
+            assert!(error.starts_with(super::UNSUPPORTED), "{pattern}: {error}");
+        }
     }
 
     #[test]

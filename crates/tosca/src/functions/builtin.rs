@@ -137,7 +137,10 @@ pub(super) fn check(function: &str, at: &Location, args: &[Expr]) -> Vec<(Locati
     match function {
         "matches" => {
             if let Some(ExprKind::String(pattern)) = args.get(1).map(|a| &a.kind) {
-                if let Err(error) = Regex::new(pattern) {
+                let error = Regex::new(pattern).err();
+                if let Some(error) =
+                    error.filter(|e| !e.starts_with(crate::eval::regex::UNSUPPORTED))
+                {
                     problems.push((
                         args[1].location.clone(),
                         format!(

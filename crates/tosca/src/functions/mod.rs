@@ -1,4 +1,5 @@
-//! The TOSCA 2.0 built-in functions (§10.2) and the check of function names.
+//! The TOSCA 2.0 built-in functions (§10.2), and the check of every call: its function is
+//! built in or declared (§10.4), and its arguments fit.
 
 mod builtin;
 mod custom;

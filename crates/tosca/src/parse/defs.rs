@@ -1,6 +1,5 @@
 //! Definitions inside types: properties, attributes and parameters (§9.4, §9.6, §9.8),
-//! schemas (§9.3), capabilities (§8.2), requirements (§8.4), interfaces and operations
-//! (§11.2, §11.4) and artifacts (§12.2).
+//! schemas (§9.3), capabilities (§8.2) and requirements (§8.4).
 
 use super::{Entry, Parser};
 use crate::ast::{
@@ -294,6 +293,7 @@ impl Parser<'_> {
                     "valid_relationship_types" => {
                         def.valid_relationship_types = self.names(field.value, field.key)
                     }
+                    "occurrences" => self.occurrences(field, &what),
                     _ => self.unknown_keyname(field, &what, CAPABILITY_DEF_KEYNAMES),
                 }
             }
@@ -375,6 +375,18 @@ impl Parser<'_> {
             defs.push(def);
         }
         defs
+    }
+
+    /// `occurrences`, deprecated in TOSCA 2.0 (§8.2, §8.3): read with a warning, its shape
+    /// checked like a count range.
+    pub fn occurrences(&mut self, field: &Entry, what: &str) {
+        self.warning(
+            &field.key_node.location(),
+            format!(
+                "occurrences in {what} is deprecated in TOSCA 2.0 and ignored; relationships to a capability are limited with allocation in requirement assignments (§8.2)"
+            ),
+        );
+        self.count_range(field.value, &format!("the occurrences of {what}"));
     }
 
     /// The one `name: value` entry of a list item such as `- host: { ... }`.

@@ -9,6 +9,7 @@ mod defs;
 mod file;
 mod functions;
 mod interfaces;
+mod requirements;
 mod substitution;
 mod templates;
 mod types;
@@ -101,7 +102,26 @@ impl<'d> Parser<'d> {
         }
     }
 
+    /// Reports a keyname that `allowed` does not list — except `description` and `metadata`,
+    /// which every multi-line element takes (§5.3) and are read here.
     pub fn unknown_keyname(&mut self, entry: &Entry, what: &str, allowed: &[&str]) {
+        match entry.key {
+            "description" => {
+                self.description(entry.value);
+                return;
+            }
+            "metadata" => {
+                self.metadata(entry.value);
+                return;
+            }
+            _ => {}
+        }
+        self.keyname_error(entry, what, allowed);
+    }
+
+    /// Reports a key that is not one of `allowed` (where `description` and `metadata` are no
+    /// keynames either, e.g. the kinds of activity).
+    pub fn keyname_error(&mut self, entry: &Entry, what: &str, allowed: &[&str]) {
         let hint = did_you_mean(entry.key, allowed.iter().copied());
         self.error(
             &entry.key_node.location(),

@@ -89,13 +89,31 @@ impl Parser<'_> {
         }
         let mut map = Vec::with_capacity(entries.len());
         for (key, value) in entries {
+            // A key may be a function call whose result is the key (§10.1, #s91); it is kept
+            // as written, to be evaluated with the value.
+            if let Yaml::Map(_) = key.value {
+                let key_expr = self.value(key);
+                if key_expr.as_call().is_some() {
+                    map.push((crate::eval::render::render(&key_expr), self.value(value)));
+                    continue;
+                }
+            }
             let Some(text) = key.key_text() else {
                 self.error(
                     &key.location(),
-                    format!("map keys in values must be scalars, not {}", key.describe()),
+                    format!("map keys in values must be strings, not {}", key.describe()),
                 );
                 continue;
             };
+            if !matches!(key.value, Yaml::Str(_)) {
+                self.error(
+                    &key.location(),
+                    format!(
+                        "map keys in values must be strings (§9.1.3.2), not {}; quote it: \"{text}\"",
+                        key.describe()
+                    ),
+                );
+            }
             let text = match key.as_str() {
                 Some(s) => match unescape(s) {
                     Unescaped::Literal(t) => t,

@@ -186,7 +186,7 @@ impl Parser<'_> {
             "delegate" | "inline" => ("workflow", "§13.2.3"),
             "call_operation" => ("operation", "§13.2.3.3"),
             _ => {
-                self.unknown_keyname(entry, &format!("an activity of {owner}"), ACTIVITIES);
+                self.keyname_error(entry, &format!("an activity of {owner}"), ACTIVITIES);
                 return None;
             }
         };

@@ -1,6 +1,7 @@
 //! Checks of function calls that can be made before deployment: `$get_input` names an input
-//! of the service template; `$get_property` and `$get_attribute` follow a valid TOSCA path to
-//! a node template, capability or relationship that has the property or attribute named.
+//! of the service template (or of the workflow); `$get_property`, `$get_attribute`,
+//! `$get_artifact` and `$available_allocation` follow a valid TOSCA path to a node template,
+//! capability or relationship that has the property, attribute or artifact named.
 //! Where the path goes through something only known at deployment (an index, incoming
 //! relationships), checking stops there.
 
@@ -13,6 +14,9 @@ use crate::path::{self, EntityKind, PathArg, Start, Step};
 #[derive(Debug, Clone, Copy)]
 pub(super) enum SelfRef {
     None,
+    /// SELF is something this check does not follow (a group, a policy's target, the service
+    /// of a precondition): paths from it are left to deployment.
+    Unknown,
     Node(usize),
     /// A relationship: the source node and the requirement's position among its requirements.
     Relationship(usize, usize),
@@ -29,7 +33,7 @@ enum Reached {
 
 impl Compiler<'_> {
     /// The values given to interface inputs in node templates (and their requirements'
-    /// relationships), where SELF is the node (or relationship).
+    /// relationships), where SELF is the node (or relationship), and node filters.
     pub(super) fn check_interface_functions(
         &mut self,
         st: &crate::ast::ServiceTemplate,
@@ -39,6 +43,33 @@ impl Compiler<'_> {
             let values = interface_values(&template.interfaces);
             for value in values {
                 self.check_expr(value, SelfRef::Node(index), model);
+            }
+            // The filter of a node to select is evaluated on the candidate node (§8.6). What
+            // it names that does not exist makes the filter false for every candidate: the
+            // orchestrator finds no node, and the file stays valid.
+            if let Some(filter) = &template.node_filter {
+                let mark = self.diagnostics.len();
+                self.check_expr(filter, SelfRef::Node(index), model);
+                self.diagnostics.downgrade_from(mark, FILTER_NOTE);
+            }
+            // A requirement's filter is evaluated on the relationship to the target (§8.6).
+            let mut seen = 0;
+            for requirement in &template.requirements {
+                let position = self.nodes[index]
+                    .requirements
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.name == requirement.name.name)
+                    .nth(seen)
+                    .map(|(r, _)| r);
+                if let (Some(filter), Some(r)) = (&requirement.node_filter, position) {
+                    let mark = self.diagnostics.len();
+                    self.check_expr(filter, SelfRef::Relationship(index, r), model);
+                    self.diagnostics.downgrade_from(mark, FILTER_NOTE);
+                }
+                if position.is_some() {
+                    seen += 1;
+                }
             }
             for requirement in &template.requirements {
                 if let Some(crate::ast::RelationshipAssignment::Full { interfaces, .. }) =
@@ -50,7 +81,7 @@ impl Compiler<'_> {
                         .position(|r| r.name == requirement.name.name);
                     let here = match position {
                         Some(r) => SelfRef::Relationship(index, r),
-                        None => SelfRef::None,
+                        None => SelfRef::Unknown,
                     };
                     for value in interface_values(interfaces) {
                         self.check_expr(value, here, model);
@@ -117,6 +148,17 @@ impl Compiler<'_> {
                 "get_input" => self.check_get_input(e, call, inputs, strict),
                 "get_property" | "get_attribute" => self.check_get_value(e, call, here),
                 "get_artifact" => self.check_get_artifact(e, call, here),
+                "available_allocation" => self.check_available_allocation(e, call, here),
+                "node_index" if matches!(here, SelfRef::None) => self.diagnostics.warning(
+                    &e.location,
+                    "$node_index is used where there is no node (§10.2.1.6); it has no value here",
+                ),
+                "relationship_index" if !matches!(here, SelfRef::Relationship(..)) => {
+                    self.diagnostics.warning(
+                        &e.location,
+                        "$relationship_index is used where there is no relationship (§10.2.1.7); it has no value here",
+                    )
+                }
                 _ => {}
             }
         }
@@ -190,6 +232,7 @@ impl Compiler<'_> {
         }
         let self_kind = match here {
             SelfRef::None => None,
+            SelfRef::Unknown => Some(EntityKind::Node),
             SelfRef::Node(_) => Some(EntityKind::Node),
             SelfRef::Relationship(..) => Some(EntityKind::Relationship),
         };
@@ -223,7 +266,7 @@ impl Compiler<'_> {
         let mut reached = match (&parsed.start, here) {
             (Start::SelfEntity, SelfRef::Node(i)) => Reached::Node(i),
             (Start::SelfEntity, SelfRef::Relationship(i, r)) => Reached::Relationship(i, r),
-            (Start::SelfEntity, SelfRef::None) => return None,
+            (Start::SelfEntity, SelfRef::None | SelfRef::Unknown) => return None,
             (Start::Node(node), _) => match self.nodes.iter().position(|n| &n.name == node) {
                 Some(i) => Reached::Node(i),
                 None => {
@@ -244,6 +287,68 @@ impl Compiler<'_> {
             reached = self.step(reached, step, at, &function)?;
         }
         Some((reached, name_arg, name))
+    }
+
+    /// `$available_allocation: [ <tosca_path>, <property_name> ]`: the path leads to a
+    /// capability that has the property, of an allocatable type (§10.2.1.8).
+    fn check_available_allocation(&mut self, at: &Expr, call: &Call, here: SelfRef) {
+        let Some((reached, name_arg, name)) = self.follow_path(at, call, here, "property") else {
+            return;
+        };
+        let (node, capability) = match reached {
+            Reached::Capability(node, capability) => (node, capability),
+            Reached::Unknown => return,
+            _ => {
+                self.diagnostics.error(
+                    &at.location,
+                    "the TOSCA path of $available_allocation must lead to a capability (§10.2.1.8)",
+                );
+                return;
+            }
+        };
+        let Some(type_id) = self.nodes[node].type_id else {
+            return;
+        };
+        let Some(spec) = self
+            .types
+            .resolved(type_id)
+            .capabilities
+            .iter()
+            .find(|c| c.name == capability)
+            .cloned()
+        else {
+            return;
+        };
+        let Some(property) = spec.properties.iter().find(|p| p.name == name) else {
+            let names: Vec<&str> = spec.properties.iter().map(|p| p.name.as_str()).collect();
+            self.diagnostics.error(
+                &name_arg.location,
+                format!(
+                    "unknown property \"{name}\" of capability \"{capability}\" of node template \"{}\" in $available_allocation{}; it has: {}",
+                    self.nodes[node].name,
+                    did_you_mean(name, names.iter().copied()),
+                    known_list(names.iter().copied())
+                ),
+            );
+            return;
+        };
+        let base = property
+            .schema
+            .as_ref()
+            .and_then(|s| self.types.data_base(s.data_type));
+        if !matches!(
+            base,
+            None | Some(
+                crate::model::Builtin::Integer
+                    | crate::model::Builtin::Float
+                    | crate::model::Builtin::Scalar
+            )
+        ) {
+            self.diagnostics.error(
+                &name_arg.location,
+                format!("$available_allocation reads property \"{name}\", which is not an integer, float or scalar, so it cannot be allocated (§10.2.1.8)"),
+            );
+        }
     }
 
     /// `$get_artifact: [ <tosca_path>, <artifact_name> ]`: the path leads to a node that has
@@ -435,6 +540,8 @@ impl Compiler<'_> {
         })
     }
 }
+
+const FILTER_NOTE: &str = " (in a node filter, which no candidate can then satisfy)";
 
 /// Every value given to an input in interface assignments.
 fn interface_values(interfaces: &[crate::ast::InterfaceAssignment]) -> Vec<&Expr> {

@@ -175,7 +175,7 @@ impl Compiler<'_> {
                 trigger.name.name, def.name.name
             );
             if let Some(condition) = &trigger.condition {
-                self.check_expr_in(condition, super::checks::SelfRef::None, &inputs, false);
+                self.check_expr_in(condition, super::checks::SelfRef::Unknown, &inputs, false);
             }
             for activity in &trigger.action {
                 if let Activity::Inline { workflow, .. } = activity {

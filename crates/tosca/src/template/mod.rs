@@ -1,7 +1,10 @@
 //! Compiling the entry file's service template (§6.9): inputs and outputs, node templates with
 //! their types flattened into them, property and attribute values, capabilities, requirement
-//! fulfilment, and the checks of function calls that can be done before deployment.
+//! fulfilment (and allocations), interfaces and artifacts, groups and policies, workflows,
+//! substitution mappings, and the checks of function calls that can be done before
+//! deployment.
 
+mod allocation;
 mod checks;
 mod groups;
 mod interfaces;
@@ -248,6 +251,16 @@ impl Compiler<'_> {
             artifacts: Vec::new(),
         });
         self.template_artifacts(template, type_id, &what);
+        if let Some(count) = &template.count {
+            let integer = crate::model::Schema {
+                data_type: crate::model::DataTypeRef::Builtin(crate::model::Builtin::Integer),
+                type_name: "integer".to_string(),
+                entry: None,
+                key: None,
+                validations: Vec::new(),
+            };
+            self.check_input_type(count, &integer, &format!("the count of {what}"));
+        }
         let Some(type_id) = type_id else {
             return node;
         };

@@ -44,7 +44,7 @@ impl Compiler<'_> {
                 .filter(|i| !inputs.iter().any(|w| w.name == i.name)),
         );
         if let Some(precondition) = &workflow.precondition {
-            self.check_expr_in(precondition, SelfRef::None, &scope, false);
+            self.check_expr_in(precondition, SelfRef::Unknown, &scope, false);
         }
         let step_names: Vec<&str> = workflow
             .steps
@@ -69,7 +69,7 @@ impl Compiler<'_> {
             }
             let here = match target {
                 Target::Node(i) => SelfRef::Node(i),
-                _ => SelfRef::None,
+                _ => SelfRef::Unknown,
             };
             for filter in &step.filter {
                 self.check_expr_in(filter, here, &scope, false);
@@ -174,7 +174,7 @@ impl Compiler<'_> {
     ) {
         let here = match target {
             Target::Node(i) => SelfRef::Node(i),
-            _ => SelfRef::None,
+            _ => SelfRef::Unknown,
         };
         match activity {
             Activity::CallOperation {

@@ -227,3 +227,117 @@ fn input_defaults_are_checked() {
         "the default of input \"n\" must be an integer, not string \"lots\"",
     );
 }
+
+#[test]
+fn scalar_types_follow_the_unit_rules() {
+    let text = r#"tosca_definitions_version: tosca_2_0
+data_types:
+  NoOne:
+    derived_from: scalar
+    units: { kB: 1000, MB: 1000000 }
+  Fractional:
+    derived_from: scalar
+    data_type: integer
+    units: { B: 1, half: 0.5 }
+  TwoOnes:
+    derived_from: scalar
+    units: { bps: 1, bits/s: 1 }
+  BadCanonical:
+    derived_from: scalar
+    units: { s: 1 }
+    canonical_unit: ms
+  Base:
+    derived_from: scalar
+    data_type: float
+    units: { m: 1 }
+    canonical_unit: m
+  Changed:
+    derived_from: Base
+    data_type: integer
+    canonical_unit: km
+"#;
+    let errors = compile_err(&[("s.yaml", text)]);
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "NoOne:", 0),
+        "data type \"NoOne\" has no unit with the multiplier 1",
+    );
+    assert_error(&errors, &at("s.yaml", text, "Fractional:", 0), "unit \"half\" of data type \"Fractional\" has the multiplier 0.5, but the data_type is integer");
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "TwoOnes:", 0),
+        "has 2 units with the multiplier 1, so it needs a canonical_unit",
+    );
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "ms\n", 0),
+        "the canonical_unit \"ms\" of data type \"BadCanonical\" is not one of its units",
+    );
+    assert_error(
+        &errors,
+        &at_after("s.yaml", text, "Changed:", "integer"),
+        "a derived scalar type must not modify data_type",
+    );
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "km\n", 0),
+        "changes the canonical_unit \"m\" it inherits",
+    );
+}
+
+#[test]
+fn map_keys_are_strings_and_data_types_hold_properties() {
+    let text = r#"tosca_definitions_version: tosca_2_0
+data_types:
+  Empty:
+    properties: {}
+node_types:
+  N:
+    properties:
+      ids: { type: map, entry_schema: integer }
+service_template:
+  node_templates:
+    n:
+      type: N
+      properties:
+        ids: { 1: 100, two: 200 }
+"#;
+    let errors = compile_err(&[("k.yaml", text)]);
+    assert_error(
+        &errors,
+        &at("k.yaml", text, "{}", 0),
+        "the properties of data type \"Empty\" must hold one or more property definitions",
+    );
+    assert_error(
+        &errors,
+        &at("k.yaml", text, "1: 100", 0),
+        "map keys in values must be strings (§9.1.3.2), not integer 1; quote it: \"1\"",
+    );
+}
+
+#[test]
+fn inputs_given_to_properties_must_have_fitting_types() {
+    let text = r#"tosca_definitions_version: tosca_2_0
+node_types:
+  N:
+    properties:
+      name: { type: string }
+      speed: { type: float }
+      tags: { type: list, entry_schema: string }
+service_template:
+  inputs:
+    port: { type: integer }
+    numbers: { type: list, entry_schema: integer }
+  node_templates:
+    ok:
+      type: N
+      properties: { name: x, speed: { $get_input: port }, tags: [] }
+    bad:
+      type: N
+      properties: { name: { $get_input: port }, speed: 1.5, tags: { $get_input: numbers } }
+"#;
+    let errors = compile_err(&[("i.yaml", text)]);
+    assert_error(&errors, &at_after("i.yaml", text, "bad:", "$get_input: port"), "property \"name\" of node template \"bad\" has type \"string\", but input \"port\" given to it has type \"integer\"");
+    assert_error(&errors, &at("i.yaml", text, "$get_input: numbers", 0), "property \"tags\" of node template \"bad\" has type \"list\", but input \"numbers\" given to it has type \"list\"");
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+}

@@ -282,3 +282,60 @@ fn warnings_ride_along_on_success() {
         .to_string()
         .starts_with("w.yaml:5:7: warning: property \"p\" of node type \"A\" is not required"));
 }
+
+#[test]
+fn every_multi_line_element_takes_description_and_metadata() {
+    let text = with_types(
+        r#"service_template:
+  node_templates:
+    db:
+      type: Server
+      properties: { name: db }
+      capabilities:
+        endpoint:
+          description: the endpoint
+          metadata: { owner: me }
+    app:
+      type: Client
+      requirements:
+        - server:
+            description: where it connects
+            metadata: { note: 1 }
+            node: db
+            relationship:
+              type: ConnectsTo
+              description: the connection
+"#,
+    );
+    compile_ok(&[("d.yaml", &text)]);
+    let broken = text.replace(
+        "description: where it connects",
+        "description: [ not, text ]",
+    );
+    let errors = compile_err(&[("d.yaml", &broken)]);
+    assert_error(
+        &errors,
+        &at("d.yaml", &broken, "[ not", 0),
+        "description must be a string, not a list",
+    );
+}
+
+#[test]
+fn deprecated_occurrences_is_read_with_a_warning() {
+    let text = "tosca_definitions_version: tosca_2_0\ncapability_types:\n  C: {}\nnode_types:\n  N:\n    capabilities:\n      c:\n        type: C\n        occurrences: [ 1, UNBOUNDED ]\n";
+    let template = compile_ok(&[("o.yaml", text)]);
+    assert!(
+        template.warnings.iter().any(|w| w.to_string().starts_with(
+            "o.yaml:9:9: warning: occurrences in capability \"c\" of node type \"N\" is deprecated"
+        )),
+        "{:#?}",
+        template.warnings
+    );
+    let broken = text.replace("[ 1, UNBOUNDED ]", "[ 2, 1 ]");
+    let errors = compile_err(&[("o.yaml", &broken)]);
+    assert_error(
+        &errors,
+        "o.yaml:9:22",
+        "the occurrences of capability \"c\" of node type \"N\" must be [ min, max ]",
+    );
+}

@@ -233,3 +233,49 @@ node_types:
 "#;
     compile_ok(&[("p.yaml", text)]);
 }
+
+#[test]
+fn parameters_in_types_refer_to_self_only() {
+    let text = r#"tosca_definitions_version: tosca_2_0
+interface_types:
+  A:
+    inputs:
+      x: { $get_property: [ SELF, name ] }
+    operations:
+      start: {}
+node_types:
+  N:
+    properties:
+      name: { type: string }
+    attributes:
+      id: { type: string }
+    interfaces:
+      one:
+        type: A
+        inputs:
+          y: { $get_property: [ other, name ] }
+          z: { $get_attribute: [ SELF, id ] }
+        operations:
+          start:
+            outputs:
+              id: [ SELF, id ]
+              nid: [ SELF, nid ]
+"#;
+    let errors = compile_err(&[("s.yaml", text)]);
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "$get_property: [ SELF", 0),
+        "uses $get_property, but an interface type has no node or relationship to read from",
+    );
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "$get_property: [ other", 0),
+        "uses $get_property from \"other\"; in a type, paths start from SELF",
+    );
+    assert_error(
+        &errors,
+        &at("s.yaml", text, "nid ]", 0),
+        "maps to attribute \"nid\", which node type \"N\" does not define (did you mean \"id\"?)",
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}

@@ -4,6 +4,7 @@ mod artifacts;
 mod data;
 mod errors;
 mod functions;
+mod fuzz_regressions;
 mod groups;
 mod imports;
 mod inheritance;

@@ -211,3 +211,82 @@ fn counts_may_be_functions() {
         "the count of node template \"db\" must be a non-negative integer",
     );
 }
+
+#[test]
+fn allocations_name_numeric_capability_properties() {
+    let text = r#"tosca_definitions_version: tosca_2_0
+capability_types:
+  Host:
+    properties:
+      num-cpus: { type: integer }
+      os: { type: string }
+relationship_types:
+  HostedOn: {}
+node_types:
+  Compute:
+    capabilities:
+      host: { type: Host, properties: { num-cpus: { default: 4 }, os: { default: linux } } }
+  App:
+    requirements:
+      - host: { capability: Host, relationship: HostedOn }
+service_template:
+  node_templates:
+    compute: { type: Compute }
+    app:
+      type: App
+      requirements:
+        - host:
+            node: compute
+            allocation:
+              num-cpus: two
+              os: 1
+              memory: 5
+"#;
+    let errors = compile_err(&[("a.yaml", text)]);
+    assert_error(&errors, &at("a.yaml", text, "two", 0), "the allocation of \"num-cpus\" in requirement \"host\" of node template \"app\" must be an integer");
+    assert_error(&errors, &at("a.yaml", text, "os: 1", 0), "names property \"os\" of type \"string\"; only integer, float and scalar properties can be allocated");
+    assert!(
+        errors.iter().any(|e| e
+            .starts_with(&format!("{}: warning: ", at("a.yaml", text, "memory", 0)))
+            && e.contains("names \"memory\", which is not a property of the target capability")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn node_filters_are_conditions_checked_against_their_candidates() {
+    let text = format!(
+        "{TYPES}service_template:\n  node_templates:\n    db:\n      type: Server\n      properties: {{ name: db }}\n    picked:\n      type: Server\n      directives: [ select ]\n      node_filter: {{ $greater_than: [ {{ $get_property: [ SELF, sise ] }}, 1 ] }}\n    app:\n      type: Client\n      node_filter: {{ $equal: [ 1, 1 ] }}\n      requirements:\n        - server:\n            node: db\n            node_filter: [ not, a, condition ]\n"
+    );
+    let errors = compile_err(&[("f.yaml", &text)]);
+    assert_error(
+        &errors,
+        &at("f.yaml", &text, "[ not", 0),
+        "a node filter must be a Boolean expression",
+    );
+    let warnings: Vec<&String> = errors
+        .iter()
+        .filter(|e| e.contains(": warning: "))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("unknown property \"sise\"") && w.contains("in a node filter")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w
+            .contains("node template \"app\" has a node_filter but not the \"select\" directive")),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn a_node_type_named_in_an_assignment_must_fit_the_definition() {
+    let text = format!(
+        "{TYPES}  Other: {{}}\nservice_template:\n  node_templates:\n    app:\n      type: Client\n      requirements:\n        - server:\n            node: Other\n"
+    )
+    .replace("      - server:\n          capability: Endpoint", "      - server:\n          node: Server\n          capability: Endpoint");
+    let errors = compile_err(&[("n.yaml", &text)]);
+    assert_error(&errors, &at_after("n.yaml", &text, "app:", "Other"), "names node type \"Other\", which does not derive from \"Server\" as the requirement definition needs");
+}

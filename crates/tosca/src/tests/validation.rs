@@ -292,3 +292,45 @@ fn functions_imported_with_a_namespace_are_called_with_it() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn clauses_must_suit_the_type_they_validate() {
+    let text = r#"tosca_definitions_version: tosca_2_0
+data_types:
+  Name:
+    derived_from: string
+    validation: { $greater_than: [ $value, 5 ] }
+  Flag:
+    derived_from: boolean
+    validation: { $less_than: [ $value, true ] }
+  Count:
+    derived_from: integer
+    validation: { $and: [ { $valid_values: [ $value, [ 1, two ] ] }, { $greater_than: [ { $length: [ $value ] }, 1 ] } ] }
+  Size:
+    derived_from: scalar
+    units: { B: 1 }
+    validation: { $greater_or_equal: [ $value, 0 ] }
+"#;
+    let errors = compile_err(&[("c.yaml", text)]);
+    assert_error(
+        &errors,
+        &at("c.yaml", text, "5 ]", 0),
+        "$greater_than compares a value of type \"Name\" with integer 5",
+    );
+    assert_error(
+        &errors,
+        &at("c.yaml", text, "$less_than", 0),
+        "$less_than orders values, but values of type \"Flag\" (boolean) are not ordered",
+    );
+    assert_error(
+        &errors,
+        &at("c.yaml", text, "two", 0),
+        "$valid_values lists string \"two\" for values of type \"Count\"",
+    );
+    assert_error(
+        &errors,
+        &at("c.yaml", text, "$length", 0),
+        "$length applies to strings, bytes, lists and maps, not to values of type \"Count\"",
+    );
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+}

@@ -171,7 +171,7 @@ impl Types {
         if let (Some(node), Some(old)) = (node, parent.as_ref().and_then(|p| p.node)) {
             if !self.derives_from(node, old) {
                 diagnostics.error(
-                    &req.node.as_ref().map(|n| n.location.clone()).unwrap_or_default(),
+                    &req.node.as_ref().map_or_else(|| req.name.location.clone(), |n| n.location.clone()),
                     format!(
                         "{what} refines its node to \"{}\", which does not derive from \"{}\" (§8.4.1)",
                         self.name(node),
@@ -214,7 +214,7 @@ impl Types {
         {
             if !self.derives_from(*new, old) {
                 diagnostics.error(
-                    &req.capability.as_ref().map(|c| c.location.clone()).unwrap_or_default(),
+                    &req.capability.as_ref().map_or_else(|| req.name.location.clone(), |c| c.location.clone()),
                     format!(
                         "{what} refines its capability to \"{}\", which does not derive from \"{}\" (§8.4.1)",
                         self.name(*new),
@@ -362,10 +362,20 @@ impl Types {
                 };
                 if let (Some(CapabilityRef::Name(name)), Some(node)) = (&spec.capability, spec.node)
                 {
+                    // Reported where this definition writes the capability or refines the
+                    // node; an inherited or repeated definition was reported where written.
+                    let Some(at) = req
+                        .capability
+                        .as_ref()
+                        .or(req.node.as_ref())
+                        .map(|n| n.location.clone())
+                    else {
+                        continue;
+                    };
                     let capabilities = &self.resolved[node].capabilities;
                     if !capabilities.iter().any(|c| &c.name == name) {
                         diagnostics.error(
-                            &req.capability.as_ref().map(|c| c.location.clone()).unwrap_or_default(),
+                            &at,
                             format!(
                                 "unknown capability \"{name}\" in requirement \"{}\" of {}: it is neither a capability type nor a capability of node type \"{}\" (which has: {})",
                                 req.name.name,

@@ -136,6 +136,9 @@ impl Types {
             .as_ref()
             .map(|p| p.validations.clone())
             .unwrap_or_default();
+        if let (Some(clause), Some(base)) = (&def.validation, base) {
+            self.check_clause_types(clause, base, &def.name.name, diagnostics);
+        }
         validations.extend(def.validation.clone());
         let parent = match (builtin_parent, self.entries[id].parent) {
             (Some(b), _) => Some(DataTypeRef::Builtin(b)),

@@ -3,9 +3,9 @@
 //! §11.4, §11.6).
 
 use super::{DefLabel, Types};
-use crate::ast::{InterfaceDef, OperationDef, TypeKind};
+use crate::ast::{InterfaceDef, OperationDef, TypeDef, TypeKind};
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics};
-use crate::model::PropertyDefinition;
+use crate::model::{ExprKind, PropertyDefinition};
 use crate::names::TypeId;
 
 /// An interface with inheritance and refinement applied.
@@ -212,5 +212,89 @@ impl Types {
             }
         }
         out
+    }
+}
+
+/// What the parameters of interfaces may refer to (§11.4): in an interface type, no entity
+/// (no `$get_property`/`$get_attribute`, no attribute mapping); in a node or relationship type,
+/// only SELF, and output mappings name attributes of the type.
+pub(super) fn check_interface_scope(
+    def: &TypeDef,
+    owner: &str,
+    attributes: &[&str],
+    diagnostics: &mut Diagnostics,
+) {
+    let in_type = def.kind == TypeKind::Interface;
+    let mut interfaces: Vec<&InterfaceDef> = def.interfaces.iter().collect();
+    if in_type {
+        interfaces.push(&def.interface);
+    }
+    for interface in interfaces {
+        let operations = interface.operations.iter().chain(&interface.notifications);
+        let inputs = interface
+            .inputs
+            .iter()
+            .chain(operations.clone().flat_map(|o| &o.inputs));
+        for input in inputs {
+            for value in input.value.iter().chain(&input.default) {
+                value.visit_calls(&mut |at, call| {
+                    if !matches!(call.function.as_str(), "get_property" | "get_attribute") {
+                        return;
+                    }
+                    let first = call.args.first().and_then(|a| a.as_str());
+                    if in_type {
+                        diagnostics.error(
+                            &at.location,
+                            format!(
+                                "input \"{}\" of {owner} uses ${}, but an interface type has no node or relationship to read from (§11.4)",
+                                input.name.name, call.function
+                            ),
+                        );
+                    } else if first.is_some() && first != Some("SELF") {
+                        diagnostics.error(
+                            &at.location,
+                            format!(
+                                "input \"{}\" of {owner} uses ${} from \"{}\"; in a type, paths start from SELF (§11.4)",
+                                input.name.name,
+                                call.function,
+                                first.unwrap_or_default()
+                            ),
+                        );
+                    }
+                });
+            }
+        }
+        if in_type {
+            continue;
+        }
+        for output in operations.flat_map(|o| &o.outputs) {
+            let Some(ExprKind::List(path)) = output.mapping.as_ref().map(|m| &m.kind) else {
+                continue;
+            };
+            let (Some("SELF"), Some(attribute)) = (
+                path.first().and_then(|p| p.as_str()),
+                path.get(1).and_then(|p| p.as_str()),
+            ) else {
+                continue;
+            };
+            if matches!(
+                attribute,
+                "CAPABILITY" | "RELATIONSHIP" | "SOURCE" | "TARGET"
+            ) {
+                continue;
+            }
+            if !attributes.contains(&attribute) {
+                diagnostics.error(
+                    &path[1].location,
+                    format!(
+                        "output \"{}\" of interface \"{}\" of {owner} maps to attribute \"{attribute}\", which {owner} does not define{}; it has: {}",
+                        output.name.name,
+                        interface.name.name,
+                        did_you_mean(attribute, attributes.iter().copied()),
+                        known_list(attributes.iter().copied())
+                    ),
+                );
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The type table: every type of every file, its parent (§6.4.2), derivation cycles, and the
 //! flattened definitions each type inherits and refines (properties, attributes, capabilities,
-//! requirements, interfaces; §7.1, §7.3, §8.1, §9.2).
+//! requirements, interfaces, artifacts, restricting lists; §7.1, §7.3, §8.1, §9.2, §11, §12,
+//! §16).
 
 use crate::ast::{CountRange, Named, TypeDef, TypeKind};
 use crate::catalog::Catalog;
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 
 mod artifacts;
 mod capabilities;
+mod clauses;
 mod data;
 mod interfaces;
 mod restrictions;
@@ -18,6 +20,7 @@ mod scalars;
 mod values;
 
 pub(crate) use artifacts::ArtifactSpec;
+use interfaces::check_interface_scope;
 pub(crate) use interfaces::{InterfaceSpec, OperationSpec};
 
 pub(crate) struct TypeEntry {
@@ -483,6 +486,13 @@ impl Types {
                 .map(|p| self.resolved[p].interface.clone());
             resolved.interface = self.interface_type_body(id, parent.as_ref(), diagnostics);
         }
+        let attributes: Vec<&str> = resolved
+            .attributes
+            .iter()
+            .chain(&resolved.properties)
+            .map(|d| d.name.as_str())
+            .collect();
+        check_interface_scope(&def, &owner, &attributes, diagnostics);
         match def.kind {
             TypeKind::Node => {
                 resolved.capabilities =

@@ -174,6 +174,9 @@ impl Types {
                     .map(Box::new);
             }
             if let Some(validation) = &def.validation {
+                if let Some(base) = self.data_base(schema.data_type) {
+                    self.check_clause_types(validation, base, &schema.type_name, diagnostics);
+                }
                 schema.validations.push(validation.clone());
             }
             refined.schema = Some(schema);
@@ -217,6 +220,9 @@ impl Types {
         let data_type =
             self.lookup_data(file, type_name, &format!("the type of {what}"), diagnostics)?;
         let base = self.data_base(data_type);
+        if let (Some(clause), Some(base)) = (validation, base) {
+            self.check_clause_types(clause, base, &type_name.name, diagnostics);
+        }
         let mut schema = Schema {
             data_type,
             type_name: type_name.name.clone(),
@@ -325,6 +331,11 @@ impl Types {
             }
             (None, Some(parent)) => {
                 let mut schema = parent.clone();
+                if let (Some(clause), Some(base)) =
+                    (&def.validation, self.data_base(parent.data_type))
+                {
+                    self.check_clause_types(clause, base, &parent.type_name, diagnostics);
+                }
                 schema.validations.extend(def.validation.clone());
                 if let Some(entry) = &def.entry_schema {
                     schema.entry = self
