@@ -267,7 +267,7 @@ impl Compiler<'_> {
             (Start::SelfEntity, SelfRef::Node(i)) => Reached::Node(i),
             (Start::SelfEntity, SelfRef::Relationship(i, r)) => Reached::Relationship(i, r),
             (Start::SelfEntity, SelfRef::None | SelfRef::Unknown) => return None,
-            (Start::Node(node), _) => match self.nodes.iter().position(|n| &n.name == node) {
+            (Start::Node(node), _) => match self.node_index.get(node.as_str()).copied() {
                 Some(i) => Reached::Node(i),
                 None => {
                     let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -529,11 +529,11 @@ impl Compiler<'_> {
             (Reached::Relationship(i, _), Step::Source) => Reached::Node(i),
             (Reached::Relationship(i, r), Step::Target) => {
                 let target = &self.nodes[i].requirements[r].target;
-                Reached::Node(self.nodes.iter().position(|n| &n.name == target)?)
+                Reached::Node(*self.node_index.get(target.as_str())?)
             }
             (Reached::Relationship(i, r), Step::TargetCapability) => {
                 let info = &self.nodes[i].requirements[r];
-                let target = self.nodes.iter().position(|n| n.name == info.target)?;
+                let target = *self.node_index.get(info.target.as_str())?;
                 Reached::Capability(target, info.capability.clone())
             }
             _ => Reached::Unknown,

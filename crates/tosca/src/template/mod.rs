@@ -47,6 +47,8 @@ pub(crate) struct Compiler<'a> {
     /// The entry file: the scope in which the service template's names resolve.
     pub file: usize,
     pub nodes: Vec<NodeInfo>,
+    /// Node templates by name (the first of a name), so lookups do not scan `nodes`.
+    pub node_index: std::collections::HashMap<String, usize>,
     /// Relationship templates by name: type and property assignments.
     pub relationship_templates: BTreeMap<String, (TypeId, Vec<Assignment>, Vec<Assignment>)>,
     /// The properties of the entity whose values are being checked, for
@@ -74,6 +76,7 @@ pub(crate) fn compile(
             diagnostics,
             file: 0,
             nodes: Vec::new(),
+            node_index: Default::default(),
             relationship_templates: BTreeMap::new(),
             self_values: Vec::new(),
             inputs: Vec::new(),
@@ -243,6 +246,9 @@ impl Compiler<'_> {
             requirements: Vec::new(),
             unfulfilled: Vec::new(),
         };
+        self.node_index
+            .entry(name.to_string())
+            .or_insert(self.nodes.len());
         self.nodes.push(NodeInfo {
             name,
             location: template.name.location.clone(),

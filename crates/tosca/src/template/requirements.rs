@@ -303,7 +303,7 @@ impl Compiler<'_> {
         wanted_capability: Option<&Named>,
         what: &str,
     ) -> Target {
-        if let Some(target) = self.nodes.iter().position(|n| n.name == node.name) {
+        if let Some(target) = self.node_index.get(&node.name).copied() {
             // A target whose type is unknown was reported already.
             return match self.nodes[target].type_id {
                 Some(_) => Target::Found(target),

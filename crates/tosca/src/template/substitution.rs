@@ -242,7 +242,7 @@ impl Compiler<'_> {
     }
 
     fn node_named(&mut self, name: &Named, what: &str) -> Option<usize> {
-        let found = self.nodes.iter().position(|n| n.name == name.name);
+        let found = self.node_index.get(&name.name).copied();
         if found.is_none() {
             let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
             self.diagnostics.error(

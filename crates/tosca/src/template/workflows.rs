@@ -109,7 +109,7 @@ impl Compiler<'_> {
         let Some(target) = &step.target else {
             return Target::Other;
         };
-        let Some(index) = self.nodes.iter().position(|n| n.name == target.name) else {
+        let Some(index) = self.node_index.get(&target.name).copied() else {
             if !st.groups.iter().any(|g| g.name.name == target.name) {
                 let names: Vec<&str> = self
                     .nodes
