@@ -15,7 +15,19 @@ pub trait SourceReader {
 pub struct FsReader;
 
 impl SourceReader for FsReader {
+    /// Refuses a file larger than the YAML loader would accept before reading any of it.
     fn read(&self, path: &Path) -> io::Result<String> {
+        let limit = crate::yaml::Limits::DEFAULT.max_file_bytes;
+        let size = std::fs::metadata(path)?.len();
+        if size > limit as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the file is {size} bytes, more than the limit of {} MiB for a TOSCA file",
+                    limit >> 20
+                ),
+            ));
+        }
         std::fs::read_to_string(path)
     }
 }

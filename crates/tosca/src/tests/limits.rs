@@ -399,3 +399,22 @@ fn hostile_values_in_templates_give_diagnostics() {
         let _ = compile_with(&[("h.yaml", text)], &ProfileRegistry::new());
     }
 }
+
+#[test]
+fn an_oversized_file_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    // Sparse: 65 MiB that take no disk and would take memory only if read.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    let errors = crate::compile(&path, &crate::FsReader, &crate::ProfileRegistry::new())
+        .expect_err("too large");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.to_string().contains("more than the limit of 64 MiB")),
+        "{errors:?}"
+    );
+}
