@@ -256,6 +256,15 @@ pub enum ToscaCommand {
     /// Check a TOSCA file (or a directory's service.yaml): exit 0 valid, 1 invalid, 2 unreadable.
     Validate {
         path: PathBuf,
+        /// Directory where profiles that are not built in are looked for by name (after the
+        /// template's own directory); repeat it, or set KHUTULUN_PROFILE_PATH (DIR:DIR...).
+        #[arg(
+            long = "profile-path",
+            value_name = "DIR",
+            env = "KHUTULUN_PROFILE_PATH",
+            value_delimiter = ':'
+        )]
+        profile_path: Vec<PathBuf>,
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value = "human")]
         format: crate::commands::tosca::DiagnosticFormat,
@@ -264,6 +273,15 @@ pub enum ToscaCommand {
     /// their relationships, evaluated values, inputs, outputs).
     Compile {
         path: PathBuf,
+        /// Directory where profiles that are not built in are looked for by name (after the
+        /// template's own directory); repeat it, or set KHUTULUN_PROFILE_PATH (DIR:DIR...).
+        #[arg(
+            long = "profile-path",
+            value_name = "DIR",
+            env = "KHUTULUN_PROFILE_PATH",
+            value_delimiter = ':'
+        )]
+        profile_path: Vec<PathBuf>,
         /// Input value, KEY=VALUE (VALUE is read as JSON when it parses, else as a string).
         #[arg(short = 'i', long = "input", value_name = "KEY=VALUE")]
         inputs: Vec<String>,

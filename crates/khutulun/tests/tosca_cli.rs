@@ -166,3 +166,41 @@ fn a_csar_is_created_validated_and_compiled() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!out_dir.path().join("hello.rar").exists());
 }
+
+#[test]
+fn profiles_are_found_on_the_profile_path_and_next_to_the_template() {
+    let profile = "tosca_definitions_version: tosca_2_0\nprofile: com.example.web:1.2\nnode_types:\n  Site:\n    properties:\n      port: { type: integer }\n";
+    let service = "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: com.example.web:1.2\n    namespace: web\nservice_template:\n  node_templates:\n    site:\n      type: web:Site\n      properties: { port: 8080 }\n";
+    let profiles = template_dir(&[("com.example.web.yaml", profile)]);
+    let project = template_dir(&[("service.yaml", service)]);
+    let file = project.path().join("service.yaml");
+    let file = file.to_str().unwrap();
+
+    // Not built in, not next to the template: unknown, and the message says where it looked.
+    let out = run(&["tosca", "validate", file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown profile \"com.example.web:1.2\""),
+        "{err}"
+    );
+    assert!(err.contains("com.example.web.yaml"), "{err}");
+
+    let dir = profiles.path().to_str().unwrap();
+    let out = run(&["tosca", "validate", file, "--profile-path", dir]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let out = Command::new(BIN)
+        .args(["tosca", "compile", file])
+        .env("KHUTULUN_PROFILE_PATH", format!("/nonexistent:{dir}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let compiled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(compiled.to_string().contains("8080"), "{compiled}");
+
+    // A copy next to the template is found without any path.
+    std::fs::write(project.path().join("com.example.web.yaml"), profile).unwrap();
+    let out = run(&["tosca", "validate", file]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

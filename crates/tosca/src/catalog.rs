@@ -5,7 +5,7 @@
 use crate::ast::{self, ImportTarget};
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics, Location};
 use crate::parse::parse_file;
-use crate::profiles::ProfileRegistry;
+use crate::profiles::{candidates_in, profile_file_names, ProfileRegistry};
 use crate::source::{classify_url, normalize, ImportUrl, SourceReader};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -119,8 +119,11 @@ impl Loader<'_> {
                 }
             }
         };
-        let node = match crate::yaml::load(&display, &text) {
-            Ok(node) => node,
+        let node = match crate::yaml::load_with_warnings(&display, &text) {
+            Ok((node, warnings)) => {
+                self.diagnostics.extend(warnings);
+                node
+            }
             Err(errors) => {
                 self.diagnostics.extend(errors);
                 return None;
@@ -177,13 +180,27 @@ impl Loader<'_> {
         match &import.target {
             ImportTarget::Profile(name) => {
                 let Some(registered) = self.profiles.get(&name.name) else {
+                    let (found, mismatched) = self.profile_on_disk(importer, &name.name);
+                    if let Some(path) = found {
+                        let display = path.display().to_string();
+                        return Some((SourceId::File(path), display, Some(name.name.clone())));
+                    }
                     let hint = did_you_mean(&name.name, self.profiles.names());
+                    let mismatch = mismatched
+                        .map(|(path, declared)| {
+                            format!(
+                                "; {} declares profile \"{declared}\", not this one",
+                                path.display()
+                            )
+                        })
+                        .unwrap_or_default();
                     self.diagnostics.error(
                         &name.location,
                         format!(
-                            "unknown profile \"{}\"{hint}; known profiles: {}",
+                            "unknown profile \"{}\"{hint}; known profiles: {}; no file for it ({}) in the importing file's directory or the profile search path{mismatch}",
                             name.name,
-                            known_list(self.profiles.names())
+                            known_list(self.profiles.names()),
+                            profile_file_names(&name.name).join(", ")
                         ),
                     );
                     return None;
@@ -255,6 +272,43 @@ impl Loader<'_> {
                 Some((SourceId::File(path), display, profile.clone()))
             }
         }
+    }
+
+    /// A profile that is not registered, looked for as a file (see [`profile_file_names`]) in
+    /// the importing file's directory, the entry file's directory and the registry's search
+    /// directories. Returns the file that declares exactly `profile`, or else the first file
+    /// found that declares another profile (for the error message).
+    fn profile_on_disk(
+        &self,
+        importer: &SourceId,
+        profile: &str,
+    ) -> (Option<PathBuf>, Option<(PathBuf, String)>) {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        if let SourceId::File(from) = importer {
+            dirs.push(from.parent().map(normalize).unwrap_or_default());
+        }
+        dirs.push(self.root.clone());
+        dirs.extend(self.profiles.search_dirs().iter().map(|d| normalize(d)));
+        dirs.dedup();
+        let mut mismatched = None;
+        for dir in dirs {
+            for path in candidates_in(&dir, profile) {
+                let Ok(text) = self.reader.read(&path) else {
+                    continue;
+                };
+                let declared = crate::yaml::load(&path.display().to_string(), &text)
+                    .ok()
+                    .and_then(|node| declared_profile(&node));
+                match declared {
+                    Some(declared) if declared == profile => return (Some(path), None),
+                    Some(declared) if mismatched.is_none() => {
+                        mismatched = Some((path, declared));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (None, mismatched)
     }
 
     /// An import from a repository (§6.8.2.2): the url is a path from the repository's root.
@@ -342,4 +396,12 @@ fn profile_file(
 
 fn profile_display(profile: &str, path: &str) -> String {
     format!("<{profile}>/{path}")
+}
+
+/// The `profile` a TOSCA file declares at its top level, if any.
+fn declared_profile(node: &crate::yaml::Node) -> Option<String> {
+    node.as_map()?
+        .iter()
+        .find(|(key, _)| key.as_str() == Some("profile"))
+        .and_then(|(_, value)| value.as_str().map(str::to_string))
 }

@@ -35,6 +35,7 @@ mod template;
 mod types;
 pub mod values;
 pub mod yaml;
+mod yaml_compat;
 
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use model::*;

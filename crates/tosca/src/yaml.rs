@@ -162,6 +162,43 @@ pub fn load(file: &str, text: &str) -> Result<Node, Vec<Diagnostic>> {
     load_with_limits(file, text, &Limits::DEFAULT)
 }
 
+/// Loads one YAML document within [`Limits::DEFAULT`], reading what libyaml-based processors
+/// accept and YAML 1.2 does not (see [`crate::yaml_compat`]) with a warning for each.
+pub fn load_with_warnings(
+    file: &str,
+    text: &str,
+) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut warnings = Vec::new();
+    let mut fixed: Option<String> = None;
+    loop {
+        let current = fixed.as_deref().unwrap_or(text);
+        let errors = match load(file, current) {
+            Ok(node) => return Ok((node, warnings)),
+            Err(errors) => errors,
+        };
+        let under_indented = match errors.as_slice() {
+            [only] if only.message == crate::yaml_compat::UNDER_INDENTED => only,
+            _ => return Err(errors),
+        };
+        if warnings.len() >= crate::yaml_compat::MAX_FIXES {
+            return Err(errors);
+        }
+        let Some(next) = crate::yaml_compat::indent_quoted_scalar(
+            current,
+            under_indented.line,
+            under_indented.column,
+        ) else {
+            return Err(errors);
+        };
+        let at = Location::new(file, under_indented.line, under_indented.column);
+        warnings.push(Diagnostic::warning(
+            &at,
+            "the continuation lines of this quoted scalar are indented less than YAML 1.2 allows (more than the mapping that holds it); read as libyaml reads it — indent them to silence this",
+        ));
+        fixed = Some(next);
+    }
+}
+
 /// Loads one YAML document within `limits`.
 ///
 /// The document is built from saphyr's parser events with an explicit stack (saphyr's own

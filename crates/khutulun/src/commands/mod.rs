@@ -77,8 +77,13 @@ pub async fn run(cli: Cli) -> CliResult {
             command: HostCommand::Undrain { name },
         } => query::undrain(&client, &name).await,
         Command::Tosca {
-            command: ToscaCommand::Validate { path, format },
-        } => tosca::validate(&path, format),
+            command:
+                ToscaCommand::Validate {
+                    path,
+                    format,
+                    profile_path,
+                },
+        } => tosca::validate(&path, &profile_path, format),
         Command::Tosca {
             command:
                 ToscaCommand::Compile {
@@ -86,8 +91,9 @@ pub async fn run(cli: Cli) -> CliResult {
                     inputs,
                     output,
                     format,
+                    profile_path,
                 },
-        } => tosca::compile_command(&path, &inputs, output, format),
+        } => tosca::compile_command(&path, &profile_path, &inputs, output, format),
         Command::Csar {
             command: CsarCommand::Create { dir, out, entry },
         } => tosca::csar_create(&dir, &out, entry.as_deref()),

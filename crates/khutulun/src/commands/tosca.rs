@@ -50,13 +50,16 @@ fn source_of(path: &Path) -> CliResult<Source> {
     Ok(Source { entry, csar: None })
 }
 
-fn compile(path: &Path) -> CliResult<Result<ServiceTemplate, Vec<Diagnostic>>> {
+fn compile(
+    path: &Path,
+    profile_path: &[PathBuf],
+) -> CliResult<Result<ServiceTemplate, Vec<Diagnostic>>> {
     let source = source_of(path)?;
-    let result = khutulun_tosca::compile(
-        &source.entry,
-        &khutulun_tosca::FsReader,
-        &khutulun_profile::registry(),
-    );
+    let mut profiles = khutulun_profile::registry();
+    for dir in profile_path {
+        profiles.add_search_dir(dir);
+    }
+    let result = khutulun_tosca::compile(&source.entry, &khutulun_tosca::FsReader, &profiles);
     // Files inside a CSAR are named archive/member, not by the temporary directory.
     let rename = |mut diagnostics: Vec<Diagnostic>| {
         if let Some((csar, name)) = &source.csar {
@@ -78,8 +81,8 @@ fn compile(path: &Path) -> CliResult<Result<ServiceTemplate, Vec<Diagnostic>>> {
     })
 }
 
-pub fn validate(path: &Path, format: DiagnosticFormat) -> CliResult {
-    let result = compile(path)?;
+pub fn validate(path: &Path, profile_path: &[PathBuf], format: DiagnosticFormat) -> CliResult {
+    let result = compile(path, profile_path)?;
     let diagnostics = match &result {
         Ok(template) => template.warnings.clone(),
         Err(diagnostics) => diagnostics.clone(),
@@ -104,13 +107,14 @@ pub fn validate(path: &Path, format: DiagnosticFormat) -> CliResult {
 
 pub fn compile_command(
     path: &Path,
+    profile_path: &[PathBuf],
     inputs: &[String],
     format: CompileFormat,
     diagnostics_format: DiagnosticFormat,
 ) -> CliResult {
     let inputs: BTreeMap<String, Value> =
         crate::package::parse_inputs(inputs)?.into_iter().collect();
-    let template = match compile(path)? {
+    let template = match compile(path, profile_path)? {
         Ok(template) => template,
         Err(diagnostics) => {
             report(&diagnostics, diagnostics_format);

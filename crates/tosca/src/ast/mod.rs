@@ -226,6 +226,8 @@ pub struct PropertyDef {
     pub entry_schema: Option<SchemaDef>,
     /// Incoming parameters: the attribute the value is stored in (§9.8).
     pub mapping: Option<Expr>,
+    /// Written in the single-line grammar `name: value` (§9.4, §9.8).
+    pub single_line: bool,
 }
 
 impl PropertyDef {
@@ -241,6 +243,7 @@ impl PropertyDef {
             key_schema: None,
             entry_schema: None,
             mapping: None,
+            single_line: false,
         }
     }
 }

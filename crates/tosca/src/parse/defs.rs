@@ -144,6 +144,7 @@ impl Parser<'_> {
             // The single-line grammar: a fixed value (for properties only a refinement, checked
             // when resolved), or for incoming parameters an attribute mapping (§9.4, §9.8).
             let value = self.value(entry.value);
+            def.single_line = true;
             if kind == ValueDefKind::IncomingParameter {
                 self.attribute_mapping(&value, entry.key, owner);
                 def.mapping = Some(value);

@@ -205,8 +205,77 @@ fn unknown_profiles_are_reported_with_the_known_ones() {
     assert_error(
         &errors,
         "main.yaml:3:14",
-        "unknown profile \"org.bse:1.0\" (did you mean \"org.base:1.0\"?); known profiles: org.base:1.0, org.other:2",
+        "unknown profile \"org.bse:1.0\" (did you mean \"org.base:1.0\"?); known profiles: org.base:1.0, org.other:2; no file for it (org.bse:1.0.yaml, org.bse:1.0.yml, org.bse:1.0, org.bse.yaml, org.bse.yml, org.bse) in the importing file's directory or the profile search path",
     );
+}
+
+const KUBE_PROFILE: &str =
+    "tosca_definitions_version: tosca_2_0\nprofile: io.kubernetes:1.30\nnode_types:\n  Pod: {}\n";
+
+fn imports_kubernetes(namespace_use: &str) -> String {
+    format!(
+        "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.kubernetes:1.30\n    namespace: k8s\n{}",
+        uses(namespace_use)
+    )
+}
+
+#[test]
+fn an_unregistered_profile_is_found_by_name_next_to_the_importing_file() {
+    let main = imports_kubernetes("k8s:Pod");
+    for file in [
+        "pkg/io.kubernetes",
+        "pkg/io.kubernetes.yaml",
+        "pkg/io.kubernetes:1.30.yml",
+    ] {
+        let template = compile_ok(&[("pkg/main.yaml", &main), (file, KUBE_PROFILE)]);
+        assert_eq!(
+            template.node_templates[0].types[0].profile.as_deref(),
+            Some("io.kubernetes:1.30"),
+            "profile file {file}"
+        );
+    }
+}
+
+#[test]
+fn a_profile_file_must_declare_the_imported_name_and_version() {
+    let main = imports_kubernetes("k8s:Pod");
+    let older = KUBE_PROFILE.replace("1.30", "1.29");
+    let errors = compile_err(&[("pkg/main.yaml", &main), ("pkg/io.kubernetes.yaml", &older)]);
+    assert!(
+        errors.iter().any(|e| e.contains("pkg/main.yaml:3:14")
+            && e.contains("unknown profile \"io.kubernetes:1.30\"")
+            && e.contains(
+                "pkg/io.kubernetes.yaml declares profile \"io.kubernetes:1.29\", not this one"
+            )),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn profile_search_directories_are_searched_after_the_package() {
+    let main = imports_kubernetes("k8s:Pod");
+    let mut registry = ProfileRegistry::new();
+    registry.add_search_dir("/usr/share/tosca/profiles");
+    let template = compile_with(
+        &[
+            ("pkg/main.yaml", &main),
+            ("/usr/share/tosca/profiles/io.kubernetes.yaml", KUBE_PROFILE),
+        ],
+        &registry,
+    )
+    .unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(template.node_templates[0].types[0].name, "Pod");
+    // Without the search directory the profile is unknown.
+    compile_err(&[
+        ("pkg/main.yaml", &main),
+        ("/usr/share/tosca/profiles/io.kubernetes.yaml", KUBE_PROFILE),
+    ]);
+}
+
+#[test]
+fn profile_names_never_reach_outside_the_search_directory() {
+    assert!(crate::profiles::profile_file_names("../etc/passwd").is_empty());
+    assert!(crate::profiles::profile_file_names("a/b:1").is_empty());
 }
 
 #[test]

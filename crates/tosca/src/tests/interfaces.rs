@@ -214,9 +214,7 @@ fn parameters_take_the_single_line_grammar() {
 interface_types:
   A:
     inputs:
-      fixed: 5
-      call: { $get_input: x }
-      literal_map: { a: 1, b: 2 }
+      fixed: { type: integer }
     operations:
       start: {}
 node_types:
@@ -226,6 +224,10 @@ node_types:
     interfaces:
       one:
         type: A
+        inputs:
+          fixed: 5
+          call: { $get_input: x }
+          literal_map: { a: 1, b: 2 }
         operations:
           start:
             outputs:
@@ -240,7 +242,7 @@ fn parameters_in_types_refer_to_self_only() {
 interface_types:
   A:
     inputs:
-      x: { $get_property: [ SELF, name ] }
+      x: { value: { $get_property: [ SELF, name ] } }
     operations:
       start: {}
 node_types:
@@ -278,4 +280,23 @@ node_types:
         "maps to attribute \"nid\", which node type \"N\" does not define (did you mean \"id\"?)",
     );
     assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn a_new_interface_type_input_needs_the_full_grammar() {
+    // `description: text` under inputs is an input named "description" in the short form,
+    // which only refines an inherited input (§9.4, §9.8).
+    let text = "tosca_definitions_version: tosca_2_0\ninterface_types:\n  Base:\n    inputs:\n      level: { type: integer }\n    operations:\n      run:\n        inputs:\n          mode: { type: string }\n  Mine:\n    derived_from: Base\n    inputs:\n      level: 3\n      description: An operation under inputs\n    operations:\n      run:\n        inputs:\n          mode: fast\n          extra: 1\n";
+    let errors = compile_err(&[("t.yaml", text)]);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_error(
+        &errors,
+        "t.yaml:14:7",
+        "input \"description\" of interface type \"Mine\" is new, so it needs a full parameter definition",
+    );
+    assert_error(
+        &errors,
+        "t.yaml:19:11",
+        "input \"extra\" of operation \"run\" of interface type \"Mine\" is new",
+    );
 }

@@ -124,6 +124,9 @@ impl Types {
         in_type: bool,
         diagnostics: &mut Diagnostics,
     ) -> InterfaceSpec {
+        if in_type {
+            new_short_form_parameters(&def.inputs, &base.inputs, owner, diagnostics);
+        }
         base.inputs = self.value_defs(
             file,
             &def.inputs,
@@ -185,6 +188,9 @@ impl Types {
                 Some(p) => (out[p].inputs.clone(), out[p].outputs.clone()),
                 None => (Vec::new(), Vec::new()),
             };
+            if in_type {
+                new_short_form_parameters(&def.inputs, &inputs, &what, diagnostics);
+            }
             let spec = OperationSpec {
                 name: def.name.name.clone(),
                 inputs: self.value_defs(
@@ -295,6 +301,28 @@ pub(super) fn check_interface_scope(
                     ),
                 );
             }
+        }
+    }
+}
+
+/// In an interface type a new input is a definition, so it takes the full grammar: the
+/// single-line form `name: value` fixes the value of an inherited parameter and cannot
+/// introduce one (§9.4; parameter definitions follow property definitions, §9.8).
+fn new_short_form_parameters(
+    own: &[crate::ast::PropertyDef],
+    inherited: &[crate::model::PropertyDefinition],
+    owner: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    for def in own {
+        if def.single_line && !inherited.iter().any(|d| d.name == def.name.name) {
+            diagnostics.error(
+                &def.name.location,
+                format!(
+                    "input \"{}\" of {owner} is new, so it needs a full parameter definition (a map such as `{{ type: string, value: ... }}`); the short form \"name: value\" only refines an inherited input (§9.4, §9.8)",
+                    def.name.name
+                ),
+            );
         }
     }
 }
