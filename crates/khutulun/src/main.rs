@@ -14,6 +14,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Agent(_)) {
+        // A command whose output is piped into `head` ends quietly when the reader goes,
+        // like other Unix tools; the agent keeps Rust's default (writes fail with EPIPE).
+        // SAFETY: at start-up, before any thread exists, setting a signal's disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,

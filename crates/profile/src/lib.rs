@@ -5,6 +5,9 @@
 //! records, for every type, the profile that defined it, so the orchestrator recognises its
 //! types with [`PROFILE_PREFIX`] and the type-name constants below however a template
 //! namespaced the import.
+//!
+//! It also bundles the TOSCA Simple Profile ([`SIMPLE_PROFILE_NAME`]), so that templates
+//! written against the community simple profile validate and compile with khutulun.
 
 use khutulun_tosca::ProfileRegistry;
 
@@ -16,6 +19,16 @@ pub const PROFILE_PREFIX: &str = "io.khutulun";
 
 /// The profile's TOSCA file.
 pub const PROFILE_YAML: &str = include_str!("../../../profiles/khutulun/profile.yaml");
+
+/// The name of the built-in TOSCA Simple Profile (`profile: org.oasis-open.tosca.simple:2.0`):
+/// the normative types of TOSCA 1.x (Compute, SoftwareComponent, HostedOn, Endpoint, ...),
+/// which TOSCA 2.0 moved out of the standard into a community-maintained profile (§6.7.2).
+pub const SIMPLE_PROFILE_NAME: &str = "org.oasis-open.tosca.simple:2.0";
+
+/// The TOSCA Simple Profile's file: its types in TOSCA 2.0 grammar, with short names.
+/// Khutulun validates and compiles templates that use them; it runs only nodes of its own
+/// profile's types, so nodes of these types are pure model to it.
+pub const SIMPLE_PROFILE_YAML: &str = include_str!("../../../profiles/tosca-simple/profile.yaml");
 
 /// Node type: a bare process supervised by the agent.
 pub const PROCESS: &str = "Process";
@@ -42,16 +55,21 @@ pub const SEPARATION: &str = "Separation";
 /// Policy: CPU and memory each instance of the targets needs.
 pub const RESOURCES: &str = "Resources";
 
-/// A registry holding the Khutulun profile under [`PROFILE_NAME`].
+/// A registry holding the Khutulun profile under [`PROFILE_NAME`] and the TOSCA Simple Profile
+/// under [`SIMPLE_PROFILE_NAME`].
 pub fn registry() -> ProfileRegistry {
     let mut registry = ProfileRegistry::new();
     register(&mut registry);
     registry
 }
 
-/// Adds the Khutulun profile to an existing registry.
+/// Adds the built-in profiles to an existing registry: the Khutulun profile, whose types
+/// Khutulun deploys, and the TOSCA Simple Profile, so that templates written against the
+/// community simple profile (`imports: [ { profile: org.oasis-open.tosca.simple:2.0 } ]`)
+/// validate and compile with khutulun instead of failing on an unknown profile.
 pub fn register(registry: &mut ProfileRegistry) {
     registry.register_file(PROFILE_NAME, PROFILE_YAML);
+    registry.register_file(SIMPLE_PROFILE_NAME, SIMPLE_PROFILE_YAML);
 }
 
 #[cfg(test)]
