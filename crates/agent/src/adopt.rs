@@ -93,7 +93,7 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
                 pid_start_time: rec.pid_start_time,
                 attributes: rec.attributes.clone(),
             };
-            if delegate.is_alive(&running) {
+            if delegate.is_alive(&running).await {
                 agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
                 agent.emit(EventKind::InstanceAdopted {
                     instance: instance.clone(),
@@ -169,7 +169,7 @@ async fn stop_stale(agent: &Agent) {
             pid_start_time: note.pid_start_time,
             attributes: Default::default(),
         };
-        if delegate.is_alive(&running) {
+        if delegate.is_alive(&running).await {
             let now_on = record
                 .map(|r| format!("it now runs on host {}", r.host))
                 .unwrap_or_else(|| "its service is gone".into());

@@ -107,6 +107,7 @@ impl Agent {
         match kind {
             DelegateKind::Process => Some(&self.process),
             DelegateKind::Directory => Some(&self.directory),
+            DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn => None,
             DelegateKind::None => None,
         }
     }

@@ -108,7 +108,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
                         pid_start_time: record.pid_start_time,
                         attributes: record.attributes.clone(),
                     };
-                    if record.pid.is_some() && delegate.is_alive(&running) {
+                    if record.pid.is_some() && delegate.is_alive(&running).await {
                         let _ = delegate.stop(&running, Duration::from_secs(10)).await;
                     }
                 }

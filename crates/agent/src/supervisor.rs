@@ -44,12 +44,7 @@ pub async fn start_workload(
         .start(&workload.spec)
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
-    crate::local::write_pid_file(
-        agent,
-        instance,
-        &running,
-        crate::workload::DelegateKind::of_spec(&workload.spec).name(),
-    );
+    crate::local::write_pid_file(agent, instance, &running, workload.kind.name());
     let record = agent.update_instance(instance, |r| {
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;
@@ -110,7 +105,7 @@ pub fn spawn(
     tokio::spawn(async move {
         let agent = task_agent;
         let delegate = agent
-            .delegate(crate::workload::DelegateKind::of_spec(&workload.spec))
+            .delegate(workload.kind)
             .expect("every spec has a built-in delegate");
         let mut running = running;
         let mut started = Instant::now();

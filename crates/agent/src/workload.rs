@@ -18,6 +18,9 @@ use crate::runtime::InstanceAttributes;
 pub enum DelegateKind {
     Process,
     Directory,
+    Podman,
+    Docker,
+    Nspawn,
     /// A node of a type Khutulun does not run (pure model); it is "running" at once.
     None,
 }
@@ -37,15 +40,10 @@ impl DelegateKind {
         match name {
             "process" => DelegateKind::Process,
             "directory" => DelegateKind::Directory,
+            "podman" => DelegateKind::Podman,
+            "docker" => DelegateKind::Docker,
+            "nspawn" => DelegateKind::Nspawn,
             _ => DelegateKind::None,
-        }
-    }
-
-    /// The kind that runs a spec.
-    pub fn of_spec(spec: &WorkloadSpec) -> DelegateKind {
-        match spec {
-            WorkloadSpec::Process(_) => DelegateKind::Process,
-            WorkloadSpec::Directory(_) => DelegateKind::Directory,
         }
     }
 
@@ -53,6 +51,9 @@ impl DelegateKind {
         match self {
             DelegateKind::Process => "process",
             DelegateKind::Directory => "directory",
+            DelegateKind::Podman => "podman",
+            DelegateKind::Docker => "docker",
+            DelegateKind::Nspawn => "nspawn",
             DelegateKind::None => "none",
         }
     }
@@ -72,6 +73,8 @@ pub struct InstancePaths {
 
 /// Everything needed to run one instance.
 pub struct Workload {
+    /// The delegate that runs it.
+    pub kind: DelegateKind,
     pub spec: WorkloadSpec,
     pub restart: RestartPolicy,
     pub stop_timeout: Duration,
@@ -96,6 +99,13 @@ pub fn build(
     };
     match DelegateKind::of(node) {
         DelegateKind::None => Ok(None),
+        kind @ (DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn) => {
+            Err(format!(
+                "node \"{}\": the {} delegate is not wired into the agent yet",
+                node.name,
+                kind.name()
+            ))
+        }
         DelegateKind::Directory => {
             let path = match property("path")? {
                 Some(Value::String(p)) => PathBuf::from(p),
@@ -110,6 +120,7 @@ pub fn build(
                     )
                 })?;
             Ok(Some(Workload {
+                kind: DelegateKind::Directory,
                 spec: WorkloadSpec::Directory(DirectorySpec {
                     path,
                     mode,
@@ -157,6 +168,7 @@ pub fn build(
                 }
             }
             Ok(Some(Workload {
+                kind: DelegateKind::Process,
                 spec: WorkloadSpec::Process(ProcessSpec {
                     command,
                     arguments,

@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::container::{ContainerSpec, PodSpec, SystemContainerSpec};
 use crate::directory::DirectorySpec;
 use crate::process::ProcessSpec;
 
@@ -10,6 +11,12 @@ use crate::process::ProcessSpec;
 pub enum WorkloadSpec {
     Process(ProcessSpec),
     Directory(DirectorySpec),
+    /// An OCI container, run by the podman or the docker delegate.
+    Container(ContainerSpec),
+    /// A podman pod: containers sharing one network namespace.
+    Pod(PodSpec),
+    /// A systemd-nspawn system container.
+    SystemContainer(SystemContainerSpec),
 }
 
 /// What a started workload is known by, kept in the instance record so that a restarted
@@ -84,7 +91,7 @@ pub trait Delegate: Send + Sync {
 
     /// True when `running` (from an instance record) is still alive and is the same
     /// workload, not a reused pid.
-    fn is_alive(&self, running: &Running) -> bool;
+    async fn is_alive(&self, running: &Running) -> bool;
 
     /// Resolves when the workload ends. For workloads that never end (directories) it never
     /// resolves.

@@ -79,7 +79,7 @@ impl Delegate for DirectoryDelegate {
         })
     }
 
-    fn is_alive(&self, running: &Running) -> bool {
+    async fn is_alive(&self, running: &Running) -> bool {
         running
             .attributes
             .get("path")
@@ -124,7 +124,7 @@ mod tests {
             .start(&WorkloadSpec::Directory(spec.clone()))
             .await
             .unwrap();
-        assert!(d.is_alive(&running));
+        assert!(d.is_alive(&running).await);
         assert_eq!(path.metadata().unwrap().permissions().mode() & 0o777, 0o750);
         d.remove(&WorkloadSpec::Directory(spec.clone()))
             .await

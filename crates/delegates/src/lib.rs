@@ -2,6 +2,7 @@
 //! later containers and VMs) has one; the agent picks it by the node's type and drives it
 //! through the [`Delegate`] trait.
 
+pub mod container;
 mod delegate;
 mod directory;
 mod executable;
@@ -9,6 +10,10 @@ pub mod proc_stat;
 mod process;
 mod user;
 
+pub use container::{
+    ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
+    SystemContainerSpec, INSTANCE_LABEL,
+};
 pub use delegate::{Delegate, DelegateError, Exit, Running, WorkloadSpec};
 pub use directory::{DirectoryDelegate, DirectorySpec};
 pub use executable::resolve_executable;

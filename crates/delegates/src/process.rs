@@ -177,7 +177,7 @@ impl Delegate for ProcessDelegate {
         })
     }
 
-    fn is_alive(&self, running: &Running) -> bool {
+    async fn is_alive(&self, running: &Running) -> bool {
         match (running.pid, running.pid_start_time) {
             (Some(pid), Some(start)) => proc_stat::start_time(pid) == Some(start),
             _ => false,
@@ -220,7 +220,7 @@ impl Delegate for ProcessDelegate {
         let Some(pid) = running.pid else {
             return Ok(());
         };
-        if !self.is_alive(running) {
+        if !self.is_alive(running).await {
             signal_group(pid, Signal::KILL);
             return Ok(());
         }
@@ -391,7 +391,7 @@ mod tests {
         d.stop(&running, Duration::from_secs(5)).await.unwrap();
         let exit = waiter.await.unwrap();
         assert_eq!(exit.signal, Some(15));
-        assert!(!d.is_alive(&running));
+        assert!(!d.is_alive(&running).await);
         // The orphaned sleep is killed too (it may linger as a zombie of init briefly).
         let child_alive = proc_stat::start_time(child).is_some();
         assert!(!child_alive, "child {child} of the group survived stop");
@@ -434,15 +434,21 @@ mod tests {
         let d = ProcessDelegate;
         let me = std::process::id();
         let start = proc_stat::start_time(me).unwrap();
-        assert!(d.is_alive(&Running {
-            pid: Some(me),
-            pid_start_time: Some(start),
-            ..Default::default()
-        }));
-        assert!(!d.is_alive(&Running {
-            pid: Some(me),
-            pid_start_time: Some(start + 1),
-            ..Default::default()
-        }));
+        assert!(
+            d.is_alive(&Running {
+                pid: Some(me),
+                pid_start_time: Some(start),
+                ..Default::default()
+            })
+            .await
+        );
+        assert!(
+            !d.is_alive(&Running {
+                pid: Some(me),
+                pid_start_time: Some(start + 1),
+                ..Default::default()
+            })
+            .await
+        );
     }
 }
