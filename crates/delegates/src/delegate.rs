@@ -29,6 +29,20 @@ pub struct Running {
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
+/// How to run a command inside (or beside) a running workload, for `khutulun exec`: the
+/// agent spawns `argv` (under a pseudo-terminal when asked) and relays its input, output
+/// and exit code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecPlan {
+    /// The program and its arguments, e.g. `podman exec -i <id> sh`.
+    pub argv: Vec<String>,
+    /// The complete environment; `None` keeps the agent's.
+    pub environment: Option<BTreeMap<String, String>>,
+    pub working_directory: Option<std::path::PathBuf>,
+    /// Run as this uid and gid.
+    pub user: Option<(u32, u32)>,
+}
+
 /// How a workload ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exit {
@@ -102,4 +116,19 @@ pub trait Delegate: Send + Sync {
 
     /// Removes what the workload left behind when its service is deleted.
     async fn remove(&self, spec: &WorkloadSpec) -> Result<(), DelegateError>;
+
+    /// How to run `command` inside the running workload; `tty` asks for a terminal (e.g.
+    /// `-t` for `podman exec`). Workloads that run nothing (directories) refuse.
+    fn exec_plan(
+        &self,
+        running: &Running,
+        command: &[String],
+        tty: bool,
+    ) -> Result<ExecPlan, DelegateError> {
+        let _ = (running, command, tty);
+        Err(DelegateError::Invalid(format!(
+            "a {} runs no program to execute commands in",
+            self.name()
+        )))
+    }
 }
