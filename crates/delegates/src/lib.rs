@@ -5,7 +5,10 @@
 pub mod container;
 mod delegate;
 mod directory;
+pub mod docker;
 mod executable;
+pub mod nspawn;
+pub mod podman;
 pub mod proc_stat;
 mod process;
 mod user;
