@@ -79,7 +79,7 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
             ) {
                 continue;
             }
-            let kind = DelegateKind::of(node);
+            let kind = DelegateKind::of(&graph, node);
             let Some(delegate) = agent.delegate(kind) else {
                 continue;
             };

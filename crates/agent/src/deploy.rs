@@ -170,7 +170,7 @@ async fn deploy_staged(
                     index: a.index,
                     revision,
                     host: a.host.name.clone(),
-                    delegate: DelegateKind::of(node).name().to_owned(),
+                    delegate: DelegateKind::of(&graph, node).name().to_owned(),
                     state: InstanceStatus::Pending,
                     address: a.host.address.clone(),
                     pid: None,
@@ -239,7 +239,7 @@ fn preflight(
     let mut problems = Vec::new();
     for node in &graph.nodes {
         check_name("node", &node.name)?;
-        let kind = DelegateKind::of(node);
+        let kind = DelegateKind::of(&graph, node);
         let Some(delegate) = agent.delegate(kind) else {
             continue;
         };

@@ -8,6 +8,7 @@ mod assign;
 mod bus;
 mod compile;
 mod config;
+mod containers;
 mod delete;
 mod deploy;
 mod failover;

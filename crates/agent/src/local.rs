@@ -48,7 +48,7 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
     let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
     let identity = identity(agent, ns, svc, &node.name, instance.index);
     let built = workload::build(&graph, node, instance.index, &instances, &paths, &identity)?;
-    match (built, agent.delegate(DelegateKind::of(node))) {
+    match (built, agent.delegate(DelegateKind::of(&graph, node))) {
         (Some(workload), Some(delegate)) => {
             match start_workload(agent, delegate, instance, &workload).await {
                 Ok(running) => {
@@ -134,7 +134,7 @@ async fn remove_leftovers(agent: &Agent, instance: &InstanceRef) {
     if let Ok((record, graph)) = load_current(agent, ns, svc) {
         if let Some(node) = graph
             .node(&instance.node)
-            .filter(|n| DelegateKind::of(n) == DelegateKind::Directory)
+            .filter(|n| DelegateKind::of(&graph, n) == DelegateKind::Directory)
         {
             let package = agent
                 .store

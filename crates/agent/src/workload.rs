@@ -26,11 +26,26 @@ pub enum DelegateKind {
 }
 
 impl DelegateKind {
-    pub fn of(node: &Node) -> DelegateKind {
-        if node.is_a(profile::PROFILE_PREFIX, profile::PROCESS) {
+    /// The delegate that runs `node`: by its type, a Delegation policy choosing the
+    /// container engine, and none for a pod's member (its pod runs it).
+    pub fn of(graph: &ServiceGraph, node: &Node) -> DelegateKind {
+        let p = profile::PROFILE_PREFIX;
+        if node.is_a(p, profile::PROCESS) {
             DelegateKind::Process
-        } else if node.is_a(profile::PROFILE_PREFIX, profile::DIRECTORY) {
+        } else if node.is_a(p, profile::DIRECTORY) {
             DelegateKind::Directory
+        } else if node.is_a(p, profile::POD) {
+            DelegateKind::Podman
+        } else if node.is_a(p, profile::SYSTEM_CONTAINER) {
+            DelegateKind::Nspawn
+        } else if node.is_a(p, profile::CONTAINER) {
+            if crate::containers::pod_of(graph, &node.name).is_some() {
+                return DelegateKind::None;
+            }
+            match crate::containers::delegation(graph, &node.name).as_deref() {
+                Some("docker") => DelegateKind::Docker,
+                _ => DelegateKind::Podman,
+            }
         } else {
             DelegateKind::None
         }
@@ -97,14 +112,10 @@ pub fn build(
             Some(expr) => evaluate(graph, expr, &node.name, index, &runtime).map(Some),
         }
     };
-    match DelegateKind::of(node) {
+    match DelegateKind::of(graph, node) {
         DelegateKind::None => Ok(None),
         kind @ (DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn) => {
-            Err(format!(
-                "node \"{}\": the {} delegate is not wired into the agent yet",
-                node.name,
-                kind.name()
-            ))
+            crate::containers::build(graph, node, index, instances, paths, identity, kind).map(Some)
         }
         DelegateKind::Directory => {
             let path = match property("path")? {
@@ -161,7 +172,9 @@ pub fn build(
                 "KHUTULUN_PACKAGE_DIR".into(),
                 paths.package_dir.display().to_string(),
             );
-            environment.extend(relationship_environment(graph, node, index, instances)?);
+            environment.extend(relationship_environment(
+                graph, node, index, instances, None,
+            )?);
             if let Some(Value::Object(map)) = property("environment")? {
                 for (key, value) in map {
                     environment.insert(key, text(&value));
@@ -185,12 +198,23 @@ pub fn build(
     }
 }
 
-/// The variables a process gets from its own endpoints and from its relationships.
-fn relationship_environment(
+/// How a container sees the outside: the name its engine gives the host (for targets on
+/// a loopback address, which a bridged container cannot reach as such), and where each
+/// directory it uses is mounted, by target node.
+#[derive(Default)]
+pub struct ContainerView {
+    pub host_alias: Option<&'static str>,
+    pub mount_paths: BTreeMap<String, String>,
+}
+
+/// The variables a workload gets from its own endpoints and from its relationships; with a
+/// container view, addresses and directory paths as the container sees them.
+pub fn relationship_environment(
     graph: &ServiceGraph,
     node: &Node,
     index: u32,
     instances: &[InstanceRecord],
+    view: Option<&ContainerView>,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut env = BTreeMap::new();
     if let Some(me) = instances
@@ -238,22 +262,32 @@ fn relationship_environment(
                     node.name, relationship.capability, relationship.target
                 )
             })?;
-            env.insert(format!("{prefix}_HOST"), target.address.clone());
+            let address = match view.and_then(|v| v.host_alias) {
+                Some(alias) if is_loopback(&target.address) => alias.to_owned(),
+                _ => target.address.clone(),
+            };
+            env.insert(format!("{prefix}_HOST"), address.clone());
             env.insert(format!("{prefix}_PORT"), port.to_string());
-            env.insert(
-                format!("{prefix}_ADDRESS"),
-                format!("{}:{port}", target.address),
-            );
+            env.insert(format!("{prefix}_ADDRESS"), format!("{address}:{port}"));
         } else if relationship.is_a(
             khutulun_profile::PROFILE_PREFIX,
             khutulun_profile::USES_DIRECTORY,
         ) {
-            if let Some(path) = target.attributes.get("path").and_then(|p| p.as_str()) {
+            let mounted = view.and_then(|v| v.mount_paths.get(&relationship.target));
+            let path = target.attributes.get("path").and_then(|p| p.as_str());
+            if let Some(path) = mounted.map(String::as_str).or(path) {
                 env.insert(format!("{prefix}_DIR"), path.to_owned());
             }
         }
     }
     Ok(env)
+}
+
+fn is_loopback(address: &str) -> bool {
+    address
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || address == "localhost"
 }
 
 /// The few variables of the agent's own environment that a process should see.
@@ -288,7 +322,7 @@ pub fn evaluate(
     khutulun_graph::evaluate(graph, expr, &context, runtime).map_err(|e| e.to_string())
 }
 
-fn string(value: Option<Value>) -> Option<String> {
+pub fn string(value: Option<Value>) -> Option<String> {
     match value {
         Some(Value::String(s)) => Some(s),
         Some(Value::Null) | None => None,
@@ -296,7 +330,7 @@ fn string(value: Option<Value>) -> Option<String> {
     }
 }
 
-fn text(value: &Value) -> String {
+pub fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),

@@ -42,6 +42,16 @@ pub const DIRECTORY_STORAGE: &str = "DirectoryStorage";
 pub const CONNECTS_TO: &str = "ConnectsTo";
 /// Relationship type: use of a local directory.
 pub const USES_DIRECTORY: &str = "UsesDirectory";
+/// Node type: an OCI container (podman by default, docker through a Delegation policy).
+pub const CONTAINER: &str = "Container";
+/// Node type: a podman pod whose members are the containers with a MemberOf relationship.
+pub const POD: &str = "Pod";
+/// Node type: a systemd-nspawn system container.
+pub const SYSTEM_CONTAINER: &str = "SystemContainer";
+/// Relationship type: a container's membership of a pod.
+pub const MEMBER_OF: &str = "MemberOf";
+/// Policy: run the target containers with another delegate.
+pub const DELEGATION: &str = "Delegation";
 /// The root type of each kind (node, capability, relationship) in the profile.
 pub const ROOT: &str = "Root";
 /// Policy: run the targets only on hosts with these names or labels.

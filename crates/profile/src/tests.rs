@@ -176,7 +176,7 @@ fn a_misspelt_profile_type_is_reported_with_the_known_ones() {
     let errors = compile_text("service.yaml", &text, &registry()).unwrap_err();
     let first = errors[0].to_string();
     assert!(
-        first.contains("unknown node type \"Procss\" in node template \"frontend\" (did you mean \"Process\"?); known node types: Directory, Process, Root"),
+        first.contains("unknown node type \"Procss\" in node template \"frontend\" (did you mean \"Process\"?); known node types: Container, Directory, Pod, Process, Root, SystemContainer"),
         "{first}"
     );
 }

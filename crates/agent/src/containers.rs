@@ -1,0 +1,442 @@
+//! Turning Container, Pod and SystemContainer nodes into what the podman, docker and nspawn
+//! delegates run: image, ports published from the host's reservations, directories mounted
+//! from storage relationships, and the relationships' data in the environment.
+
+use crate::restart::RestartPolicy;
+use crate::runtime::InstanceAttributes;
+use crate::workload::{
+    evaluate, relationship_environment, string, text, ContainerView, DelegateKind, InstancePaths,
+    Workload,
+};
+use khutulun_delegates::{
+    ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
+    SystemContainerSpec, WorkloadSpec, INSTANCE_LABEL,
+};
+use khutulun_graph::{Expr, Node, ServiceGraph};
+use khutulun_profile as profile;
+use khutulun_state::InstanceRecord;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What podman calls the host inside a bridged container.
+const PODMAN_HOST_ALIAS: &str = "host.containers.internal";
+
+/// The pod a container is a member of: the target of its MemberOf relationship.
+pub fn pod_of(graph: &ServiceGraph, node: &str) -> Option<String> {
+    graph
+        .requirements_of(node)
+        .find(|r| r.is_a(profile::PROFILE_PREFIX, profile::MEMBER_OF))
+        .map(|r| r.target.clone())
+}
+
+/// The delegate a Delegation policy picks for `node`, if one targets it.
+pub fn delegation(graph: &ServiceGraph, node: &str) -> Option<String> {
+    graph
+        .policies
+        .iter()
+        .filter(|p| {
+            p.types
+                .iter()
+                .any(|t| t.is(profile::PROFILE_PREFIX, profile::DELEGATION))
+        })
+        .filter(|p| p.targets.iter().any(|t| t == node))
+        .find_map(|p| match p.properties.get("delegate") {
+            Some(Expr::Value(Value::String(delegate))) => Some(delegate.clone()),
+            _ => None,
+        })
+}
+
+/// One node instance's view of the graph, for reading its properties and relationships.
+struct Subject<'a> {
+    graph: &'a ServiceGraph,
+    node: &'a Node,
+    index: u32,
+    instances: &'a [InstanceRecord],
+    paths: &'a InstancePaths,
+    identity: &'a BTreeMap<String, String>,
+}
+
+impl Subject<'_> {
+    fn property(&self, name: &str) -> Result<Option<Value>, String> {
+        let runtime = InstanceAttributes {
+            instances: self.instances,
+        };
+        match self.node.properties.get(name) {
+            None => Ok(None),
+            Some(expr) => {
+                evaluate(self.graph, expr, &self.node.name, self.index, &runtime).map(Some)
+            }
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>, String> {
+        Ok(string(self.property(name)?))
+    }
+
+    fn list(&self, name: &str) -> Result<Option<Vec<String>>, String> {
+        Ok(match self.property(name)? {
+            Some(Value::Array(items)) => Some(items.iter().map(text).collect()),
+            _ => None,
+        })
+    }
+
+    fn map(&self, name: &str) -> Result<BTreeMap<String, String>, String> {
+        Ok(match self.property(name)? {
+            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            _ => BTreeMap::new(),
+        })
+    }
+
+    fn required(&self, name: &str) -> Result<String, String> {
+        self.string(name)?
+            .ok_or_else(|| format!("node \"{}\" has no {name}", self.node.name))
+    }
+
+    fn restart(&self) -> Result<RestartPolicy, String> {
+        RestartPolicy::parse(
+            &self
+                .string("restart")?
+                .unwrap_or_else(|| "on-failure".into()),
+        )
+        .map_err(|e| format!("node \"{}\": {e}", self.node.name))
+    }
+
+    fn stop_timeout(&self) -> Result<Duration, String> {
+        Ok(Duration::from_secs(
+            self.property("stop_timeout")?
+                .and_then(|v| v.as_u64())
+                .unwrap_or(10),
+        ))
+    }
+
+    /// `khutulun-<namespace>-<service>-<node>-<index>`: the engine's name for it.
+    fn engine_name(&self) -> String {
+        let part = |key: &str| self.identity.get(key).cloned().unwrap_or_default();
+        format!(
+            "khutulun-{}-{}-{}-{}",
+            part("KHUTULUN_NAMESPACE"),
+            part("KHUTULUN_SERVICE"),
+            self.node.name,
+            self.index
+        )
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        let part = |key: &str| self.identity.get(key).cloned().unwrap_or_default();
+        BTreeMap::from([(
+            INSTANCE_LABEL.to_owned(),
+            format!(
+                "{}/{}/{}/{}",
+                part("KHUTULUN_NAMESPACE"),
+                part("KHUTULUN_SERVICE"),
+                self.node.name,
+                self.index
+            ),
+        )])
+    }
+
+    /// This instance's reserved ports, by endpoint.
+    fn reserved_ports(&self) -> BTreeMap<String, u16> {
+        self.instances
+            .iter()
+            .find(|i| i.node == self.node.name && i.index == self.index)
+            .map(|me| me.ports.clone().into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Reserved host ports and the ports inside that they are published to.
+    fn port_mappings(&self) -> Result<Vec<PortMapping>, String> {
+        let runtime = InstanceAttributes {
+            instances: self.instances,
+        };
+        let mut mappings = Vec::new();
+        for (endpoint, host_port) in self.reserved_ports() {
+            let inside = match self
+                .node
+                .capabilities
+                .get(&endpoint)
+                .and_then(|c| c.properties.get("container_port"))
+            {
+                Some(expr) => {
+                    evaluate(self.graph, expr, &self.node.name, self.index, &runtime)?.as_u64()
+                }
+                None => None,
+            };
+            let container_port = match inside {
+                Some(port) => u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+                    format!(
+                        "node \"{}\": container_port {port} of endpoint \"{endpoint}\" is not a port",
+                        self.node.name
+                    )
+                })?,
+                None => host_port,
+            };
+            mappings.push(PortMapping {
+                endpoint,
+                host_port,
+                container_port,
+            });
+        }
+        Ok(mappings)
+    }
+
+    /// The directories this node uses, mounted where its relationships say.
+    fn mounts(&self) -> Result<Vec<Mount>, String> {
+        let runtime = InstanceAttributes {
+            instances: self.instances,
+        };
+        let mut mounts = Vec::new();
+        for relationship in self.graph.requirements_of(&self.node.name) {
+            if !relationship.is_a(profile::PROFILE_PREFIX, profile::USES_DIRECTORY) {
+                continue;
+            }
+            let value = |name: &str| -> Result<Option<Value>, String> {
+                match relationship.properties.get(name) {
+                    Some(expr) => {
+                        evaluate(self.graph, expr, &self.node.name, self.index, &runtime).map(Some)
+                    }
+                    None => Ok(None),
+                }
+            };
+            let Some(source) = self
+                .instances
+                .iter()
+                .filter(|i| i.node == relationship.target)
+                .min_by_key(|i| i.index)
+                .and_then(|i| i.attributes.get("path"))
+                .and_then(|p| p.as_str())
+            else {
+                if self.instances.is_empty() {
+                    // A check before deploying: no directory exists yet.
+                    continue;
+                }
+                return Err(format!(
+                    "node \"{}\" uses directory \"{}\", which does not exist yet",
+                    self.node.name, relationship.target
+                ));
+            };
+            let target = string(value("mount_path")?)
+                .unwrap_or_else(|| format!("/data/{}", relationship.target));
+            if !target.starts_with('/') {
+                return Err(format!(
+                    "node \"{}\": mount_path \"{target}\" of its use of \"{}\" must be absolute",
+                    self.node.name, relationship.target
+                ));
+            }
+            mounts.push(Mount {
+                source: source.into(),
+                target,
+                read_only: value("read_only")?
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+            });
+        }
+        Ok(mounts)
+    }
+
+    /// Identity, relationships as the container sees them, its own ports, then the
+    /// template's `environment`.
+    fn environment(
+        &self,
+        host_alias: Option<&'static str>,
+        mounts: &[Mount],
+        ports: &[PortMapping],
+        inside_ports: bool,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut view = ContainerView {
+            host_alias,
+            ..Default::default()
+        };
+        for relationship in self.graph.requirements_of(&self.node.name) {
+            if let Some(mount) = mounts.iter().find(|m| {
+                relationship.is_a(profile::PROFILE_PREFIX, profile::USES_DIRECTORY)
+                    && self.instances.iter().any(|i| {
+                        i.node == relationship.target
+                            && i.attributes.get("path").and_then(|p| p.as_str())
+                                == m.source.to_str()
+                    })
+            }) {
+                view.mount_paths
+                    .insert(relationship.target.clone(), mount.target.clone());
+            }
+        }
+        let mut env = self.identity.clone();
+        env.extend(relationship_environment(
+            self.graph,
+            self.node,
+            self.index,
+            self.instances,
+            Some(&view),
+        )?);
+        if inside_ports {
+            // The workload listens on the port inside, not on the host's reservation.
+            for port in ports {
+                let name = crate::workload::env_name(&port.endpoint);
+                env.insert(format!("{name}_PORT"), port.container_port.to_string());
+                if port.endpoint == "endpoint" {
+                    env.insert("PORT".into(), port.container_port.to_string());
+                }
+            }
+        }
+        env.extend(self.map("environment")?);
+        Ok(env)
+    }
+
+    fn container(&self, kind: DelegateKind, pod: Option<String>) -> Result<ContainerSpec, String> {
+        let image_source = match self.string("image_archive")? {
+            Some(archive) => ImageSource::Archive(self.paths.package_dir.join(archive)),
+            None => ImageSource::Local,
+        };
+        let network = match self.string("network")?.as_deref() {
+            Some("host") => Network::Host,
+            _ => Network::Bridge,
+        };
+        let ports = match (network, &pod) {
+            (Network::Bridge, None) => self.port_mappings()?,
+            _ => Vec::new(),
+        };
+        let mounts = self.mounts()?;
+        let host_alias = (network == Network::Bridge && kind == DelegateKind::Podman)
+            .then_some(PODMAN_HOST_ALIAS);
+        let environment = self.environment(host_alias, &mounts, &ports, !ports.is_empty())?;
+        Ok(ContainerSpec {
+            name: self.engine_name(),
+            image: self.required("image")?,
+            image_source,
+            entrypoint: self.list("entrypoint")?,
+            command: self.list("command")?.unwrap_or_default(),
+            environment,
+            network,
+            ports,
+            mounts,
+            labels: self.labels(),
+            log_directory: self.paths.instance_dir.clone(),
+            pod,
+        })
+    }
+}
+
+/// The workload of a Container, Pod or SystemContainer node instance.
+pub fn build(
+    graph: &ServiceGraph,
+    node: &Node,
+    index: u32,
+    instances: &[InstanceRecord],
+    paths: &InstancePaths,
+    identity: &BTreeMap<String, String>,
+    kind: DelegateKind,
+) -> Result<Workload, String> {
+    let subject = Subject {
+        graph,
+        node,
+        index,
+        instances,
+        paths,
+        identity,
+    };
+    let spec = if node.is_a(profile::PROFILE_PREFIX, profile::POD) {
+        pod(&subject, kind)?
+    } else if node.is_a(profile::PROFILE_PREFIX, profile::SYSTEM_CONTAINER) {
+        system_container(&subject)?
+    } else {
+        WorkloadSpec::Container(subject.container(kind, None)?)
+    };
+    Ok(Workload {
+        kind,
+        spec,
+        restart: subject.restart()?,
+        stop_timeout: subject.stop_timeout()?,
+    })
+}
+
+fn pod(subject: &Subject, kind: DelegateKind) -> Result<WorkloadSpec, String> {
+    let name = subject.engine_name();
+    let mut containers = Vec::new();
+    for member in subject.graph.dependants_of(&subject.node.name) {
+        if !member.is_a(profile::PROFILE_PREFIX, profile::MEMBER_OF) {
+            continue;
+        }
+        let Some(node) = subject.graph.node(&member.source) else {
+            continue;
+        };
+        let member_subject = Subject { node, ..*subject };
+        let mut spec = member_subject.container(kind, Some(name.clone()))?;
+        // Members listen on the pod's ports.
+        for port in subject.port_mappings()? {
+            let env = crate::workload::env_name(&port.endpoint);
+            spec.environment
+                .insert(format!("{env}_PORT"), port.container_port.to_string());
+            if port.endpoint == "endpoint" {
+                spec.environment
+                    .insert("PORT".into(), port.container_port.to_string());
+            }
+        }
+        containers.push(spec);
+    }
+    if containers.is_empty() {
+        return Err(format!(
+            "pod \"{}\" has no members: give containers a `pod: {}` requirement",
+            subject.node.name, subject.node.name
+        ));
+    }
+    Ok(WorkloadSpec::Pod(PodSpec {
+        name,
+        ports: subject.port_mappings()?,
+        labels: subject.labels(),
+        containers,
+        log_directory: subject.paths.instance_dir.clone(),
+    }))
+}
+
+fn system_container(subject: &Subject) -> Result<WorkloadSpec, String> {
+    let root_text = subject.required("root")?;
+    let root_path = subject.paths.package_dir.join(&root_text);
+    let is_tarball = [".tar", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|ext| root_text.ends_with(ext));
+    let root = if is_tarball {
+        RootSource::Tarball(root_path)
+    } else {
+        RootSource::Directory(root_path)
+    };
+    let mounts = subject.mounts()?;
+    let mut environment = subject.environment(None, &mounts, &[], false)?;
+    environment
+        .entry("PATH".into())
+        .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    Ok(WorkloadSpec::SystemContainer(SystemContainerSpec {
+        name: machine_name(&subject.engine_name()),
+        root,
+        command: subject.list("command")?.unwrap_or_default(),
+        environment,
+        mounts,
+        state_directory: subject.paths.instance_dir.join("machine"),
+        log_directory: subject.paths.instance_dir.clone(),
+    }))
+}
+
+/// nspawn machine names are host names: at most 64 characters of letters, digits, `-`
+/// and `.`.
+fn machine_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    cleaned.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn machine_names_are_host_names() {
+        assert_eq!(super::machine_name("khutulun-a_b-c"), "khutulun-a-b-c");
+        assert_eq!(super::machine_name(&"x".repeat(80)).len(), 64);
+    }
+}
