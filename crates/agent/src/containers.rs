@@ -434,6 +434,184 @@ fn machine_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use khutulun_state::InstanceStatus;
+    use std::path::PathBuf;
+
+    const TEMPLATE: &str = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    data: { type: Directory }
+    app:
+      type: Process
+      properties: { command: app }
+      capabilities:
+        endpoint: { properties: { port: 0 } }
+    web:
+      type: Container
+      properties:
+        image: localhost/web:1
+        image_archive: images/web.tar
+        environment: { MODE: test }
+      capabilities:
+        endpoint: { properties: { port: 0, container_port: 8080 } }
+      requirements:
+        - connection: app
+        - directory:
+            node: data
+            relationship: { type: UsesDirectory, properties: { mount_path: /srv, read_only: true } }
+    db:
+      type: Container
+      properties: { image: localhost/db:1, network: host }
+    pod: { type: Pod }
+    member:
+      type: Container
+      properties: { image: localhost/m:1 }
+      requirements:
+        - pod: pod
+    machine:
+      type: SystemContainer
+      properties: { root: rootfs.tar.gz, command: [ /bin/sh ] }
+  policies:
+    - docker: { type: Delegation, properties: { delegate: docker }, targets: [ db ] }
+"#;
+
+    fn graph() -> ServiceGraph {
+        let template =
+            khutulun_tosca::compile_text("s.yaml", TEMPLATE, &khutulun_profile::registry())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        khutulun_graph::instantiate(&template, &BTreeMap::new()).unwrap()
+    }
+
+    fn record(node: &str, ports: &[(&str, u16)], path: Option<&str>) -> InstanceRecord {
+        InstanceRecord {
+            namespace: "ns".into(),
+            service: "svc".into(),
+            node: node.into(),
+            index: 0,
+            revision: 1,
+            host: "h".into(),
+            delegate: String::new(),
+            state: InstanceStatus::Running,
+            address: "127.0.0.1".into(),
+            pid: None,
+            pid_start_time: None,
+            ports: ports.iter().map(|(e, p)| (e.to_string(), *p)).collect(),
+            attributes: path
+                .map(|p| BTreeMap::from([("path".to_owned(), Value::String(p.into()))]))
+                .unwrap_or_default(),
+            exit_code: None,
+            exit_signal: None,
+            restarts: 0,
+            message: None,
+            cpu_millis: 0,
+            memory_bytes: 0,
+            placement: Vec::new(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn workload(graph: &ServiceGraph, node: &str, instances: &[InstanceRecord]) -> Workload {
+        let node = graph.node(node).unwrap();
+        let kind = DelegateKind::of(graph, node);
+        let paths = InstancePaths {
+            instance_dir: PathBuf::from("/var/lib/k/instances/ns/svc/x-0"),
+            package_dir: PathBuf::from("/pkg"),
+            default_volume: PathBuf::from("/v"),
+            systemd_scope: None,
+        };
+        let identity = BTreeMap::from([
+            ("KHUTULUN_NAMESPACE".to_owned(), "ns".to_owned()),
+            ("KHUTULUN_SERVICE".to_owned(), "svc".to_owned()),
+        ]);
+        build(graph, node, 0, instances, &paths, &identity, kind).unwrap()
+    }
+
+    #[test]
+    fn a_bridged_container_publishes_its_reservation_and_mounts_its_directory() {
+        let graph = graph();
+        let instances = [
+            record("data", &[], Some("/volumes/data")),
+            record("app", &[("endpoint", 20001)], None),
+            record("web", &[("endpoint", 20002)], None),
+        ];
+        let w = workload(&graph, "web", &instances);
+        assert_eq!(w.kind, DelegateKind::Podman);
+        let WorkloadSpec::Container(c) = w.spec else {
+            panic!("{:?}", w.spec)
+        };
+        assert_eq!(c.name, "khutulun-ns-svc-web-0");
+        assert_eq!(c.labels[INSTANCE_LABEL], "ns/svc/web/0");
+        assert_eq!(
+            c.image_source,
+            ImageSource::Archive("/pkg/images/web.tar".into())
+        );
+        assert_eq!(
+            c.ports,
+            vec![PortMapping {
+                endpoint: "endpoint".into(),
+                host_port: 20002,
+                container_port: 8080
+            }]
+        );
+        assert_eq!(
+            c.mounts,
+            vec![Mount {
+                source: "/volumes/data".into(),
+                target: "/srv".into(),
+                read_only: true
+            }]
+        );
+        // The app listens on the host's loopback: podman's name for the host replaces it.
+        assert_eq!(c.environment["APP_HOST"], "host.containers.internal");
+        assert_eq!(c.environment["APP_PORT"], "20001");
+        assert_eq!(c.environment["DATA_DIR"], "/srv");
+        assert_eq!(c.environment["PORT"], "8080");
+        assert_eq!(c.environment["MODE"], "test");
+        assert!(
+            !c.environment.contains_key("PATH"),
+            "the host's PATH stays outside"
+        );
+    }
+
+    #[test]
+    fn delegation_members_and_system_containers() {
+        let graph = graph();
+        let db = workload(&graph, "db", &[record("db", &[("endpoint", 20003)], None)]);
+        assert_eq!(db.kind, DelegateKind::Docker);
+        let WorkloadSpec::Container(c) = db.spec else {
+            panic!()
+        };
+        assert_eq!(c.network, Network::Host);
+        assert!(c.ports.is_empty(), "host network publishes nothing");
+
+        // The member is run by its pod, not on its own.
+        assert_eq!(
+            DelegateKind::of(&graph, graph.node("member").unwrap()),
+            DelegateKind::None
+        );
+        let pod = workload(&graph, "pod", &[]);
+        let WorkloadSpec::Pod(p) = pod.spec else {
+            panic!()
+        };
+        assert_eq!(p.containers.len(), 1);
+        assert_eq!(
+            p.containers[0].pod.as_deref(),
+            Some("khutulun-ns-svc-pod-0")
+        );
+        assert_eq!(p.containers[0].image, "localhost/m:1");
+
+        let machine = workload(&graph, "machine", &[]);
+        assert_eq!(machine.kind, DelegateKind::Nspawn);
+        let WorkloadSpec::SystemContainer(m) = machine.spec else {
+            panic!()
+        };
+        assert_eq!(m.root, RootSource::Tarball("/pkg/rootfs.tar.gz".into()));
+        assert_eq!(m.command, vec!["/bin/sh".to_string()]);
+    }
+
     #[test]
     fn machine_names_are_host_names() {
         assert_eq!(super::machine_name("khutulun-a_b-c"), "khutulun-a-b-c");
