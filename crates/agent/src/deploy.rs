@@ -239,7 +239,7 @@ fn preflight(
     let mut problems = Vec::new();
     for node in &graph.nodes {
         check_name("node", &node.name)?;
-        let kind = DelegateKind::of(&graph, node);
+        let kind = DelegateKind::of(graph, node);
         let Some(delegate) = agent.delegate(kind) else {
             continue;
         };
