@@ -5,6 +5,9 @@ use crate::bus::EventBus;
 use crate::config::AgentConfig;
 use crate::supervisor::Supervisor;
 use crate::workload::DelegateKind;
+use khutulun_delegates::docker::DockerDelegate;
+use khutulun_delegates::nspawn::NspawnDelegate;
+use khutulun_delegates::podman::PodmanDelegate;
 use khutulun_delegates::{Delegate, DirectoryDelegate, ProcessDelegate};
 use khutulun_state::{DirStore, EventKind, FileLock, HostInfo, InstanceRecord, InstanceRef};
 use std::collections::HashMap;
@@ -35,6 +38,10 @@ pub struct Inner {
     pub http: reqwest::Client,
     process: ProcessDelegate,
     directory: DirectoryDelegate,
+    /// The container delegates, or why each cannot run here (said when a node needs it).
+    podman: Result<PodmanDelegate, String>,
+    docker: OnceLock<Result<DockerDelegate, String>>,
+    nspawn: Result<NspawnDelegate, String>,
 }
 
 impl Deref for Agent {
@@ -100,16 +107,56 @@ impl Agent {
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
             process: ProcessDelegate,
             directory: DirectoryDelegate,
+            podman: PodmanDelegate::detect().map_err(|e| e.to_string()),
+            docker: OnceLock::new(),
+            nspawn: NspawnDelegate::detect().map_err(|e| e.to_string()),
         })))
     }
 
+    /// The delegate of `kind` when it can run here.
     pub fn delegate(&self, kind: DelegateKind) -> Option<&dyn Delegate> {
+        self.delegate_for(kind).ok().flatten()
+    }
+
+    /// The delegate of `kind`: None for nodes nothing runs, an error saying why when the
+    /// delegate cannot run on this host (its tool missing, no Docker engine answering).
+    pub fn delegate_for(&self, kind: DelegateKind) -> Result<Option<&dyn Delegate>, String> {
+        let name = kind.name();
+        let host = &self.host.name;
+        let available =
+            |why: &String| format!("the {name} delegate cannot run on host {host}: {why}");
         match kind {
-            DelegateKind::Process => Some(&self.process),
-            DelegateKind::Directory => Some(&self.directory),
-            DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn => None,
-            DelegateKind::None => None,
+            DelegateKind::Process => Ok(Some(&self.process)),
+            DelegateKind::Directory => Ok(Some(&self.directory)),
+            DelegateKind::Podman => match &self.podman {
+                Ok(d) => Ok(Some(d)),
+                Err(why) => Err(available(why)),
+            },
+            DelegateKind::Nspawn => match &self.nspawn {
+                Ok(d) => Ok(Some(d)),
+                Err(why) => Err(available(why)),
+            },
+            DelegateKind::Docker => match self.docker.get() {
+                Some(Ok(d)) => Ok(Some(d)),
+                Some(Err(why)) => Err(available(why)),
+                None => Err(available(
+                    &"the agent has not connected to it yet".to_string(),
+                )),
+            },
+            DelegateKind::None => Ok(None),
         }
+    }
+
+    /// Connects the docker delegate (at start-up: the engine may answer later only after a
+    /// restart of the agent).
+    pub async fn connect_docker(&self) {
+        let docker = DockerDelegate::connect(self.config.docker_socket.as_deref())
+            .await
+            .map_err(|e| e.to_string());
+        if let Err(why) = &docker {
+            tracing::info!("no docker delegate: {why}");
+        }
+        let _ = self.docker.set(docker);
     }
 
     /// The delegate an instance record names (`process`, `directory`, ...).
@@ -224,6 +271,7 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.api))?;
     let agent = Agent::new(config)?;
+    agent.connect_docker().await;
     agent.emit(EventKind::AgentStarted {
         api_url: agent.host.api_url.clone(),
     });

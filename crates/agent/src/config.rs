@@ -43,6 +43,9 @@ pub struct AgentConfig {
     pub cpus: Option<u32>,
     pub memory_bytes: Option<u64>,
     pub gossip: GossipConfig,
+    /// The Docker Engine's socket for the docker delegate; None = DOCKER_HOST, else
+    /// /var/run/docker.sock.
+    pub docker_socket: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -102,6 +105,7 @@ mod tests {
                 key: None,
                 fast: false,
             },
+            docker_socket: None,
         }
     }
 

@@ -240,8 +240,13 @@ fn preflight(
     for node in &graph.nodes {
         check_name("node", &node.name)?;
         let kind = DelegateKind::of(graph, node);
-        let Some(delegate) = agent.delegate(kind) else {
-            continue;
+        let delegate = match agent.delegate_for(kind) {
+            Ok(Some(delegate)) => delegate,
+            Ok(None) => continue,
+            Err(why) => {
+                problems.push(format!("node \"{}\": {why}", node.name));
+                continue;
+            }
         };
         let paths = paths_for(agent, &input.namespace, &input.name, &node.name, 0, package);
         match workload::build(graph, node, 0, &[], &paths, &BTreeMap::new()) {

@@ -48,7 +48,26 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
     let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
     let identity = identity(agent, ns, svc, &node.name, instance.index);
     let built = workload::build(&graph, node, instance.index, &instances, &paths, &identity)?;
-    match (built, agent.delegate(DelegateKind::of(&graph, node))) {
+    let delegate = match (&built, agent.delegate_for(DelegateKind::of(&graph, node))) {
+        (Some(_), Err(why)) => Err(why),
+        (_, Ok(delegate)) => Ok(delegate),
+        (None, Err(_)) => Ok(None),
+    };
+    let delegate = match delegate {
+        Ok(delegate) => delegate,
+        Err(message) => {
+            agent.update_instance(instance, |r| {
+                r.state = InstanceStatus::Failed;
+                r.message = Some(message.clone());
+            });
+            agent.emit(EventKind::InstanceFailed {
+                instance: instance.clone(),
+                message: message.clone(),
+            });
+            return Err(message);
+        }
+    };
+    match (built, delegate) {
         (Some(workload), Some(delegate)) => {
             match start_workload(agent, delegate, instance, &workload).await {
                 Ok(running) => {
@@ -132,27 +151,20 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
 async fn remove_leftovers(agent: &Agent, instance: &InstanceRef) {
     let (ns, svc) = (&instance.namespace, &instance.service);
     if let Ok((record, graph)) = load_current(agent, ns, svc) {
-        if let Some(node) = graph
-            .node(&instance.node)
-            .filter(|n| DelegateKind::of(&graph, n) == DelegateKind::Directory)
-        {
+        // What a delegate leaves behind: a directory that is not kept, a container, a pod,
+        // an unpacked root filesystem.
+        if let Some(node) = graph.node(&instance.node) {
+            let kind = DelegateKind::of(&graph, node);
             let package = agent
                 .store
                 .layout()
                 .revision_package(ns, svc, record.revision);
             let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
-            let built = workload::build(
-                &graph,
-                node,
-                instance.index,
-                &[],
-                &paths,
-                &Default::default(),
-            );
-            if let (Ok(Some(w)), Some(delegate)) = (built, agent.delegate(DelegateKind::Directory))
-            {
+            let identity = identity(agent, ns, svc, &node.name, instance.index);
+            let built = workload::build(&graph, node, instance.index, &[], &paths, &identity);
+            if let (Ok(Some(w)), Some(delegate)) = (built, agent.delegate(kind)) {
                 if let Err(e) = delegate.remove(&w.spec).await {
-                    tracing::warn!("removing the directory of {instance}: {e}");
+                    tracing::warn!("removing what {instance} left behind: {e}");
                 }
             }
         }

@@ -264,13 +264,13 @@ pub fn systemd_user_manager_available() -> bool {
         .unwrap_or(false)
 }
 
-fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+pub(crate) fn open_pidfd(pid: u32) -> Option<OwnedFd> {
     let pid = Pid::from_raw(pid as i32)?;
     pidfd_open(pid, PidfdFlags::NONBLOCK).ok()
 }
 
 /// A pidfd becomes readable when the process ends.
-async fn wait_readable(fd: &OwnedFd) {
+pub(crate) async fn wait_readable(fd: &OwnedFd) {
     let dup = match fd.try_clone() {
         Ok(d) => d,
         Err(_) => return,

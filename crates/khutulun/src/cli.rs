@@ -249,6 +249,10 @@ pub struct AgentArgs {
     /// clusters on a reliable network, tests).
     #[arg(long, value_parser = ["lan", "fast"], default_value = "lan")]
     pub gossip_profile: String,
+    /// The Docker Engine's unix socket, for containers given to docker [default: DOCKER_HOST,
+    /// else /var/run/docker.sock].
+    #[arg(long, value_name = "PATH")]
+    pub docker_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -64,6 +64,7 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
             key,
             fast: args.gossip_profile == "fast",
         },
+        docker_socket: args.docker_socket,
     };
     khutulun_agent::run(config).await.map_err(Failure::new)
 }
