@@ -271,13 +271,7 @@ impl Subject<'_> {
         )?);
         if inside_ports {
             // The workload listens on the port inside, not on the host's reservation.
-            for port in ports {
-                let name = crate::workload::env_name(&port.endpoint);
-                env.insert(format!("{name}_PORT"), port.container_port.to_string());
-                if port.endpoint == "endpoint" {
-                    env.insert("PORT".into(), port.container_port.to_string());
-                }
-            }
+            insert_inside_ports(&mut env, ports);
         }
         env.extend(self.map("environment")?);
         Ok(env)
@@ -352,6 +346,7 @@ pub fn build(
 
 fn pod(subject: &Subject, kind: DelegateKind) -> Result<WorkloadSpec, String> {
     let name = subject.engine_name();
+    let ports = subject.port_mappings()?;
     let mut containers = Vec::new();
     for member in subject.graph.dependants_of(&subject.node.name) {
         if !member.is_a(profile::PROFILE_PREFIX, profile::MEMBER_OF) {
@@ -363,15 +358,7 @@ fn pod(subject: &Subject, kind: DelegateKind) -> Result<WorkloadSpec, String> {
         let member_subject = Subject { node, ..*subject };
         let mut spec = member_subject.container(kind, Some(name.clone()))?;
         // Members listen on the pod's ports.
-        for port in subject.port_mappings()? {
-            let env = crate::workload::env_name(&port.endpoint);
-            spec.environment
-                .insert(format!("{env}_PORT"), port.container_port.to_string());
-            if port.endpoint == "endpoint" {
-                spec.environment
-                    .insert("PORT".into(), port.container_port.to_string());
-            }
-        }
+        insert_inside_ports(&mut spec.environment, &ports);
         containers.push(spec);
     }
     if containers.is_empty() {
@@ -382,11 +369,22 @@ fn pod(subject: &Subject, kind: DelegateKind) -> Result<WorkloadSpec, String> {
     }
     Ok(WorkloadSpec::Pod(PodSpec {
         name,
-        ports: subject.port_mappings()?,
+        ports,
         labels: subject.labels(),
         containers,
         log_directory: subject.paths.instance_dir.clone(),
     }))
+}
+
+/// `PORT` (for the endpoint named `endpoint`) and `<ENDPOINT>_PORT`: the ports inside.
+fn insert_inside_ports(env: &mut BTreeMap<String, String>, ports: &[PortMapping]) {
+    for port in ports {
+        let name = crate::workload::env_name(&port.endpoint);
+        env.insert(format!("{name}_PORT"), port.container_port.to_string());
+        if port.endpoint == "endpoint" {
+            env.insert("PORT".into(), port.container_port.to_string());
+        }
+    }
 }
 
 fn system_container(subject: &Subject) -> Result<WorkloadSpec, String> {
