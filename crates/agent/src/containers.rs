@@ -10,7 +10,7 @@ use crate::workload::{
 };
 use khutulun_delegates::{
     ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
-    SystemContainerSpec, WorkloadSpec, INSTANCE_LABEL,
+    SystemContainerSpec, WorkloadSpec, HOST_ALIAS, INSTANCE_LABEL,
 };
 use khutulun_graph::{Expr, Node, ServiceGraph};
 use khutulun_profile as profile;
@@ -18,9 +18,6 @@ use khutulun_state::InstanceRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// What podman calls the host inside a bridged container.
-const PODMAN_HOST_ALIAS: &str = "host.containers.internal";
 
 /// The pod a container is a member of: the target of its MemberOf relationship.
 pub fn pod_of(graph: &ServiceGraph, node: &str) -> Option<String> {
@@ -277,7 +274,7 @@ impl Subject<'_> {
         Ok(env)
     }
 
-    fn container(&self, kind: DelegateKind, pod: Option<String>) -> Result<ContainerSpec, String> {
+    fn container(&self, pod: Option<String>) -> Result<ContainerSpec, String> {
         let image_source = match self.string("image_archive")? {
             Some(archive) => ImageSource::Archive(self.paths.package_dir.join(archive)),
             None => ImageSource::Local,
@@ -291,8 +288,7 @@ impl Subject<'_> {
             _ => Vec::new(),
         };
         let mounts = self.mounts()?;
-        let host_alias = (network == Network::Bridge && kind == DelegateKind::Podman)
-            .then_some(PODMAN_HOST_ALIAS);
+        let host_alias = (network == Network::Bridge).then_some(HOST_ALIAS);
         let environment = self.environment(host_alias, &mounts, &ports, !ports.is_empty())?;
         Ok(ContainerSpec {
             name: self.engine_name(),
@@ -330,11 +326,11 @@ pub fn build(
         identity,
     };
     let spec = if node.is_a(profile::PROFILE_PREFIX, profile::POD) {
-        pod(&subject, kind)?
+        pod(&subject)?
     } else if node.is_a(profile::PROFILE_PREFIX, profile::SYSTEM_CONTAINER) {
         system_container(&subject)?
     } else {
-        WorkloadSpec::Container(subject.container(kind, None)?)
+        WorkloadSpec::Container(subject.container(None)?)
     };
     Ok(Workload {
         kind,
@@ -344,7 +340,7 @@ pub fn build(
     })
 }
 
-fn pod(subject: &Subject, kind: DelegateKind) -> Result<WorkloadSpec, String> {
+fn pod(subject: &Subject) -> Result<WorkloadSpec, String> {
     let name = subject.engine_name();
     let ports = subject.port_mappings()?;
     let mut containers = Vec::new();
@@ -356,7 +352,7 @@ fn pod(subject: &Subject, kind: DelegateKind) -> Result<WorkloadSpec, String> {
             continue;
         };
         let member_subject = Subject { node, ..*subject };
-        let mut spec = member_subject.container(kind, Some(name.clone()))?;
+        let mut spec = member_subject.container(Some(name.clone()))?;
         // Members listen on the pod's ports.
         insert_inside_ports(&mut spec.environment, &ports);
         containers.push(spec);

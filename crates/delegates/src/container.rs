@@ -9,6 +9,10 @@ use std::path::PathBuf;
 /// how `podman ps --filter label=...` tells them apart from anyone else's.
 pub const INSTANCE_LABEL: &str = "io.khutulun.instance";
 
+/// The name a bridged container reaches its host by: podman provides it, and the docker
+/// delegate maps it to the bridge's gateway (`host-gateway`).
+pub const HOST_ALIAS: &str = "host.containers.internal";
+
 /// How a container is networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Network {

@@ -15,7 +15,7 @@ mod user;
 
 pub use container::{
     ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
-    SystemContainerSpec, INSTANCE_LABEL,
+    SystemContainerSpec, HOST_ALIAS, INSTANCE_LABEL,
 };
 pub use delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
 pub use directory::{DirectoryDelegate, DirectorySpec};

@@ -2,7 +2,7 @@
 //! API's create request holds, and how an exit status reads. Kept free of I/O so that unit
 //! tests cover them without an engine.
 
-use crate::container::{ContainerSpec, Network};
+use crate::container::{ContainerSpec, Network, HOST_ALIAS};
 use crate::delegate::{DelegateError, Exit};
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, ResourcesUlimits};
 use std::collections::HashMap;
@@ -184,6 +184,9 @@ pub fn create_body(
         host_config: Some(HostConfig {
             binds: (!binds.is_empty()).then_some(binds),
             network_mode: Some(network_mode.to_string()),
+            // Connections to services on the host's loopback are given by this name.
+            extra_hosts: (spec.network == Network::Bridge)
+                .then(|| vec![format!("{HOST_ALIAS}:host-gateway")]),
             port_bindings,
             ulimits,
             ..Default::default()
