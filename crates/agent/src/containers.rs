@@ -19,6 +19,11 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The name of an instance's container (or pod) in its engine.
+pub fn engine_name(namespace: &str, service: &str, node: &str, index: u32) -> String {
+    format!("khutulun-{namespace}-{service}-{node}-{index}")
+}
+
 /// The pod a container is a member of: the target of its MemberOf relationship.
 pub fn pod_of(graph: &ServiceGraph, node: &str) -> Option<String> {
     graph
@@ -110,12 +115,11 @@ impl Subject<'_> {
     /// `khutulun-<namespace>-<service>-<node>-<index>`: the engine's name for it.
     fn engine_name(&self) -> String {
         let part = |key: &str| self.identity.get(key).cloned().unwrap_or_default();
-        format!(
-            "khutulun-{}-{}-{}-{}",
-            part("KHUTULUN_NAMESPACE"),
-            part("KHUTULUN_SERVICE"),
-            self.node.name,
-            self.index
+        engine_name(
+            &part("KHUTULUN_NAMESPACE"),
+            &part("KHUTULUN_SERVICE"),
+            &self.node.name,
+            self.index,
         )
     }
 

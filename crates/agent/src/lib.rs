@@ -11,6 +11,7 @@ mod config;
 mod containers;
 mod delete;
 mod deploy;
+pub mod exec;
 mod failover;
 mod local;
 mod membership;

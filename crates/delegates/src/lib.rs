@@ -9,6 +9,7 @@ pub mod docker;
 mod executable;
 pub mod nspawn;
 pub mod podman;
+pub mod proc_context;
 pub mod proc_stat;
 mod process;
 mod user;

@@ -1,10 +1,10 @@
 //! Bare processes: each in its own session and process group, output appended to log files,
 //! exits seen through a pidfd.
 
-use crate::delegate::{Delegate, DelegateError, Exit, Running, WorkloadSpec};
+use crate::delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
 use crate::executable::resolve_executable;
-use crate::proc_stat;
 use crate::user::lookup_user;
+use crate::{proc_context, proc_stat};
 use rustix::process::{
     kill_process_group, pidfd_open, waitid, Pid, PidfdFlags, Signal, WaitId, WaitIdOptions,
 };
@@ -247,6 +247,41 @@ impl Delegate for ProcessDelegate {
 
     async fn remove(&self, _spec: &WorkloadSpec) -> Result<(), DelegateError> {
         Ok(())
+    }
+
+    /// Beside the process: as its user, with its environment, in its working directory.
+    fn exec_plan(
+        &self,
+        running: &Running,
+        command: &[String],
+        _tty: bool,
+    ) -> Result<ExecPlan, DelegateError> {
+        if command.is_empty() {
+            return Err(DelegateError::Invalid("no command to execute".into()));
+        }
+        let alive = match (running.pid, running.pid_start_time) {
+            (Some(pid), Some(start)) => (proc_stat::start_time(pid) == Some(start)).then_some(pid),
+            _ => None,
+        };
+        let Some(pid) = alive else {
+            return Err(DelegateError::Invalid(
+                "the process is not running (its pid is gone)".into(),
+            ));
+        };
+        let unreadable = |what: &str, e: std::io::Error| {
+            DelegateError::Invalid(format!("cannot read the {what} of process {pid}: {e}"))
+        };
+        Ok(ExecPlan {
+            argv: command.to_vec(),
+            environment: Some(
+                proc_context::environment(pid).map_err(|e| unreadable("environment", e))?,
+            ),
+            working_directory: Some(
+                proc_context::working_directory(pid)
+                    .map_err(|e| unreadable("working directory", e))?,
+            ),
+            user: Some(proc_context::user(pid).map_err(|e| unreadable("user", e))?),
+        })
     }
 }
 

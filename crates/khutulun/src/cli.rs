@@ -114,6 +114,23 @@ pub enum Command {
         #[arg(long, value_parser = ["stdout", "stderr", "both"], default_value = "both")]
         stream: String,
     },
+    /// Run a command in an instance: inside its container, pod or system container, or
+    /// beside its process (same user, environment and directory). Exits with the
+    /// command's exit code (125 when Khutulun itself fails).
+    Exec {
+        name: String,
+        /// NODE or NODE/INDEX (index 0 when omitted).
+        instance: String,
+        /// Run the command under a pseudo-terminal (and pass standard input).
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Pass standard input to the command (without it, the command reads nothing).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Delete a service: stop its instances (dependants first), free its ports.
     Delete {
         name: String,

@@ -35,6 +35,10 @@ impl Client {
         &self.base
     }
 
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut request = self.http.request(method, format!("{}/v1{path}", self.base));
         if let Some(token) = &self.token {

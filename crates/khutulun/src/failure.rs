@@ -19,7 +19,19 @@ impl Failure {
         }
     }
 
+    /// Exit with `code` and print nothing: what `exec` does with its command's exit code.
+    pub fn exit_quietly(code: u8) -> Failure {
+        Failure {
+            message: String::new(),
+            diagnostics: Vec::new(),
+            code,
+        }
+    }
+
     pub fn print(&self) {
+        if self.message.is_empty() && self.diagnostics.is_empty() {
+            return;
+        }
         for d in &self.diagnostics {
             eprintln!("{d}");
         }

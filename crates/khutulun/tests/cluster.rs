@@ -262,6 +262,21 @@ fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
         text.contains("hello from h2").then_some(text)
     });
     assert!(logs.is_some(), "logs of {instance} through h0");
+    // So does exec: h0 relays the WebSocket to h2, which runs the command beside it.
+    let out = lab.cli(
+        0,
+        &[
+            "exec",
+            "placed",
+            &instance,
+            "--",
+            "sh",
+            "-c",
+            "echo ran on $KHUTULUN_HOST; exit 6",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran on h2\n");
 
     // A strict policy that cannot be met fails the deploy, names the policy, changes nothing.
     let four = placed_template().replace("instances: 3", "instances: 4");

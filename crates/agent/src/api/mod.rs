@@ -2,6 +2,7 @@
 
 pub mod error;
 mod events;
+pub mod exec;
 mod gossip;
 mod hosts;
 mod instances;
@@ -33,6 +34,7 @@ use utoipa::OpenApi;
         instances::list_namespace,
         instances::list_service,
         instances::logs,
+        exec::exec,
         hosts::list,
         hosts::drain,
         hosts::undrain,
@@ -96,6 +98,10 @@ pub fn router(agent: Agent) -> Router {
         .route(
             "/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs",
             get(instances::logs),
+        )
+        .route(
+            "/namespaces/{ns}/services/{name}/instances/{node}/{index}/exec",
+            get(exec::exec),
         )
         .route(
             "/hosts/{name}/drain",

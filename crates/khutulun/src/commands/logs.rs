@@ -12,17 +12,7 @@ pub async fn run(
     follow: bool,
     stream: &str,
 ) -> CliResult {
-    let (node, index) = match instance.split_once('/') {
-        Some((node, index)) => (
-            node,
-            index.parse::<u32>().map_err(|_| {
-                Failure::new(format!(
-                    "\"{instance}\" must be NODE or NODE/INDEX with a number as INDEX"
-                ))
-            })?,
-        ),
-        None => (instance, 0),
-    };
+    let (node, index) = super::instance_arg(instance)?;
     let request = client
         .request(
             Method::GET,

@@ -2,6 +2,7 @@ mod agent;
 mod delete;
 mod deploy;
 mod events;
+mod exec;
 mod logs;
 mod query;
 pub mod tosca;
@@ -9,7 +10,19 @@ mod up;
 
 use crate::cli::{Cli, Command, CsarCommand, HostCommand, ServiceCommand, ToscaCommand};
 use crate::client::Client;
-use crate::failure::CliResult;
+use crate::failure::{CliResult, Failure};
+
+/// NODE or NODE/INDEX (index 0 when omitted).
+pub fn instance_arg(text: &str) -> CliResult<(&str, u32)> {
+    match text.split_once('/') {
+        Some((node, index)) => index.parse::<u32>().map(|i| (node, i)).map_err(|_| {
+            Failure::new(format!(
+                "\"{text}\" must be NODE or NODE/INDEX with a number as INDEX"
+            ))
+        }),
+        None => Ok((text, 0)),
+    }
+}
 
 pub async fn run(cli: Cli) -> CliResult {
     let global = cli.global;
@@ -64,6 +77,13 @@ pub async fn run(cli: Cli) -> CliResult {
             follow,
             stream,
         } => logs::run(&client, ns, &name, &instance, follow, &stream).await,
+        Command::Exec {
+            name,
+            instance,
+            tty,
+            interactive,
+            command,
+        } => exec::run(&client, ns, &name, &instance, tty, interactive, command).await,
         Command::Delete {
             name,
             wait,
