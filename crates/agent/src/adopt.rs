@@ -99,6 +99,7 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
                     instance: instance.clone(),
                     pid: rec.pid,
                 });
+                crate::exposure::open(agent, &instance).await;
                 supervisor::spawn(agent.clone(), instance, workload, running, rec.restarts);
                 continue;
             }
@@ -161,6 +162,7 @@ async fn stop_stale(agent: &Agent) {
         if ours {
             continue;
         }
+        crate::exposure::close(agent, &instance).await;
         let Some(delegate) = agent.delegate_named(&note.delegate) else {
             continue;
         };

@@ -36,6 +36,8 @@ pub struct Inner {
     pub cluster: OnceLock<khutulun_cluster::Cluster>,
     /// Client for other agents' APIs.
     pub http: reqwest::Client,
+    /// Exposed endpoints' ports in the host firewall.
+    pub exposure: crate::exposure::Exposure,
     process: ProcessDelegate,
     directory: DirectoryDelegate,
     /// The container delegates, or why each cannot run here (said when a node needs it).
@@ -105,6 +107,7 @@ impl Agent {
                 .connect_timeout(std::time::Duration::from_secs(3))
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
+            exposure: crate::exposure::Exposure::new(),
             process: ProcessDelegate,
             directory: DirectoryDelegate,
             podman: PodmanDelegate::detect().map_err(|e| e.to_string()),

@@ -12,6 +12,7 @@ mod containers;
 mod delete;
 mod deploy;
 pub mod exec;
+mod exposure;
 mod failover;
 mod local;
 mod membership;

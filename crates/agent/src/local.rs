@@ -141,6 +141,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
             }
         }
     }
+    crate::exposure::close(agent, instance).await;
     let _ = std::fs::remove_file(pid_file(agent, instance));
     if remove {
         remove_leftovers(agent, instance).await;

@@ -77,6 +77,7 @@ pub async fn start_workload(
         instance: instance.clone(),
         pid: running.pid,
     });
+    crate::exposure::open(agent, instance).await;
     Ok(running)
 }
 

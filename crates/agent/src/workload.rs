@@ -338,7 +338,7 @@ pub fn text(value: &Value) -> String {
 }
 
 /// Endpoints of a node that need a reserved port, with the fixed port if one was asked for:
-/// those that set `port` (0 = any) and those a connection targets.
+/// those that set `port` (0 = any), those a connection targets and those exposed.
 pub fn endpoints_needing_ports(graph: &ServiceGraph, node: &Node) -> Vec<(String, Option<u16>)> {
     let mut wanted = Vec::new();
     for (name, capability) in &node.capabilities {
@@ -358,7 +358,9 @@ pub fn endpoints_needing_ports(graph: &ServiceGraph, node: &Node) -> Vec<(String
         match fixed {
             Some(0) => wanted.push((name.clone(), None)),
             Some(port) => wanted.push((name.clone(), Some(port))),
-            None if targeted => wanted.push((name.clone(), None)),
+            None if targeted || crate::exposure::is_exposed(graph, node, name) => {
+                wanted.push((name.clone(), None))
+            }
             None => {}
         }
     }

@@ -7,6 +7,7 @@ mod delegate;
 mod directory;
 pub mod docker;
 mod executable;
+pub mod firewall;
 pub mod nspawn;
 pub mod podman;
 pub mod proc_context;

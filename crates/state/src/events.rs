@@ -125,6 +125,34 @@ pub enum EventKind {
         instance: InstanceRef,
         because_of: String,
     },
+    /// The port of an exposed endpoint was opened in the host firewall (firewalld, runtime
+    /// configuration of the default zone). `already_open`: firewalld had it open before, so
+    /// it is left open when the instance goes.
+    PortOpened {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        endpoint: String,
+        port: u16,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        already_open: bool,
+    },
+    /// The port was closed again: its instance was stopped for good on this host (delete,
+    /// redeploy, move).
+    PortClosed {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        endpoint: String,
+        port: u16,
+    },
+    /// The port of an exposed endpoint was not opened (firewalld is not running, firewall-cmd
+    /// is missing or failed); the instance runs all the same. `message` says why.
+    PortNotOpened {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        endpoint: String,
+        port: u16,
+        message: String,
+    },
     /// Membership: a host joined, came back, or recovered from suspicion.
     HostAlive {
         name: String,
@@ -215,9 +243,10 @@ impl Event {
             | InstanceStopping { instance }
             | InstanceStopped { instance }
             | InstanceMoved { instance, .. }
-            | InstanceReconnecting { instance, .. } => {
-                Some((&instance.namespace, &instance.service))
-            }
+            | InstanceReconnecting { instance, .. }
+            | PortOpened { instance, .. }
+            | PortClosed { instance, .. }
+            | PortNotOpened { instance, .. } => Some((&instance.namespace, &instance.service)),
             AgentStarted { .. }
             | AgentStopping
             | HostAlive { .. }

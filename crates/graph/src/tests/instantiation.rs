@@ -27,7 +27,11 @@ fn the_first_example_instantiates() {
         vec![khutulun("ConnectsTo"), khutulun("Root")]
     );
     assert!(relationship.is_a("io.khutulun", "ConnectsTo"));
-    assert!(relationship.properties.is_empty());
+    // Only the profile's defaults (ConnectsTo's `expose`).
+    assert_eq!(
+        relationship.properties,
+        BTreeMap::from([("expose".to_string(), Expr::Value(json!(false)))])
+    );
 
     let frontend = graph.node("frontend").unwrap();
     assert_eq!(frontend.types, vec![khutulun("Process"), khutulun("Root")]);
