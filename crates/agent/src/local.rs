@@ -121,6 +121,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
         None => {
             // Not supervised (failed, or never started): make sure nothing of it runs.
             if let Some(record) = record.as_ref().filter(|r| r.host == agent.host.name) {
+                let mut stopped_something = false;
                 if let Some(delegate) = agent.delegate_named(&record.delegate) {
                     let running = Running {
                         pid: record.pid,
@@ -129,9 +130,17 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
                     };
                     if record.pid.is_some() && delegate.is_alive(&running).await {
                         let _ = delegate.stop(&running, Duration::from_secs(10)).await;
+                        stopped_something = true;
                     }
                 }
-                if record.state != InstanceStatus::Stopped {
+                // A failed instance with nothing left running stays failed, with its
+                // message: after a failed deploy it is the one that says why.
+                let keep = match record.state {
+                    InstanceStatus::Stopped => true,
+                    InstanceStatus::Failed => !stopped_something,
+                    _ => false,
+                };
+                if !keep {
                     agent.update_instance(instance, |r| {
                         r.state = InstanceStatus::Stopped;
                         r.pid = None;

@@ -6,7 +6,7 @@ use crate::agent::Agent;
 use crate::readiness::{wait_until_listening, READY_TIMEOUT};
 use crate::restart::Backoff;
 use crate::workload::Workload;
-use khutulun_delegates::{Delegate, Exit, Running, WorkloadSpec};
+use khutulun_delegates::{Delegate, Exit, Network, Running, WorkloadSpec};
 use khutulun_state::{EventKind, InstanceRef, InstanceStatus};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -33,13 +33,26 @@ pub async fn start_workload(
     instance: &InstanceRef,
     workload: &Workload,
 ) -> Result<Running, String> {
-    agent.update_instance(instance, |r| {
+    let starting = agent.update_instance(instance, |r| {
         r.state = InstanceStatus::Starting;
         r.message = None;
     });
     agent.emit(EventKind::InstanceStarting {
         instance: instance.clone(),
     });
+    // Readiness is a connection to the reserved ports: with another program listening on
+    // one, a workload that cannot bind it would pass for ready.
+    if binds_host_ports(&workload.spec) {
+        if let Some((endpoint, port)) = starting
+            .iter()
+            .flat_map(|r| r.ports.iter())
+            .find(|(_, port)| crate::assign::port_in_use(**port))
+        {
+            return Err(format!(
+                "{instance} could not start: port {port} (endpoint {endpoint}), reserved for it, is in use by a program outside Khutulun (see `ss -ltnp`)"
+            ));
+        }
+    }
     let running = delegate
         .start(&workload.spec)
         .await
@@ -79,6 +92,16 @@ pub async fn start_workload(
     });
     crate::exposure::open(agent, instance).await;
     Ok(running)
+}
+
+/// Workloads that listen on their reserved host ports themselves. (An engine that publishes
+/// a container's ports binds them itself, and fails when one is taken.)
+fn binds_host_ports(spec: &WorkloadSpec) -> bool {
+    match spec {
+        WorkloadSpec::Process(_) | WorkloadSpec::SystemContainer(_) => true,
+        WorkloadSpec::Container(c) => c.network == Network::Host,
+        _ => false,
+    }
 }
 
 fn log_hint(spec: &WorkloadSpec) -> String {

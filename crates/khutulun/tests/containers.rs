@@ -101,8 +101,28 @@ fn a_podman_container_serves_restarts_is_adopted_and_is_removed() {
         listed.contains(name) && listed.contains(&format!("{port}->8080")),
         "{listed}"
     );
-    let logs = agent.ok(&["logs", "cweb", "web"]);
-    assert!(logs.contains("serving on 8080"), "{logs}");
+    // The log copy runs beside the container: give it a moment.
+    let logs = eventually(Duration::from_secs(10), || {
+        let logs = agent.ok(&["logs", "cweb", "web"]);
+        logs.contains("serving on 8080").then_some(logs)
+    });
+    assert!(logs.is_some(), "{}", agent.ok(&["logs", "cweb", "web"]));
+
+    // exec runs in the container (podman exec): its mount, the command's exit code.
+    let out = agent.cli(&[
+        "exec",
+        "cweb",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "cat /www/index.html; exit 6",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the mounted directory\n"
+    );
 
     // Killed from outside: the restart policy brings it back, seen as events.
     assert!(podman(&["kill", name]).status.success());

@@ -78,7 +78,18 @@ fn row(event: &Value) -> Vec<String> {
     };
     let mut detail = Vec::new();
     for key in [
-        "pid", "code", "signal", "attempt", "delay_ms", "revision", "on_host", "message", "api_url",
+        "pid",
+        "code",
+        "signal",
+        "attempt",
+        "delay_ms",
+        "revision",
+        "on_host",
+        "endpoint",
+        "port",
+        "already_open",
+        "message",
+        "api_url",
     ] {
         if let Some(v) = event.get(key) {
             detail.push(format!(
