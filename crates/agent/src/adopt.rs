@@ -99,7 +99,7 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
                     instance: instance.clone(),
                     pid: rec.pid,
                 });
-                crate::exposure::open(agent, &instance).await;
+                crate::exposure::open(agent, &instance, &workload.exposed).await;
                 supervisor::spawn(agent.clone(), instance, workload, running, rec.restarts);
                 continue;
             }

@@ -341,6 +341,7 @@ pub fn build(
         spec,
         restart: subject.restart()?,
         stop_timeout: subject.stop_timeout()?,
+        exposed: Vec::new(),
     })
 }
 

@@ -18,7 +18,6 @@
 //! instance runs all the same. Exposure never fails an instance.
 
 use crate::agent::Agent;
-use crate::deploy::load_current;
 use khutulun_delegates::firewall::{Change, Firewall, FirewallError, FirewallState};
 use khutulun_graph::{Expr, Node, ServiceGraph};
 use khutulun_profile as profile;
@@ -94,12 +93,22 @@ fn note_path(agent: &Agent, instance: &InstanceRef) -> PathBuf {
     .join("exposed.json")
 }
 
-/// The exposed endpoints of an instance of this host with their reserved ports.
-fn exposed_ports(agent: &Agent, instance: &InstanceRef) -> Result<Vec<(String, u16)>, String> {
-    let (_, graph) = load_current(agent, &instance.namespace, &instance.service)?;
-    let Some(node) = graph.node(&instance.node) else {
-        return Ok(Vec::new());
-    };
+/// The endpoints of `node` to open in the host firewall (computed with its workload, from
+/// the graph already at hand).
+pub fn exposed_endpoints(graph: &ServiceGraph, node: &Node) -> Vec<String> {
+    node.capabilities
+        .keys()
+        .filter(|endpoint| is_exposed(graph, node, endpoint))
+        .cloned()
+        .collect()
+}
+
+/// The reserved ports of an instance's exposed endpoints, from its record.
+fn exposed_ports(
+    agent: &Agent,
+    instance: &InstanceRef,
+    exposed: &[String],
+) -> Result<Vec<(String, u16)>, String> {
     let record = agent
         .store
         .instance(
@@ -113,7 +122,7 @@ fn exposed_ports(agent: &Agent, instance: &InstanceRef) -> Result<Vec<(String, u
         .map(|r| {
             r.ports
                 .into_iter()
-                .filter(|(endpoint, _)| is_exposed(&graph, node, endpoint))
+                .filter(|(endpoint, _)| exposed.contains(endpoint))
                 .collect()
         })
         .unwrap_or_default())
@@ -121,8 +130,11 @@ fn exposed_ports(agent: &Agent, instance: &InstanceRef) -> Result<Vec<(String, u
 
 /// Opens the exposed ports of an instance that now runs on this host. Never fails it: a
 /// port that cannot be opened is logged and announced (`port_not_opened`).
-pub async fn open(agent: &Agent, instance: &InstanceRef) {
-    let wanted = match exposed_ports(agent, instance) {
+pub async fn open(agent: &Agent, instance: &InstanceRef, exposed: &[String]) {
+    if exposed.is_empty() {
+        return;
+    }
+    let wanted = match exposed_ports(agent, instance, exposed) {
         Ok(wanted) => wanted,
         Err(e) => {
             tracing::warn!("cannot tell which ports of {instance} to expose: {e}");

@@ -90,7 +90,7 @@ pub async fn start_workload(
         instance: instance.clone(),
         pid: running.pid,
     });
-    crate::exposure::open(agent, instance).await;
+    crate::exposure::open(agent, instance, &workload.exposed).await;
     Ok(running)
 }
 

@@ -93,6 +93,8 @@ pub struct Workload {
     pub spec: WorkloadSpec,
     pub restart: RestartPolicy,
     pub stop_timeout: Duration,
+    /// Endpoints whose reserved ports are opened in the host firewall while it runs.
+    pub exposed: Vec<String>,
 }
 
 /// Builds the workload of `node`/`index` from the graph and the current instance records
@@ -112,7 +114,7 @@ pub fn build(
             Some(expr) => evaluate(graph, expr, &node.name, index, &runtime).map(Some),
         }
     };
-    match DelegateKind::of(graph, node) {
+    let workload = match DelegateKind::of(graph, node) {
         DelegateKind::None => Ok(None),
         kind @ (DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn) => {
             crate::containers::build(graph, node, index, instances, paths, identity, kind).map(Some)
@@ -140,6 +142,7 @@ pub fn build(
                 }),
                 restart: RestartPolicy::Never,
                 stop_timeout: Duration::ZERO,
+                exposed: Vec::new(),
             }))
         }
         DelegateKind::Process => {
@@ -193,9 +196,14 @@ pub fn build(
                 }),
                 restart,
                 stop_timeout,
+                exposed: Vec::new(),
             }))
         }
-    }
+    }?;
+    Ok(workload.map(|mut workload| {
+        workload.exposed = crate::exposure::exposed_endpoints(graph, node);
+        workload
+    }))
 }
 
 /// How a container sees the outside: the name its engine gives the host (for targets on
