@@ -310,6 +310,8 @@ mod tests {
                     attributes: BTreeMap::new(),
                 },
             )]),
+            interfaces: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
         }
     }
 
@@ -322,6 +324,7 @@ mod tests {
             types: types(profile::CONNECTS_TO),
             properties: BTreeMap::from([("expose".into(), Expr::Value(Value::Bool(expose)))]),
             attributes: BTreeMap::new(),
+            interfaces: BTreeMap::new(),
         }
     }
 
@@ -332,6 +335,7 @@ mod tests {
             relationships,
             outputs: BTreeMap::new(),
             policies: Vec::new(),
+            functions: BTreeMap::new(),
         }
     }
 

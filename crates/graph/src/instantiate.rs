@@ -35,6 +35,7 @@ pub fn instantiate(
             .iter()
             .map(|p| policy(template, p))
             .collect(),
+        functions: BTreeMap::new(),
     };
     for node in &template.node_templates {
         let count = match node_count(&raw, node) {
@@ -64,6 +65,8 @@ pub fn instantiate(
                     )
                 })
                 .collect(),
+            interfaces: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
         });
         for requirement in &node.requirements {
             raw.relationships.push(Relationship {
@@ -74,6 +77,7 @@ pub fn instantiate(
                 types: type_refs(&requirement.relationship.types),
                 properties: values(&requirement.relationship.properties),
                 attributes: attribute_values(&requirement.relationship.attributes),
+                interfaces: BTreeMap::new(),
             });
         }
     }
@@ -223,6 +227,7 @@ fn policy(template: &ServiceTemplate, policy: &tosca::GroupOrPolicy) -> Policy {
         types: type_refs(&policy.types),
         properties: values(&policy.properties),
         targets,
+        triggers: Vec::new(),
     }
 }
 

@@ -46,6 +46,93 @@ pub struct ServiceGraph {
     /// The template's policies, with group targets replaced by the groups' member nodes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<Policy>,
+    /// Declared functions (§10.4) whose signatures name an implementation, by the name
+    /// templates call them with (namespace prefix included, no `$`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub functions: BTreeMap<String, Function>,
+}
+
+/// A declared custom function the orchestrator implements with a plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Function {
+    /// The implementation of the first signature that names one. `None` when no signature
+    /// does: the function must then come from a registered plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<Implementation>,
+}
+
+/// An interface of a node or relationship (§11.3): its operations and notifications with
+/// their implementations and inputs, type definitions and template assignments merged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interface {
+    /// The interface's type first, then its ancestors (e.g. `Standard`, `Lifecycle`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeRef>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations: BTreeMap<String, Operation>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications: BTreeMap<String, Operation>,
+}
+
+/// An operation or notification as the orchestrator runs it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// None when neither the types nor the template gave one: there is nothing to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<Implementation>,
+    /// The interface's inputs, then the operation's (which win), each with its assigned or
+    /// default value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, Expr>,
+    /// Output name -> the attribute of SELF it is mapped onto (§11.5).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+    /// Seconds the operation may run (the implementation's `timeout`), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// An operation's implementation (§11.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Implementation {
+    pub primary: Artifact,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Artifact>,
+}
+
+/// An artifact (§12.2): a file of the deployed package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The path relative to the package root (the TOSCA file's own directory resolved), or
+    /// as written when it is a URL or an absolute path.
+    pub file: String,
+    /// The artifact's type first, then its ancestors; empty when none was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeRef>,
+}
+
+/// A policy trigger (§16.5): when `event` happens to a target and `condition` holds, the
+/// actions run in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expr>,
+    pub actions: Vec<Action>,
+}
+
+/// An activity of a trigger's action. Only `call_operation` is run by Khutulun.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// `<interface>.<operation>` of the target, with input assignments that override the
+    /// template's for this call.
+    CallOperation {
+        operation: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        inputs: BTreeMap<String, Expr>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +143,9 @@ pub struct Policy {
     pub properties: BTreeMap<String, Expr>,
     /// Names of the node templates the policy applies to, each once, in the order written.
     pub targets: Vec<String>,
+    /// The policy's triggers: the type's, then the template's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<Trigger>,
 }
 
 impl Policy {
@@ -85,6 +175,11 @@ pub struct Node {
     /// `Expr::Value(Value::Null)` when it has neither.
     pub attributes: BTreeMap<String, Expr>,
     pub capabilities: BTreeMap<String, Capability>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<String, Interface>,
+    /// The node's artifacts (its type's and its template's) by symbolic name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, Artifact>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +203,8 @@ pub struct Relationship {
     pub types: Vec<TypeRef>,
     pub properties: BTreeMap<String, Expr>,
     pub attributes: BTreeMap<String, Expr>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<String, Interface>,
 }
 
 impl TypeRef {
@@ -138,6 +235,42 @@ impl Relationship {
     pub fn is_a(&self, profile_prefix: &str, name: &str) -> bool {
         self.types.iter().any(|t| t.is(profile_prefix, name))
     }
+}
+
+impl Interface {
+    /// The operation `name`, if the interface defines it.
+    pub fn operation(&self, name: &str) -> Option<&Operation> {
+        self.operations.get(name)
+    }
+}
+
+impl Node {
+    /// The operation `interface.operation` (interface by name, or by type name such as
+    /// `Standard`), when the node has it.
+    pub fn operation(&self, interface: &str, operation: &str) -> Option<&Operation> {
+        interface_operation(&self.interfaces, interface, operation)
+    }
+}
+
+impl Relationship {
+    pub fn operation(&self, interface: &str, operation: &str) -> Option<&Operation> {
+        interface_operation(&self.interfaces, interface, operation)
+    }
+}
+
+fn interface_operation<'a>(
+    interfaces: &'a BTreeMap<String, Interface>,
+    interface: &str,
+    operation: &str,
+) -> Option<&'a Operation> {
+    interfaces
+        .get(interface)
+        .or_else(|| {
+            interfaces
+                .values()
+                .find(|i| i.types.first().is_some_and(|t| t.name == interface))
+        })
+        .and_then(|i| i.operation(operation))
 }
 
 impl ServiceGraph {

@@ -9,6 +9,8 @@ fn node(name: &str) -> Node {
         properties: BTreeMap::new(),
         attributes: BTreeMap::new(),
         capabilities: BTreeMap::new(),
+        interfaces: BTreeMap::new(),
+        artifacts: BTreeMap::new(),
     }
 }
 
@@ -21,6 +23,7 @@ fn requires(source: &str, target: &str) -> Relationship {
         types: Vec::new(),
         properties: BTreeMap::new(),
         attributes: BTreeMap::new(),
+        interfaces: BTreeMap::new(),
     }
 }
 
@@ -31,6 +34,7 @@ fn graph(nodes: &[&str], edges: &[(&str, &str)]) -> ServiceGraph {
         relationships: edges.iter().map(|(s, t)| requires(s, t)).collect(),
         outputs: BTreeMap::new(),
         policies: Vec::new(),
+        functions: BTreeMap::new(),
     }
 }
 
