@@ -38,6 +38,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Exposed endpoints' ports in the host firewall.
     pub exposure: crate::exposure::Exposure,
+    /// The Wasm plugin host, made on first use (its cache is `<data>/plugin-cache`).
+    plugin_host: OnceLock<Result<Arc<khutulun_plugins::PluginHost>, String>>,
     process: ProcessDelegate,
     directory: DirectoryDelegate,
     /// The container delegates, or why each cannot run here (said when a node needs it).
@@ -108,6 +110,7 @@ impl Agent {
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
             exposure: crate::exposure::Exposure::new(),
+            plugin_host: OnceLock::new(),
             process: ProcessDelegate,
             directory: DirectoryDelegate,
             podman: PodmanDelegate::detect().map_err(|e| e.to_string()),
@@ -160,6 +163,21 @@ impl Agent {
             tracing::info!("no docker delegate: {why}");
         }
         let _ = self.docker.set(docker);
+    }
+
+    /// The plugin host of this agent: compiled components are cached in
+    /// `<data>/plugin-cache`; every call is bounded by the agent's plugin limits.
+    pub fn plugin_host(&self) -> Result<Arc<khutulun_plugins::PluginHost>, String> {
+        self.plugin_host
+            .get_or_init(|| {
+                khutulun_plugins::PluginHost::new(
+                    &self.config.data_dir.join("plugin-cache"),
+                    self.config.plugin_limits,
+                )
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+            })
+            .clone()
     }
 
     /// The delegate an instance record names (`process`, `directory`, ...).
@@ -275,6 +293,7 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.api))?;
     let agent = Agent::new(config)?;
     agent.connect_docker().await;
+    crate::handlers::spawn(&agent);
     agent.emit(EventKind::AgentStarted {
         api_url: agent.host.api_url.clone(),
     });

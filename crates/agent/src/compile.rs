@@ -26,12 +26,14 @@ impl std::fmt::Display for CompileError {
     }
 }
 
-/// Compiles `entry` (relative to `package_root`) and instantiates it. Diagnostics name files
+/// Compiles `entry` (relative to `package_root`) and instantiates it, computing custom
+/// functions with `functions`. Diagnostics name files
 /// relative to the package root, as the user wrote them.
 pub fn compile_package(
     package_root: &Path,
     entry: &str,
     inputs: &BTreeMap<String, Value>,
+    functions: &dyn khutulun_graph::CustomFunctions,
 ) -> Result<ServiceGraph, CompileError> {
     let relative = |mut diagnostics: Vec<Diagnostic>| {
         let root = format!("{}/", package_root.display());
@@ -49,7 +51,10 @@ pub fn compile_package(
         &khutulun_profile::registry(),
     )
     .map_err(relative)?;
-    let graph = khutulun_graph::instantiate(&template, inputs).map_err(relative)?;
+    let mut graph =
+        khutulun_graph::instantiate_with(&template, inputs, functions).map_err(relative)?;
+    // Artifacts are named relative to the package, which moves after the compile.
+    graph.relativize_artifacts(package_root);
     if let Err(cycle) = khutulun_graph::start_order(&graph) {
         return Err(CompileError::Diagnostics(vec![Diagnostic {
             severity: khutulun_tosca::Severity::Error,

@@ -46,6 +46,8 @@ pub struct AgentConfig {
     /// The Docker Engine's socket for the docker delegate; None = DOCKER_HOST, else
     /// /var/run/docker.sock.
     pub docker_socket: Option<PathBuf>,
+    /// How long one plugin call may run and how much memory it may use.
+    pub plugin_limits: khutulun_plugins::Limits,
 }
 
 impl AgentConfig {
@@ -106,6 +108,7 @@ mod tests {
                 fast: false,
             },
             docker_socket: None,
+            plugin_limits: Default::default(),
         }
     }
 

@@ -61,7 +61,14 @@ async fn deploy_staged(
         let package = package.clone();
         let entry = input.entry.clone();
         let inputs = input.inputs.clone();
-        tokio::task::spawn_blocking(move || compile_package(&package, &entry, &inputs))
+        let functions = crate::plugins::PluginFunctions::for_package(
+            agent,
+            &package,
+            &input.namespace,
+            &input.name,
+        )
+        .map_err(|e| ApiError::internal(format!("plugins: {e}")))?;
+        tokio::task::spawn_blocking(move || compile_package(&package, &entry, &inputs, &functions))
             .await
             .map_err(ApiError::internal)?
             .map_err(|CompileError::Diagnostics(d)| ApiError::invalid_template(d))?

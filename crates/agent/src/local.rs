@@ -3,6 +3,7 @@
 
 use crate::agent::Agent;
 use crate::deploy::{identity, load_current, paths_for};
+use crate::operations::lifecycle::{self, Phase};
 use crate::supervisor::{self, start_workload};
 use crate::workload::{self, DelegateKind};
 use khutulun_delegates::Running;
@@ -41,6 +42,11 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
         }
         None => return Err(format!("{instance} has no instance record")),
     }
+    if let Err(message) =
+        lifecycle::run_phase(agent, instance, &graph, &instances, Phase::BeforeStart).await
+    {
+        return Err(fail(agent, instance, message));
+    }
     let package = agent
         .store
         .layout()
@@ -55,39 +61,29 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
     };
     let delegate = match delegate {
         Ok(delegate) => delegate,
-        Err(message) => {
-            agent.update_instance(instance, |r| {
-                r.state = InstanceStatus::Failed;
-                r.message = Some(message.clone());
-            });
-            agent.emit(EventKind::InstanceFailed {
-                instance: instance.clone(),
-                message: message.clone(),
-            });
-            return Err(message);
-        }
+        Err(message) => return Err(fail(agent, instance, message)),
     };
     match (built, delegate) {
         (Some(workload), Some(delegate)) => {
             match start_workload(agent, delegate, instance, &workload).await {
                 Ok(running) => {
                     supervisor::spawn(agent.clone(), instance.clone(), workload, running, 0);
-                    Ok(())
                 }
-                Err(message) => {
-                    agent.update_instance(instance, |r| {
-                        r.state = InstanceStatus::Failed;
-                        r.message = Some(message.clone());
-                    });
-                    agent.emit(EventKind::InstanceFailed {
-                        instance: instance.clone(),
-                        message: message.clone(),
-                    });
-                    Err(message)
-                }
+                Err(message) => return Err(fail(agent, instance, message)),
             }
+            // The workload runs (and is supervised); a failing start operation fails the
+            // instance, and the deploy's rollback stops the workload.
+            let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+            lifecycle::run_phase(agent, instance, &graph, &instances, Phase::AfterStart)
+                .await
+                .map_err(|message| fail(agent, instance, message))
         }
         _ => {
+            // Nothing for a delegate to run: the start operation is the start.
+            let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+            lifecycle::run_phase(agent, instance, &graph, &instances, Phase::AfterStart)
+                .await
+                .map_err(|message| fail(agent, instance, message))?;
             agent.update_instance(instance, |r| r.state = InstanceStatus::Running);
             agent.emit(EventKind::InstanceRunning {
                 instance: instance.clone(),
@@ -98,9 +94,38 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
     }
 }
 
+/// Marks the instance failed with `message`, announces it, and gives the message back.
+fn fail(agent: &Agent, instance: &InstanceRef, message: String) -> String {
+    agent.update_instance(instance, |r| {
+        r.state = InstanceStatus::Failed;
+        r.message = Some(message.clone());
+    });
+    agent.emit(EventKind::InstanceFailed {
+        instance: instance.clone(),
+        message: message.clone(),
+    });
+    message
+}
+
 /// Stops one instance of this host, dependants' order being the caller's business. With
 /// `remove`, also removes what it leaves behind: a directory that is not kept, its data.
 pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
+    let lifecycle_graph = lifecycle_context(agent, instance);
+    if let Some((graph, instances)) = &lifecycle_graph {
+        let running = instances.iter().any(|r| {
+            r.node == instance.node
+                && r.index == instance.index
+                && matches!(r.state, InstanceStatus::Running | InstanceStatus::Starting)
+        });
+        if running {
+            // A failing stop operation is announced (operation_failed); the stop goes on.
+            if let Err(e) =
+                lifecycle::run_phase(agent, instance, graph, instances, Phase::BeforeStop).await
+            {
+                tracing::warn!("{instance}: {e}");
+            }
+        }
+    }
     let supervisor = agent
         .supervisors
         .lock()
@@ -153,8 +178,33 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
     crate::exposure::close(agent, instance).await;
     let _ = std::fs::remove_file(pid_file(agent, instance));
     if remove {
+        if let Some((graph, instances)) = &lifecycle_graph {
+            if let Err(e) =
+                lifecycle::run_phase(agent, instance, graph, instances, Phase::Removed).await
+            {
+                tracing::warn!("{instance}: {e}");
+            }
+        }
         remove_leftovers(agent, instance).await;
     }
+}
+
+/// The graph and records lifecycle operations need, when the instance is this host's and
+/// its service still has a current revision.
+fn lifecycle_context(
+    agent: &Agent,
+    instance: &InstanceRef,
+) -> Option<(
+    khutulun_graph::ServiceGraph,
+    Vec<khutulun_state::InstanceRecord>,
+)> {
+    let (ns, svc) = (&instance.namespace, &instance.service);
+    let (_, graph) = load_current(agent, ns, svc).ok()?;
+    let instances = agent.store.instances(ns, svc).ok()?;
+    instances
+        .iter()
+        .any(|r| r.node == instance.node && r.index == instance.index && r.host == agent.host.name)
+        .then_some((graph, instances))
 }
 
 /// A directory that is not kept goes with its instance, and so does the instance's data.

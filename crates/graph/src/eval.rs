@@ -13,9 +13,33 @@
 //! representation `i % count` of its target, and incoming relationships (`CAPABILITY, c,
 //! RELATIONSHIP`) are read as coming from representation 0 of their source.
 
-use crate::model::{Capability, Expr, Node, Relationship, ServiceGraph};
+use crate::model::{Capability, Expr, Function, Node, Relationship, ServiceGraph};
 use khutulun_tosca::path::{self, EntityKind, Index, PathArg, Start, Step};
 use serde_json::Value;
+
+/// Custom functions (§10.4) the orchestrator implements, e.g. with Wasm plugins.
+pub trait CustomFunctions {
+    /// Calls `name` (as the template writes it, without `$`) with its evaluated arguments.
+    /// `declared` is the graph's declaration when the template declares the function.
+    /// None: this function is unknown here.
+    fn call(
+        &self,
+        name: &str,
+        declared: Option<&Function>,
+        args: &[Value],
+    ) -> Option<Result<Value, String>>;
+}
+
+/// No custom functions: every call of one stays deferred at instantiation and is an error at
+/// run time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoFunctions;
+
+impl CustomFunctions for NoFunctions {
+    fn call(&self, _: &str, _: Option<&Function>, _: &[Value]) -> Option<Result<Value, String>> {
+        None
+    }
+}
 
 /// The runtime state the orchestrator keeps for attributes. Returns None for an attribute
 /// that has no runtime value (yet).
@@ -111,9 +135,22 @@ pub fn evaluate(
     context: &EvalContext,
     runtime: &dyn RuntimeAttributes,
 ) -> Result<Value, EvalError> {
+    evaluate_with(graph, expr, context, runtime, &NoFunctions)
+}
+
+/// [`evaluate`], with custom functions computed by `functions`. A custom function that
+/// `functions` does not know is an error; one that fails is an error naming it.
+pub fn evaluate_with(
+    graph: &ServiceGraph,
+    expr: &Expr,
+    context: &EvalContext,
+    runtime: &dyn RuntimeAttributes,
+    functions: &dyn CustomFunctions,
+) -> Result<Value, EvalError> {
     let evaluator = Evaluator {
         graph,
         runtime: Some(runtime),
+        functions,
     };
     match evaluator.eval(expr, context, 0)? {
         Outcome::Value(value) => Ok(value),
@@ -134,10 +171,12 @@ pub(crate) fn partial(
     graph: &ServiceGraph,
     expr: &Expr,
     context: &EvalContext,
+    functions: &dyn CustomFunctions,
 ) -> Result<Expr, EvalError> {
     let evaluator = Evaluator {
         graph,
         runtime: None,
+        functions,
     };
     Ok(match evaluator.eval(expr, context, 0)? {
         Outcome::Value(value) => Expr::Value(value),
@@ -167,6 +206,7 @@ struct Evaluator<'a> {
     graph: &'a ServiceGraph,
     /// None at instantiation.
     runtime: Option<&'a dyn RuntimeAttributes>,
+    functions: &'a dyn CustomFunctions,
 }
 
 /// A representation a path reached.
@@ -302,6 +342,16 @@ impl<'g> Evaluator<'g> {
         };
         if deferred {
             return defer();
+        }
+        if !khutulun_tosca::functions::is_builtin(function) {
+            let declared = self.graph.functions.get(function);
+            match self.functions.call(function, declared, &values) {
+                Some(Ok(value)) => return Ok(Outcome::Value(value)),
+                Some(Err(message)) => {
+                    return Err(error(function, format!("${function} failed: {message}")))
+                }
+                None => {}
+            }
         }
         match function {
             "get_input" => self.get_input(&values).map(Outcome::Value),

@@ -6,16 +6,32 @@
 //! Attributes without a value are kept as `Expr::Value(Value::Null)`, so that the graph lists
 //! every attribute its types define.
 
-use crate::eval::{partial, EvalContext};
-use crate::model::{Capability, Expr, Node, Output, Policy, Relationship, ServiceGraph, TypeRef};
+use crate::eval::{partial, CustomFunctions, EvalContext, NoFunctions};
+use crate::model::{
+    Action, Artifact, Capability, Expr, Function, Implementation, Interface, Node, Operation,
+    Output, Policy, Relationship, ServiceGraph, Trigger, TypeRef,
+};
 use khutulun_tosca::{self as tosca, Diagnostic, Location, ServiceTemplate, TypeName};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Instantiates `template` with `inputs` (input name -> value).
+/// Instantiates `template` with `inputs` (input name -> value). Custom functions stay
+/// deferred (see [`instantiate_with`]).
 pub fn instantiate(
     template: &ServiceTemplate,
     inputs: &BTreeMap<String, Value>,
+) -> Result<ServiceGraph, Vec<Diagnostic>> {
+    instantiate_with(template, inputs, &NoFunctions)
+}
+
+/// Instantiates `template` with `inputs`, computing the calls of custom functions that
+/// `functions` knows once their arguments are known. A call `functions` does not know, or
+/// whose arguments are only known at run time (`$get_attribute`), stays deferred; one that
+/// fails is an error at the call.
+pub fn instantiate_with(
+    template: &ServiceTemplate,
+    inputs: &BTreeMap<String, Value>,
+    functions: &dyn CustomFunctions,
 ) -> Result<ServiceGraph, Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let input_values = check_inputs(template, inputs, &mut diagnostics);
@@ -35,10 +51,21 @@ pub fn instantiate(
             .iter()
             .map(|p| policy(template, p))
             .collect(),
-        functions: BTreeMap::new(),
+        functions: template
+            .functions
+            .iter()
+            .map(|(name, f)| {
+                (
+                    name.clone(),
+                    Function {
+                        implementation: f.implementation.as_ref().map(implementation),
+                    },
+                )
+            })
+            .collect(),
     };
     for node in &template.node_templates {
-        let count = match node_count(&raw, node) {
+        let count = match node_count(&raw, node, functions) {
             Ok(count) => count,
             Err(message) => {
                 diagnostics.push(Diagnostic::error(&node.count.location, message));
@@ -65,8 +92,12 @@ pub fn instantiate(
                     )
                 })
                 .collect(),
-            interfaces: BTreeMap::new(),
-            artifacts: BTreeMap::new(),
+            interfaces: interfaces(&node.interfaces),
+            artifacts: node
+                .artifacts
+                .iter()
+                .map(|(name, a)| (name.clone(), artifact(a)))
+                .collect(),
         });
         for requirement in &node.requirements {
             raw.relationships.push(Relationship {
@@ -77,7 +108,7 @@ pub fn instantiate(
                 types: type_refs(&requirement.relationship.types),
                 properties: values(&requirement.relationship.properties),
                 attributes: attribute_values(&requirement.relationship.attributes),
-                interfaces: BTreeMap::new(),
+                interfaces: interfaces(&requirement.relationship.interfaces),
             });
         }
     }
@@ -95,7 +126,7 @@ pub fn instantiate(
             },
         );
     }
-    let graph = evaluate_all(&raw, template, &mut diagnostics);
+    let graph = evaluate_all(&raw, template, functions, &mut diagnostics);
     if diagnostics.is_empty() {
         Ok(graph)
     } else {
@@ -189,9 +220,13 @@ fn check_deployable(node: &tosca::NodeTemplate, diagnostics: &mut Vec<Diagnostic
     }
 }
 
-fn node_count(graph: &ServiceGraph, node: &tosca::NodeTemplate) -> Result<u32, String> {
+fn node_count(
+    graph: &ServiceGraph,
+    node: &tosca::NodeTemplate,
+    functions: &dyn CustomFunctions,
+) -> Result<u32, String> {
     let context = EvalContext::node(&node.name, 0);
-    let value = partial(graph, &convert(&node.count), &context)
+    let value = partial(graph, &convert(&node.count), &context, functions)
         .map_err(|e| format!("the count of node template \"{}\": {e}", node.name))?;
     match value {
         Expr::Value(Value::Number(n)) if n.as_u64().is_some_and(|c| c <= u64::from(u32::MAX)) => {
@@ -227,7 +262,74 @@ fn policy(template: &ServiceTemplate, policy: &tosca::GroupOrPolicy) -> Policy {
         types: type_refs(&policy.types),
         properties: values(&policy.properties),
         targets,
-        triggers: Vec::new(),
+        triggers: policy.triggers.iter().map(trigger).collect(),
+    }
+}
+
+/// A trigger: its condition and the inputs of its calls stay as written (converted), to be
+/// evaluated when the event happens.
+fn trigger(trigger: &tosca::TriggerDefinition) -> Trigger {
+    Trigger {
+        name: trigger.name.clone(),
+        event: trigger.event.clone(),
+        condition: trigger.condition.as_ref().map(convert),
+        actions: trigger
+            .actions
+            .iter()
+            .map(|call| Action::CallOperation {
+                operation: call.operation.clone(),
+                inputs: values(&call.inputs),
+            })
+            .collect(),
+    }
+}
+
+/// Interfaces with their input values converted (evaluated later with the other values).
+fn interfaces(
+    interfaces: &BTreeMap<String, tosca::InterfaceTemplate>,
+) -> BTreeMap<String, Interface> {
+    let operations = |operations: &BTreeMap<String, tosca::OperationTemplate>| {
+        operations
+            .iter()
+            .map(|(name, operation)| {
+                (
+                    name.clone(),
+                    Operation {
+                        implementation: Some(implementation(&operation.implementation)),
+                        inputs: values(&operation.inputs),
+                        outputs: operation.outputs.clone(),
+                        timeout: operation.implementation.timeout,
+                    },
+                )
+            })
+            .collect()
+    };
+    interfaces
+        .iter()
+        .map(|(name, interface)| {
+            (
+                name.clone(),
+                Interface {
+                    types: type_refs(&interface.types),
+                    operations: operations(&interface.operations),
+                    notifications: operations(&interface.notifications),
+                },
+            )
+        })
+        .collect()
+}
+
+fn implementation(implementation: &tosca::ImplementationDefinition) -> Implementation {
+    Implementation {
+        primary: artifact(&implementation.primary),
+        dependencies: implementation.dependencies.iter().map(artifact).collect(),
+    }
+}
+
+fn artifact(artifact: &tosca::ArtifactTemplate) -> Artifact {
+    Artifact {
+        file: artifact.file.clone(),
+        types: type_refs(&artifact.types),
     }
 }
 
@@ -283,67 +385,82 @@ pub fn convert(expr: &tosca::Expr) -> Expr {
 }
 
 /// Evaluates every value of the raw graph as far as it can be before run time. Errors are
-/// reported at the compiled expression's place.
+/// reported at the compiled expression's place (a failed custom function at its call).
 fn evaluate_all(
     raw: &ServiceGraph,
     template: &ServiceTemplate,
+    functions: &dyn CustomFunctions,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> ServiceGraph {
     let mut graph = raw.clone();
-    let mut run = |expr: &mut Expr, context: &EvalContext, at: &Location, what: &str| match partial(
-        raw, expr, context,
-    ) {
+    // `source` is the compiled value, when there is one; `fallback` where to report otherwise.
+    let mut run = |expr: &mut Expr,
+                   context: &EvalContext,
+                   source: Option<&tosca::Expr>,
+                   fallback: &Location,
+                   what: &str| match partial(raw, expr, context, functions) {
         Ok(value) => *expr = value,
-        Err(error) => diagnostics.push(Diagnostic::error(at, format!("{what}: {error}"))),
+        Err(error) => {
+            let at = match source {
+                Some(source) if !tosca::functions::is_builtin(&error.function) => {
+                    call_location(source, &error.function).unwrap_or(&source.location)
+                }
+                Some(source) => &source.location,
+                None => fallback,
+            };
+            diagnostics.push(Diagnostic::error(at, format!("{what}: {error}")))
+        }
     };
     for (node, compiled) in graph.nodes.iter_mut().zip(&template.node_templates) {
         let context = EvalContext::node(&node.name, 0);
         let what = format!("node template \"{}\"", node.name);
+        let here = &compiled.location;
         for (name, expr) in node.properties.iter_mut() {
-            let at = &compiled.properties[name].location;
+            let source = compiled.properties.get(name);
             run(
                 expr,
                 &context,
-                at,
+                source,
+                here,
                 &format!("property \"{name}\" of {what}"),
             );
         }
         for (name, expr) in node.attributes.iter_mut() {
-            let at = compiled.attributes[name]
-                .as_ref()
-                .map(|e| &e.location)
-                .unwrap_or(&compiled.location);
+            let source = compiled.attributes.get(name).and_then(Option::as_ref);
             run(
                 expr,
                 &context,
-                at,
+                source,
+                here,
                 &format!("attribute \"{name}\" of {what}"),
             );
         }
         for (cap_name, capability) in node.capabilities.iter_mut() {
             let compiled_cap = &compiled.capabilities[cap_name];
             for (name, expr) in capability.properties.iter_mut() {
-                let at = &compiled_cap.properties[name].location;
                 run(
                     expr,
                     &context,
-                    at,
+                    compiled_cap.properties.get(name),
+                    here,
                     &format!("property \"{name}\" of capability \"{cap_name}\" of {what}"),
                 );
             }
             for (name, expr) in capability.attributes.iter_mut() {
-                let at = compiled_cap.attributes[name]
-                    .as_ref()
-                    .map(|e| &e.location)
-                    .unwrap_or(&compiled.location);
                 run(
                     expr,
                     &context,
-                    at,
+                    compiled_cap.attributes.get(name).and_then(Option::as_ref),
+                    here,
                     &format!("attribute \"{name}\" of capability \"{cap_name}\" of {what}"),
                 );
             }
         }
+        for_each_input(
+            &mut node.interfaces,
+            &compiled.interfaces,
+            |expr, source, input| run(expr, &context, source, here, &format!("{input} of {what}")),
+        );
     }
     let requirements: Vec<(&tosca::NodeTemplate, &tosca::RequirementTemplate)> = template
         .node_templates
@@ -369,34 +486,42 @@ fn evaluate_all(
             "the relationship of requirement \"{}\" of node template \"{}\"",
             compiled.name, node.name
         );
+        let here = &compiled.location;
         for (name, expr) in relationship.properties.iter_mut() {
-            let at = &compiled.relationship.properties[name].location;
             run(
                 expr,
                 &context,
-                at,
+                compiled.relationship.properties.get(name),
+                here,
                 &format!("property \"{name}\" of {what}"),
             );
         }
         for (name, expr) in relationship.attributes.iter_mut() {
-            let at = compiled.relationship.attributes[name]
-                .as_ref()
-                .map(|e| &e.location)
-                .unwrap_or(&compiled.location);
             run(
                 expr,
                 &context,
-                at,
+                compiled
+                    .relationship
+                    .attributes
+                    .get(name)
+                    .and_then(Option::as_ref),
+                here,
                 &format!("attribute \"{name}\" of {what}"),
             );
         }
+        for_each_input(
+            &mut relationship.interfaces,
+            &compiled.relationship.interfaces,
+            |expr, source, input| run(expr, &context, source, here, &format!("{input} of {what}")),
+        );
     }
     for (policy, compiled) in graph.policies.iter_mut().zip(&template.policies) {
         for (name, expr) in policy.properties.iter_mut() {
             run(
                 expr,
                 &EvalContext::None,
-                &compiled.properties[name].location,
+                compiled.properties.get(name),
+                &compiled.location,
                 &format!("property \"{name}\" of policy \"{}\"", compiled.name),
             );
         }
@@ -408,10 +533,60 @@ fn evaluate_all(
             run(
                 &mut graph_output.value,
                 &EvalContext::None,
+                Some(value),
                 &value.location,
                 &format!("output \"{}\"", output.name),
             );
         }
     }
     graph
+}
+
+/// Calls `visit` with every input value of every operation and notification, its compiled
+/// value and a description (`input "x" of operation "life.create"`).
+fn for_each_input(
+    interfaces: &mut BTreeMap<String, Interface>,
+    compiled: &BTreeMap<String, tosca::InterfaceTemplate>,
+    mut visit: impl FnMut(&mut Expr, Option<&tosca::Expr>, &str),
+) {
+    for (interface_name, interface) in interfaces.iter_mut() {
+        let compiled = compiled.get(interface_name);
+        for (label, operations, compiled_ops) in [
+            (
+                "operation",
+                &mut interface.operations,
+                compiled.map(|c| &c.operations),
+            ),
+            (
+                "notification",
+                &mut interface.notifications,
+                compiled.map(|c| &c.notifications),
+            ),
+        ] {
+            for (operation_name, operation) in operations.iter_mut() {
+                let compiled_op = compiled_ops.and_then(|c| c.get(operation_name));
+                for (name, expr) in operation.inputs.iter_mut() {
+                    let source = compiled_op.and_then(|c| c.inputs.get(name));
+                    visit(
+                        expr,
+                        source,
+                        &format!(
+                            "input \"{name}\" of {label} \"{interface_name}.{operation_name}\""
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Where the first call of `function` in `expr` is written.
+fn call_location<'e>(expr: &'e tosca::Expr, function: &str) -> Option<&'e Location> {
+    let mut found = None;
+    expr.visit_calls(&mut |at, call| {
+        if found.is_none() && call.function == function {
+            found = Some(&at.location);
+        }
+    });
+    found
 }

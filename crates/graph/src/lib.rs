@@ -4,7 +4,9 @@
 //!   [`ServiceGraph`], with every value evaluated that can be before run time;
 //! - [`start_order`], [`stop_order`], [`dependencies_of`]: dependency order of nodes;
 //! - [`evaluate`]: run-time evaluation of what stayed a function call (`$get_attribute` and
-//!   what uses it) against the runtime state ([`RuntimeAttributes`]).
+//!   what uses it) against the runtime state ([`RuntimeAttributes`]);
+//! - [`instantiate_with`], [`evaluate_with`]: the same with custom functions (§10.4) computed
+//!   by the orchestrator ([`CustomFunctions`]).
 //!
 //! Pure: no IO.
 
@@ -13,8 +15,11 @@ mod instantiate;
 pub mod model;
 mod order;
 
-pub use eval::{evaluate, EvalContext, EvalError, NoRuntime, RuntimeAttributes};
-pub use instantiate::{convert, instantiate};
+pub use eval::{
+    evaluate, evaluate_with, CustomFunctions, EvalContext, EvalError, NoFunctions, NoRuntime,
+    RuntimeAttributes,
+};
+pub use instantiate::{convert, instantiate, instantiate_with};
 pub use model::*;
 pub use order::{dependencies_of, start_order, stop_order, CycleError};
 

@@ -273,7 +273,58 @@ fn interface_operation<'a>(
         .and_then(|i| i.operation(operation))
 }
 
+impl Implementation {
+    /// The primary artifact, then the dependencies.
+    pub fn artifacts_mut(&mut self) -> impl Iterator<Item = &mut Artifact> {
+        std::iter::once(&mut self.primary).chain(self.dependencies.iter_mut())
+    }
+}
+
+impl Interface {
+    /// The implementations of every operation and notification.
+    pub fn implementations_mut(&mut self) -> impl Iterator<Item = &mut Implementation> {
+        self.operations
+            .values_mut()
+            .chain(self.notifications.values_mut())
+            .filter_map(|o| o.implementation.as_mut())
+    }
+}
+
 impl ServiceGraph {
+    /// Makes every artifact file under `root` relative to it (the package was compiled in one
+    /// directory and is kept in another). Other files (URLs, absolute paths elsewhere) stay as
+    /// they are. Pure: the file system is not consulted.
+    pub fn relativize_artifacts(&mut self, root: &std::path::Path) {
+        let relativize = |artifact: &mut Artifact| {
+            if let Ok(relative) = std::path::Path::new(&artifact.file).strip_prefix(root) {
+                artifact.file = relative.to_string_lossy().into_owned();
+            }
+        };
+        let interfaces = self
+            .nodes
+            .iter_mut()
+            .flat_map(|n| n.interfaces.values_mut())
+            .chain(
+                self.relationships
+                    .iter_mut()
+                    .flat_map(|r| r.interfaces.values_mut()),
+            );
+        for interface in interfaces {
+            interface
+                .implementations_mut()
+                .flat_map(Implementation::artifacts_mut)
+                .for_each(relativize);
+        }
+        for node in &mut self.nodes {
+            node.artifacts.values_mut().for_each(relativize);
+        }
+        self.functions
+            .values_mut()
+            .filter_map(|f| f.implementation.as_mut())
+            .flat_map(Implementation::artifacts_mut)
+            .for_each(relativize);
+    }
+
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }

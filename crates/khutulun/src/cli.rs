@@ -131,6 +131,32 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Run an interface operation of an instance (e.g. Standard.configure, or any operation
+    /// the template defines) on its host, print its output as it comes, and exit with its
+    /// exit code (125 when Khutulun itself fails).
+    Run {
+        name: String,
+        /// NODE or NODE/INDEX (index 0 when omitted).
+        instance: String,
+        /// INTERFACE.OPERATION.
+        operation: String,
+        /// An input for the operation, KEY=VALUE (VALUE as JSON, else as text); repeatable.
+        #[arg(short = 'i', long = "input", value_name = "KEY=VALUE")]
+        inputs: Vec<String>,
+        /// `json`: print no output lines, only the outcome ({code, outputs}) as JSON.
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Register, list and remove Wasm plugins (custom TOSCA functions, event handlers).
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Publish events.
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
     /// Delete a service: stop its instances (dependants first), free its ports.
     Delete {
         name: String,
@@ -196,6 +222,46 @@ pub enum ServiceCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Register FILE (a Wasm component built with khutulun-plugin-sdk) as plugin NAME for
+    /// every host of the cluster. It is checked (it must load and give its manifest) first.
+    Add {
+        name: String,
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// List the registered plugins with their functions and handlers.
+    List {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Unregister plugin NAME.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Emit a user event: it goes to the event log, and policy triggers whose event is
+    /// NAME run (on the host of the instance it is about).
+    Emit {
+        /// The event's name (letters, digits, `_ . : -`).
+        name: String,
+        /// The service it is about.
+        #[arg(long)]
+        service: Option<String>,
+        /// The instance it is about, NODE or NODE/INDEX (needs --service).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Data carried with the event, as JSON.
+        #[arg(long)]
+        data: Option<String>,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum HostCommand {
     /// Move every instance off host NAME and give it no new ones (until `host undrain`).
     Drain {
@@ -209,6 +275,12 @@ pub enum HostCommand {
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
+    /// How long one call of a Wasm plugin may run, in milliseconds; a call past it is stopped.
+    #[arg(long, env = "KHUTULUN_PLUGIN_TIMEOUT_MS", default_value_t = 2000)]
+    pub plugin_timeout_ms: u64,
+    /// How much memory one call of a Wasm plugin may use, e.g. "64 MiB".
+    #[arg(long, env = "KHUTULUN_PLUGIN_MEMORY", default_value = "64 MiB")]
+    pub plugin_memory: String,
     /// The shared state directory [default: /var/lib/khutulun/state as root, else $XDG_STATE_HOME/khutulun/state].
     #[arg(long, env = "KHUTULUN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,

@@ -197,6 +197,57 @@ pub enum EventKind {
     HostUndrained {
         name: String,
     },
+    /// An interface operation (or notification, or trigger action) ran on the instance's
+    /// host: a script that exited with `code`, or a plugin handler (code 0). `outputs` are what
+    /// it reported; those mapped onto attributes were set.
+    OperationFinished {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        /// `<interface>.<operation>`.
+        operation: String,
+        code: i32,
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        outputs: serde_json::Map<String, serde_json::Value>,
+        /// The policy trigger (`<policy>.<trigger>`) or event that ran it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
+    },
+    /// The operation could not run or did not succeed: `message` says why (exit code, time
+    /// limit, plugin trap, memory limit, ...).
+    OperationFailed {
+        #[serde(flatten)]
+        instance: InstanceRef,
+        operation: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
+    },
+    /// A custom TOSCA function (a plugin) failed while a value was computed.
+    FunctionFailed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+        function: String,
+        message: String,
+    },
+    /// A user event: from `khutulun event emit`, a plugin, or a notification
+    /// (`<interface>.<notification>`). Policy triggers name it by `name`.
+    User {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index: Option<u32>,
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        data: serde_json::Value,
+    },
 }
 
 impl EventKind {
@@ -210,6 +261,43 @@ impl EventKind {
 }
 
 impl Event {
+    /// The node instance this event is about, if any: `(node, index)` within its service.
+    pub fn instance(&self) -> Option<(&str, u32)> {
+        use EventKind::*;
+        match &self.kind {
+            InstancePlaced { instance, .. }
+            | InstanceStarting { instance }
+            | InstanceRunning { instance, .. }
+            | InstanceAdopted { instance, .. }
+            | InstanceExited { instance, .. }
+            | InstanceRestarting { instance, .. }
+            | InstanceFailed { instance, .. }
+            | InstanceStopping { instance }
+            | InstanceStopped { instance }
+            | InstanceMoved { instance, .. }
+            | InstanceReconnecting { instance, .. }
+            | PortOpened { instance, .. }
+            | PortClosed { instance, .. }
+            | PortNotOpened { instance, .. }
+            | OperationFinished { instance, .. }
+            | OperationFailed { instance, .. } => Some((&instance.node, instance.index)),
+            User {
+                node: Some(node),
+                index,
+                ..
+            } => Some((node, index.unwrap_or(0))),
+            _ => None,
+        }
+    }
+
+    /// The name policy triggers match: the `type` tag, or a user event's own name.
+    pub fn trigger_name(&self) -> String {
+        match &self.kind {
+            EventKind::User { name, .. } => name.clone(),
+            other => other.name(),
+        }
+    }
+
     pub fn now(host: &str, kind: EventKind) -> Event {
         Event {
             time: Utc::now(),
@@ -246,7 +334,20 @@ impl Event {
             | InstanceReconnecting { instance, .. }
             | PortOpened { instance, .. }
             | PortClosed { instance, .. }
-            | PortNotOpened { instance, .. } => Some((&instance.namespace, &instance.service)),
+            | PortNotOpened { instance, .. }
+            | OperationFinished { instance, .. }
+            | OperationFailed { instance, .. } => Some((&instance.namespace, &instance.service)),
+            FunctionFailed {
+                namespace: Some(namespace),
+                service: Some(service),
+                ..
+            }
+            | User {
+                namespace: Some(namespace),
+                service: Some(service),
+                ..
+            } => Some((namespace, service)),
+            FunctionFailed { .. } | User { .. } => None,
             AgentStarted { .. }
             | AgentStopping
             | HostAlive { .. }

@@ -21,6 +21,11 @@ impl Layout {
     }
 
     /// Scratch space on the shared filesystem, so a finished upload can be renamed into place.
+    /// Registered plugins: `plugins/<name>/<version>.wasm` and `plugins/<name>/current`.
+    pub fn plugins(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
     }

@@ -24,6 +24,9 @@ pub(crate) struct LoadedFile {
     /// The profile name stamped on the types of this file, if any.
     pub profile: Option<String>,
     pub imports: Vec<Edge>,
+    /// The directory of a file read from the file system (artifact files written in it are
+    /// relative to it); None for a file of a profile held in memory.
+    pub dir: Option<PathBuf>,
 }
 
 /// One import of a loaded file.
@@ -138,11 +141,16 @@ impl Loader<'_> {
         let imports = ast.imports.clone();
         let repositories = ast.repositories.clone();
         let me = self.files.len();
+        let dir = match &id {
+            SourceId::File(path) => Some(path.parent().map(Path::to_path_buf).unwrap_or_default()),
+            SourceId::Profile { .. } => None,
+        };
         self.files.push(LoadedFile {
             display,
             ast,
             profile: profile.clone(),
             imports: Vec::new(),
+            dir,
         });
         self.index.insert(id.clone(), me);
         self.stack.push(me);

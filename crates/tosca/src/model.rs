@@ -314,6 +314,10 @@ pub struct ServiceTemplate {
     pub policies: Vec<GroupOrPolicy>,
     /// Every data type the schemas above refer to ([`DataTypeRef::Defined`] indexes this).
     pub data_types: Vec<DataTypeInfo>,
+    /// The declared functions (§10.4) the entry file sees, by the name templates call them
+    /// with (namespace prefix included, no `$`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub functions: BTreeMap<String, FunctionDefinition>,
     /// Warnings of the compile (errors make it fail).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Diagnostic>,
@@ -330,6 +334,10 @@ pub struct GroupOrPolicy {
     pub properties: BTreeMap<String, Expr>,
     /// A group's members, or a policy's targets, as written.
     pub targets: Vec<String>,
+    /// Policies: the policy type's triggers (ancestors' first), then the policy's own (one of
+    /// the same name replaces the type's). Only their `call_operation` activities are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerDefinition>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,6 +367,14 @@ pub struct NodeTemplate {
     /// none fits): valid TOSCA, left to the orchestrator to fulfil at deployment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unfulfilled: Vec<UnfulfilledRequirement>,
+    /// The interfaces with something to run: the type's definitions merged with the template's
+    /// assignments (§11.3, §11.5).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<String, InterfaceTemplate>,
+    /// The node's artifacts (§12.2) by symbolic name: its type's (with ancestors') and its
+    /// own, which replace the type's of the same name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, ArtifactTemplate>,
 }
 
 /// A requirement left without a target by the compile.
@@ -402,6 +418,102 @@ pub struct RelationshipTemplate {
     pub types: Vec<TypeName>,
     pub properties: BTreeMap<String, Expr>,
     pub attributes: BTreeMap<String, Option<Expr>>,
+    /// As for node templates: the type's interfaces with the assignments of the requirement's
+    /// relationship (or of the relationship template it names).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<String, InterfaceTemplate>,
+}
+
+/// An interface of a node or relationship template with its runnable operations and
+/// notifications (§11.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceTemplate {
+    /// The interface type first, then its ancestors.
+    pub types: Vec<TypeName>,
+    /// Operations that have an implementation (from a type or the template).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operations: BTreeMap<String, OperationTemplate>,
+    /// Notifications that have an implementation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications: BTreeMap<String, OperationTemplate>,
+}
+
+/// An operation or notification with its implementation, input values and output mappings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationTemplate {
+    pub implementation: ImplementationDefinition,
+    /// The interface's inputs, then the operation's (which win), each with its assigned value,
+    /// else its definition's `value` or default. Inputs without any value are left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, Expr>,
+    /// Output name -> the attribute of SELF it is mapped onto (§11.5). Mappings onto anything
+    /// else are left out (with a warning).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// An implementation (§11.8) with its artifacts resolved: a symbolic name became the node's
+/// artifact of that name, any other name a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImplementationDefinition {
+    /// Where the implementation is written.
+    pub location: Location,
+    pub primary: ArtifactTemplate,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<ArtifactTemplate>,
+    /// Seconds the operation may run (`timeout`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// An artifact (§12.2) as the orchestrator uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactTemplate {
+    /// The file joined to the directory of the TOSCA file it is written in; as written when it
+    /// is a URL (`://`) or an absolute path, or when that TOSCA file is a profile's held in
+    /// memory.
+    pub file: String,
+    /// The artifact type first, then its ancestors; empty for a bare file name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeName>,
+    /// Where the artifact (or the file name) is written.
+    pub location: Location,
+}
+
+/// A trigger of a policy (§16.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerDefinition {
+    pub name: String,
+    pub location: Location,
+    /// The event's name as written.
+    pub event: String,
+    /// The condition clause as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expr>,
+    /// The `call_operation` activities of the action, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CallOperation>,
+}
+
+/// A `call_operation` activity (§13.2.3.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallOperation {
+    /// `<interface>.<operation>`.
+    pub operation: String,
+    pub location: Location,
+    /// Input assignments for this call.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, Expr>,
+}
+
+/// A declared function (§10.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDefinition {
+    /// Where the (most specific) definition is written.
+    pub location: Location,
+    /// The implementation of the first signature that has one; None when none has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<ImplementationDefinition>,
 }
 
 impl ServiceTemplate {

@@ -87,3 +87,86 @@ pub async fn list(
         .keep_alive(KeepAlive::default())
         .into_response())
 }
+
+/// A user event to publish (`khutulun event emit`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EmitRequest {
+    /// The event's name, which policy triggers match: letters, digits, `_ . : -`.
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The service it is about; with `node` (and `index`, default 0), the instance.
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default)]
+    pub index: Option<u32>,
+    /// Any JSON value carried with the event.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// Publishes a user event on this agent's bus and in the log; policy triggers on it run on
+/// this host. Answers the event as recorded.
+#[utoipa::path(post, path = "/v1/events", request_body = EmitRequest,
+    responses((status = 201, description = "The event as recorded", body = Object),
+        (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn emit(
+    State(agent): State<Agent>,
+    Json(request): Json<EmitRequest>,
+) -> Result<(axum::http::StatusCode, Json<Event>), ApiError> {
+    let valid_name = !request.name.is_empty()
+        && request.name.len() <= 128
+        && request
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
+    if !valid_name {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            format!(
+                "\"{}\" is not a usable event name: use 1 to 128 letters, digits, '_', '.', ':' or '-'",
+                request.name
+            ),
+        ));
+    }
+    if request.node.is_some() && request.service.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            "an event about a node must name its service too (--service)",
+        ));
+    }
+    let namespace = request.service.as_ref().map(|_| {
+        request
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into())
+    });
+    if let (Some(ns), Some(svc)) = (&namespace, &request.service) {
+        super::existing_service(&agent, ns, svc)?;
+        if let Some(node) = &request.node {
+            let index = request.index.unwrap_or(0);
+            if agent
+                .store
+                .instance(ns, svc, node, index)
+                .map_err(ApiError::internal)?
+                .is_none()
+            {
+                return Err(ApiError::not_found(format!(
+                    "service \"{ns}/{svc}\" has no instance {node}/{index}"
+                )));
+            }
+        }
+    }
+    let event = agent.bus.emit(khutulun_state::EventKind::User {
+        name: request.name,
+        namespace,
+        service: request.service,
+        index: request.node.as_ref().map(|_| request.index.unwrap_or(0)),
+        node: request.node,
+        data: request.data,
+    });
+    Ok((axum::http::StatusCode::CREATED, Json(event)))
+}

@@ -7,6 +7,8 @@ mod gossip;
 mod hosts;
 mod instances;
 mod internal;
+mod operations;
+mod plugins;
 mod services;
 pub mod views;
 
@@ -35,6 +37,11 @@ use utoipa::OpenApi;
         instances::list_service,
         instances::logs,
         exec::exec,
+        operations::run,
+        plugins::list,
+        plugins::add,
+        plugins::remove,
+        events::emit,
         hosts::list,
         hosts::drain,
         hosts::undrain,
@@ -52,6 +59,9 @@ use utoipa::OpenApi;
         gossip::GossipView,
         gossip::GossipMember,
         error::ErrorBody,
+        operations::RunRequest,
+        crate::plugins::PluginView,
+        events::EmitRequest,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -78,7 +88,7 @@ pub fn router(agent: Agent) -> Router {
         .route("/openapi.json", get(openapi_document))
         .route("/hosts", get(hosts::list))
         .route("/gossip", get(gossip::show))
-        .route("/events", get(events::list))
+        .route("/events", get(events::list).post(events::emit))
         .route("/namespaces/{ns}/services", get(services::list))
         .route(
             "/namespaces/{ns}/services/{name}",
@@ -104,11 +114,21 @@ pub fn router(agent: Agent) -> Router {
             get(exec::exec),
         )
         .route(
+            "/namespaces/{ns}/services/{name}/instances/{node}/{index}/operations/{operation}",
+            post(operations::run),
+        )
+        .route("/plugins", get(plugins::list))
+        .route(
+            "/plugins/{name}",
+            axum::routing::put(plugins::add).delete(plugins::remove),
+        )
+        .route(
             "/hosts/{name}/drain",
             post(hosts::drain).delete(hosts::undrain),
         )
         .route("/internal/instances/start", post(internal::start))
         .route("/internal/instances/stop", post(internal::stop))
+        .route("/internal/operations", post(operations::run_internal))
         .route_layer(middleware::from_fn_with_state(agent.clone(), require_token))
         // Health answers without a token so that clients can tell "no agent" from "wrong token".
         .route("/health", get(health))

@@ -3,6 +3,7 @@
 mod evaluate;
 mod instantiation;
 mod order;
+mod runnable;
 
 use crate::ServiceGraph;
 use khutulun_tosca::{compile_text, Diagnostic, ServiceTemplate};

@@ -65,6 +65,12 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
             fast: args.gossip_profile == "fast",
         },
         docker_socket: args.docker_socket,
+        plugin_limits: khutulun_plugins::Limits {
+            timeout: std::time::Duration::from_millis(args.plugin_timeout_ms),
+            memory: khutulun_agent::parse_size(&args.plugin_memory)
+                .map_err(|e| Failure::new(format!("--plugin-memory: {e}")))?
+                as usize,
+        },
     };
     khutulun_agent::run(config).await.map_err(Failure::new)
 }

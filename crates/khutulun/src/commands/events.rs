@@ -88,7 +88,12 @@ fn row(event: &Value) -> Vec<String> {
         "endpoint",
         "port",
         "already_open",
+        "operation",
+        "cause",
+        "function",
         "message",
+        "outputs",
+        "data",
         "api_url",
     ] {
         if let Some(v) = event.get(key) {
@@ -100,11 +105,54 @@ fn row(event: &Value) -> Vec<String> {
             ));
         }
     }
-    vec![
-        text("time"),
-        text("host"),
-        text("type"),
-        subject,
-        detail.join(" "),
-    ]
+    let kind = match event["type"].as_str() {
+        Some("user") => format!("user {}", text("name")),
+        _ => text("type"),
+    };
+    vec![text("time"), text("host"), kind, subject, detail.join(" ")]
+}
+
+/// `khutulun event emit`: publishes a user event through the agent.
+pub async fn emit(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    service: Option<&str>,
+    instance: Option<&str>,
+    data: Option<&str>,
+    format: Format,
+) -> CliResult {
+    let data: Value = match data {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            crate::failure::Failure::new(format!("--data is not valid JSON ({e}): {text}"))
+        })?,
+        None => Value::Null,
+    };
+    let (node, index) = match instance {
+        Some(text) => {
+            let (node, index) = super::instance_arg(text)?;
+            (Some(node), Some(index))
+        }
+        None => (None, None),
+    };
+    let body = serde_json::json!({
+        "name": name,
+        "namespace": ns,
+        "service": service,
+        "node": node,
+        "index": index,
+        "data": data,
+    });
+    let response = client
+        .send(client.request(Method::POST, "/events").json(&body))
+        .await?;
+    let event: Value = response.json().await?;
+    match format {
+        Format::Json => super::print_json(&event),
+        Format::Table => println!(
+            "emitted {name} at {}",
+            event["time"].as_str().unwrap_or("?")
+        ),
+    }
+    Ok(())
 }

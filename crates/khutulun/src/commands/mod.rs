@@ -4,11 +4,16 @@ mod deploy;
 mod events;
 mod exec;
 mod logs;
+mod plugin;
 mod query;
+mod run;
 pub mod tosca;
 mod up;
 
-use crate::cli::{Cli, Command, CsarCommand, HostCommand, ServiceCommand, ToscaCommand};
+use crate::cli::{
+    Cli, Command, CsarCommand, EventCommand, HostCommand, PluginCommand, ServiceCommand,
+    ToscaCommand,
+};
 use crate::client::Client;
 use crate::failure::{CliResult, Failure};
 
@@ -84,6 +89,54 @@ pub async fn run(cli: Cli) -> CliResult {
             interactive,
             command,
         } => exec::run(&client, ns, &name, &instance, tty, interactive, command).await,
+        Command::Run {
+            name,
+            instance,
+            operation,
+            inputs,
+            output,
+        } => {
+            run::run(
+                &client,
+                ns,
+                &name,
+                &instance,
+                &operation,
+                &inputs,
+                output.format,
+            )
+            .await
+        }
+        Command::Plugin {
+            command: PluginCommand::Add { name, file, output },
+        } => plugin::add(&client, &name, &file, output.format).await,
+        Command::Plugin {
+            command: PluginCommand::List { output },
+        } => plugin::list(&client, output.format).await,
+        Command::Plugin {
+            command: PluginCommand::Remove { name },
+        } => plugin::remove(&client, &name).await,
+        Command::Event {
+            command:
+                EventCommand::Emit {
+                    name,
+                    service,
+                    instance,
+                    data,
+                    output,
+                },
+        } => {
+            events::emit(
+                &client,
+                ns,
+                &name,
+                service.as_deref(),
+                instance.as_deref(),
+                data.as_deref(),
+                output.format,
+            )
+            .await
+        }
         Command::Delete {
             name,
             wait,

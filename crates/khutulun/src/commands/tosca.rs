@@ -55,6 +55,13 @@ fn compile(
     profile_path: &[PathBuf],
 ) -> CliResult<Result<ServiceTemplate, Vec<Diagnostic>>> {
     let source = source_of(path)?;
+    Ok(compile_source(&source, profile_path))
+}
+
+fn compile_source(
+    source: &Source,
+    profile_path: &[PathBuf],
+) -> Result<ServiceTemplate, Vec<Diagnostic>> {
     let mut profiles = khutulun_profile::registry();
     for dir in profile_path {
         profiles.add_search_dir(dir);
@@ -72,13 +79,67 @@ fn compile(
         }
         diagnostics
     };
-    Ok(match result {
+    match result {
         Ok(mut template) => {
             template.warnings = rename(std::mem::take(&mut template.warnings));
             Ok(template)
         }
         Err(diagnostics) => Err(rename(diagnostics)),
-    })
+    }
+}
+
+/// Custom functions for the offline compiler: the plugins the package ships (declared
+/// functions whose implementation is a .wasm file in it). The plugin host is made only when
+/// a template calls such a function.
+struct OfflinePlugins {
+    package: PathBuf,
+    functions: std::sync::OnceLock<Result<khutulun_agent::plugins::PluginFunctions, String>>,
+}
+
+impl OfflinePlugins {
+    fn new(package: PathBuf) -> OfflinePlugins {
+        OfflinePlugins {
+            package,
+            functions: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn functions(&self) -> &Result<khutulun_agent::plugins::PluginFunctions, String> {
+        self.functions.get_or_init(|| {
+            let cache = [
+                crate::defaults::base_dir().join("plugin-cache"),
+                std::env::temp_dir().join(format!(
+                    "khutulun-plugin-cache-{}",
+                    rustix::process::geteuid().as_raw()
+                )),
+            ]
+            .into_iter()
+            .find(|dir| std::fs::create_dir_all(dir).is_ok())
+            .ok_or("no writable directory for the plugin cache")?;
+            let host = khutulun_plugins::PluginHost::new(&cache, Default::default())
+                .map_err(|e| e.to_string())?;
+            Ok(khutulun_agent::plugins::PluginFunctions::offline(
+                std::sync::Arc::new(host),
+                &self.package,
+            ))
+        })
+    }
+}
+
+impl khutulun_graph::CustomFunctions for OfflinePlugins {
+    fn call(
+        &self,
+        name: &str,
+        declared: Option<&khutulun_graph::Function>,
+        args: &[Value],
+    ) -> Option<Result<Value, String>> {
+        // Only what the package declares with an implementation can be run offline.
+        declared?.implementation.as_ref()?;
+        match self.functions() {
+            Ok(functions) => functions.call(name, declared, args),
+            Err(message) => Some(Err(message.clone())),
+        }
+    }
 }
 
 pub fn validate(path: &Path, profile_path: &[PathBuf], format: DiagnosticFormat) -> CliResult {
@@ -114,7 +175,8 @@ pub fn compile_command(
 ) -> CliResult {
     let inputs: BTreeMap<String, Value> =
         crate::package::parse_inputs(inputs)?.into_iter().collect();
-    let template = match compile(path, profile_path)? {
+    let source = source_of(path)?;
+    let template = match compile_source(&source, profile_path) {
         Ok(template) => template,
         Err(diagnostics) => {
             report(&diagnostics, diagnostics_format);
@@ -122,7 +184,13 @@ pub fn compile_command(
         }
     };
     report(&template.warnings, diagnostics_format);
-    let graph = match khutulun_graph::instantiate(&template, &inputs) {
+    let package_root = source
+        .entry
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let functions = OfflinePlugins::new(package_root);
+    let graph = match khutulun_graph::instantiate_with(&template, &inputs, &functions) {
         Ok(graph) => graph,
         Err(diagnostics) => {
             report(&diagnostics, diagnostics_format);
@@ -179,7 +247,7 @@ fn representation(graph: &ServiceGraph) -> Value {
                 .iter()
                 .filter(|r| r.source == node.name)
                 .map(|r| {
-                    json!({
+                    let mut relationship = json!({
                         "requirement": r.requirement,
                         "target": r.target,
                         // Relationships go to the target's first representation.
@@ -187,7 +255,9 @@ fn representation(graph: &ServiceGraph) -> Value {
                         "capability": r.capability,
                         "type": r.types.first().map(|t| t.name.clone()),
                         "properties": exprs(&r.properties),
-                    })
+                    });
+                    insert_nonempty(&mut relationship, "interfaces", interfaces(&r.interfaces));
+                    relationship
                 })
                 .collect();
             let capabilities: Map<String, Value> = node
@@ -203,7 +273,7 @@ fn representation(graph: &ServiceGraph) -> Value {
                     )
                 })
                 .collect();
-            nodes.push(json!({
+            let mut entry = json!({
                 "node": node.name,
                 "index": index,
                 "type": node.types.first().map(|t| t.name.clone()),
@@ -212,19 +282,30 @@ fn representation(graph: &ServiceGraph) -> Value {
                 "attributes": exprs(&node.attributes),
                 "capabilities": capabilities,
                 "relationships": relationships,
-            }));
+            });
+            insert_nonempty(&mut entry, "interfaces", interfaces(&node.interfaces));
+            let artifacts: Map<String, Value> = node
+                .artifacts
+                .iter()
+                .map(|(name, a)| (name.clone(), artifact(a)))
+                .collect();
+            insert_nonempty(&mut entry, "artifacts", Value::Object(artifacts));
+            nodes.push(entry);
         }
     }
     let policies: Vec<Value> = graph
         .policies
         .iter()
         .map(|p| {
-            json!({
+            let mut policy = json!({
                 "name": p.name,
                 "type": p.types.first().map(|t| t.name.clone()),
                 "targets": p.targets,
                 "properties": exprs(&p.properties),
-            })
+            });
+            let triggers: Vec<Value> = p.triggers.iter().map(trigger).collect();
+            insert_nonempty(&mut policy, "triggers", Value::Array(triggers));
+            policy
         })
         .collect();
     let outputs: Map<String, Value> = graph
@@ -232,12 +313,116 @@ fn representation(graph: &ServiceGraph) -> Value {
         .iter()
         .map(|(name, o)| (name.clone(), expr(&o.value)))
         .collect();
-    json!({
+    let mut representation = json!({
         "inputs": graph.inputs,
         "nodes": nodes,
         "policies": policies,
         "outputs": outputs,
-    })
+    });
+    let functions: Map<String, Value> = graph
+        .functions
+        .iter()
+        .map(|(name, f)| {
+            let mut function = json!({});
+            if let Some(implementation) = &f.implementation {
+                implementation_fields(&mut function, implementation);
+            }
+            (name.clone(), function)
+        })
+        .collect();
+    insert_nonempty(&mut representation, "functions", Value::Object(functions));
+    representation
+}
+
+/// Adds `key: value` to an object unless the value is an empty object or list.
+fn insert_nonempty(object: &mut Value, key: &str, value: Value) {
+    let empty = match &value {
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    };
+    if let (false, Value::Object(map)) = (empty, object) {
+        map.insert(key.to_string(), value);
+    }
+}
+
+/// Interfaces: each with its type, and its operations and notifications.
+fn interfaces(interfaces: &BTreeMap<String, khutulun_graph::Interface>) -> Value {
+    let operations = |operations: &BTreeMap<String, khutulun_graph::Operation>| -> Value {
+        operations
+            .iter()
+            .map(|(name, operation)| {
+                let mut entry = json!({});
+                if let Some(implementation) = &operation.implementation {
+                    implementation_fields(&mut entry, implementation);
+                }
+                if let Some(timeout) = operation.timeout {
+                    insert_nonempty(&mut entry, "timeout", json!(timeout));
+                }
+                insert_nonempty(
+                    &mut entry,
+                    "inputs",
+                    Value::Object(exprs(&operation.inputs)),
+                );
+                insert_nonempty(&mut entry, "outputs", json!(operation.outputs));
+                (name.clone(), entry)
+            })
+            .collect::<Map<String, Value>>()
+            .into()
+    };
+    interfaces
+        .iter()
+        .map(|(name, interface)| {
+            let mut entry = json!({ "type": interface.types.first().map(|t| t.name.clone()) });
+            insert_nonempty(&mut entry, "operations", operations(&interface.operations));
+            insert_nonempty(
+                &mut entry,
+                "notifications",
+                operations(&interface.notifications),
+            );
+            (name.clone(), entry)
+        })
+        .collect::<Map<String, Value>>()
+        .into()
+}
+
+/// `implementation: <primary file>` and `dependencies: [files]`.
+fn implementation_fields(entry: &mut Value, implementation: &khutulun_graph::Implementation) {
+    insert_nonempty(entry, "implementation", json!(implementation.primary.file));
+    let dependencies: Vec<Value> = implementation
+        .dependencies
+        .iter()
+        .map(|d| json!(d.file))
+        .collect();
+    insert_nonempty(entry, "dependencies", Value::Array(dependencies));
+}
+
+fn artifact(artifact: &khutulun_graph::Artifact) -> Value {
+    let mut entry = json!({ "file": artifact.file });
+    if let Some(t) = artifact.types.first() {
+        insert_nonempty(&mut entry, "type", json!(t.name));
+    }
+    entry
+}
+
+fn trigger(trigger: &khutulun_graph::Trigger) -> Value {
+    let mut entry = json!({ "name": trigger.name, "event": trigger.event });
+    if let Some(condition) = &trigger.condition {
+        insert_nonempty(&mut entry, "condition", expr(condition));
+    }
+    let actions: Vec<Value> = trigger
+        .actions
+        .iter()
+        .map(|action| match action {
+            khutulun_graph::Action::CallOperation { operation, inputs } => {
+                let mut call = json!({ "call_operation": operation });
+                insert_nonempty(&mut call, "inputs", Value::Object(exprs(inputs)));
+                call
+            }
+        })
+        .collect();
+    insert_nonempty(&mut entry, "actions", Value::Array(actions));
+    entry
 }
 
 fn exprs(values: &BTreeMap<String, Expr>) -> Map<String, Value> {

@@ -329,3 +329,17 @@ pub fn template_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("0.0.0.0", port)).is_ok()
 }
+
+/// A plugin built by `scripts/build-plugins` (`target/plugins/<name>.wasm`). Missing is a
+/// failure, not a skip: CI builds them before the tests.
+pub fn plugin_file(name: &str) -> PathBuf {
+    let path = repo_root()
+        .join("target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build-plugins first (CI's scripts/test does)",
+        path.display()
+    );
+    path
+}

@@ -26,17 +26,22 @@ pub struct OperationDef {
     pub outputs: Vec<PropertyDef>,
 }
 
-/// An operation or notification implementation (§11.8).
+/// An operation or notification implementation (§11.8), also the implementation of a function
+/// signature (§10.4).
 #[derive(Debug, Clone)]
 pub struct Implementation {
+    pub location: Location,
     pub primary: Option<ArtifactRef>,
     pub dependencies: Vec<ArtifactRef>,
+    /// Seconds (`timeout`), when given.
+    pub timeout: Option<u64>,
 }
 
 /// An artifact named by its symbolic name (or a file), or defined in place.
 #[derive(Debug, Clone)]
 pub enum ArtifactRef {
-    Name,
+    /// A symbolic artifact name of the node, or else a file path.
+    Name(Named),
     Inline(Box<ArtifactDef>),
 }
 

@@ -119,6 +119,8 @@ pub struct SignatureDef {
     pub optional_arguments: Vec<SchemaDef>,
     pub variadic: bool,
     pub result: Option<SchemaDef>,
+    /// The implementation (§10.4: the grammar of an operation implementation).
+    pub implementation: Option<Implementation>,
 }
 
 #[derive(Debug, Clone)]

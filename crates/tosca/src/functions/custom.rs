@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 
 /// A declared function: the file that defines it and its place in that file's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Declared {
+pub(crate) struct Declared {
     pub file: usize,
     pub index: usize,
 }
 
 /// The function names each file sees.
-pub(super) fn scopes(catalog: &Catalog) -> Vec<BTreeMap<String, Declared>> {
+pub(crate) fn scopes(catalog: &Catalog) -> Vec<BTreeMap<String, Declared>> {
     let mut scopes: Vec<Option<BTreeMap<String, Declared>>> = vec![None; catalog.files.len()];
     for file in 0..catalog.files.len() {
         build(file, catalog, &mut scopes);
@@ -169,6 +169,9 @@ pub(super) fn check_signatures(
                     .chain(&signature.result)
                 {
                     types.schema_def(file, def, &what, diagnostics);
+                }
+                if let Some(implementation) = &signature.implementation {
+                    types.check_implementation(file, implementation, &what, diagnostics);
                 }
             }
         }

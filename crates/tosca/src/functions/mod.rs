@@ -5,6 +5,7 @@ mod builtin;
 mod custom;
 
 pub(crate) use builtin::is_non_boolean;
+pub(crate) use custom::scopes;
 
 use crate::catalog::Catalog;
 use crate::diagnostic::{did_you_mean, Diagnostics};

@@ -83,6 +83,7 @@ impl Parser<'_> {
                 optional_arguments: Vec::new(),
                 variadic: false,
                 result: None,
+                implementation: None,
             };
             for field in &fields {
                 match field.key {
@@ -125,7 +126,7 @@ impl Parser<'_> {
                             .unwrap_or(false)
                     }
                     "implementation" => {
-                        self.implementation(field.value, &label);
+                        signature.implementation = self.implementation(field.value, &label)
                     }
                     _ => self.unknown_keyname(field, &label, SIGNATURE_KEYNAMES),
                 }

@@ -192,11 +192,13 @@ impl Parser<'_> {
     pub fn implementation(&mut self, node: &Node, owner: &str) -> Option<Implementation> {
         let what = format!("the implementation of {owner}");
         let mut implementation = Implementation {
+            location: node.location(),
             primary: None,
             dependencies: Vec::new(),
+            timeout: None,
         };
         if let Yaml::Str(_) = node.value {
-            implementation.primary = self.named(node, &what).map(|_| ArtifactRef::Name);
+            implementation.primary = self.named(node, &what).map(ArtifactRef::Name);
             return Some(implementation);
         }
         let fields = self.entries(node, &what)?;
@@ -224,7 +226,8 @@ impl Parser<'_> {
                     ),
                 },
                 "timeout" => {
-                    self.non_negative(field.value, &format!("the timeout of {what}"));
+                    implementation.timeout =
+                        self.non_negative(field.value, &format!("the timeout of {what}"));
                 }
                 _ => self.unknown_keyname(field, &what, IMPLEMENTATION_KEYNAMES),
             }
@@ -234,7 +237,7 @@ impl Parser<'_> {
 
     fn artifact_reference(&mut self, node: &Node, what: &str) -> Option<ArtifactRef> {
         if let Yaml::Str(_) = node.value {
-            return self.named(node, what).map(|_| ArtifactRef::Name);
+            return self.named(node, what).map(ArtifactRef::Name);
         }
         let name = Named {
             name: String::new(),

@@ -5,7 +5,7 @@
 use super::Compiler;
 use crate::ast::{self, Activity, GroupDef, Named, TypeKind};
 use crate::diagnostic::{did_you_mean, known_list};
-use crate::model::{GroupOrPolicy, ServiceTemplate};
+use crate::model::{CallOperation, GroupOrPolicy, ServiceTemplate, TriggerDefinition};
 use crate::names::TypeId;
 use std::collections::BTreeMap;
 
@@ -25,7 +25,8 @@ impl Compiler<'_> {
             self.members(def, TypeKind::Group, &group_types);
         }
         for def in &st.policies {
-            let (compiled, _) = self.group_or_policy(def, TypeKind::Policy);
+            let (mut compiled, type_id) = self.group_or_policy(def, TypeKind::Policy);
+            compiled.triggers = self.policy_triggers(def, type_id);
             model.policies.push(compiled);
             self.members(def, TypeKind::Policy, &group_types);
             self.triggers(def, st);
@@ -48,6 +49,7 @@ impl Compiler<'_> {
             types: Vec::new(),
             properties: BTreeMap::new(),
             targets: def.members.iter().map(|m| m.name.clone()).collect(),
+            triggers: Vec::new(),
         };
         if let Some(type_id) = type_id {
             let resolved = self.types.resolved(type_id).clone();
@@ -183,6 +185,84 @@ impl Compiler<'_> {
                 }
             }
         }
+    }
+
+    /// The triggers of a policy for the model: its type's (ancestors' first), then its own,
+    /// which replace the type's of the same name.
+    fn policy_triggers(
+        &mut self,
+        def: &GroupDef,
+        type_id: Option<TypeId>,
+    ) -> Vec<TriggerDefinition> {
+        let mut triggers: Vec<TriggerDefinition> = Vec::new();
+        let mut add =
+            |trigger: TriggerDefinition| match triggers.iter().position(|t| t.name == trigger.name)
+            {
+                Some(p) => triggers[p] = trigger,
+                None => triggers.push(trigger),
+            };
+        let lineage: Vec<TypeId> = type_id
+            .map(|t| self.types.ancestry(t).collect())
+            .unwrap_or_default();
+        for id in lineage.into_iter().rev() {
+            let owner = self.types.describe(id);
+            let defs = self.types.entries[id].def.triggers.clone();
+            for trigger in &defs {
+                if let Some(compiled) = self.trigger_definition(trigger, &owner) {
+                    add(compiled);
+                }
+            }
+        }
+        let owner = format!("policy \"{}\"", def.name.name);
+        for trigger in &def.triggers {
+            if let Some(compiled) = self.trigger_definition(trigger, &owner) {
+                add(compiled);
+            }
+        }
+        triggers
+    }
+
+    /// One trigger for the model: only its `call_operation` activities are kept, the others
+    /// are reported as ignored. None without an event (reported by the parser).
+    fn trigger_definition(
+        &mut self,
+        trigger: &ast::TriggerDef,
+        owner: &str,
+    ) -> Option<TriggerDefinition> {
+        let event = trigger.event.as_ref()?;
+        let mut actions = Vec::new();
+        for activity in &trigger.action {
+            let ignored = match activity {
+                Activity::CallOperation { operation, inputs } => {
+                    actions.push(CallOperation {
+                        operation: operation.name.clone(),
+                        location: operation.location.clone(),
+                        inputs: inputs
+                            .iter()
+                            .map(|a| (a.name.name.clone(), a.value.clone()))
+                            .collect(),
+                    });
+                    continue;
+                }
+                Activity::Delegate { .. } => "a delegate activity",
+                Activity::SetState => "a set_state activity",
+                Activity::Inline { .. } => "an inline activity",
+            };
+            self.diagnostics.warning(
+                &trigger.name.location,
+                format!(
+                    "Khutulun runs only call_operation activities in triggers; {ignored} of trigger \"{}\" of {owner} is ignored",
+                    trigger.name.name
+                ),
+            );
+        }
+        Some(TriggerDefinition {
+            name: trigger.name.name.clone(),
+            location: trigger.name.location.clone(),
+            event: event.name.clone(),
+            condition: trigger.condition.clone(),
+            actions,
+        })
     }
 
     /// An inline activity names a workflow of the service template (§13.2.3.4).

@@ -9,6 +9,7 @@ mod checks;
 mod groups;
 mod interfaces;
 mod requirements;
+mod runnable;
 mod substitution;
 mod typing;
 mod workflows;
@@ -34,6 +35,14 @@ pub(crate) struct NodeInfo {
     pub artifacts: Vec<String>,
 }
 
+/// A relationship template of the service template, for the requirements that name it.
+pub(crate) struct RelationshipTemplateInfo {
+    pub type_id: TypeId,
+    pub properties: Vec<Assignment>,
+    pub attributes: Vec<Assignment>,
+    pub interfaces: Vec<ast::InterfaceAssignment>,
+}
+
 pub(crate) struct RequirementInfo {
     pub name: String,
     pub target: String,
@@ -49,13 +58,16 @@ pub(crate) struct Compiler<'a> {
     pub nodes: Vec<NodeInfo>,
     /// Node templates by name (the first of a name), so lookups do not scan `nodes`.
     pub node_index: std::collections::HashMap<String, usize>,
-    /// Relationship templates by name: type and property assignments.
-    pub relationship_templates: BTreeMap<String, (TypeId, Vec<Assignment>, Vec<Assignment>)>,
+    /// Relationship templates by name: type, property and attribute assignments, and
+    /// interface assignments.
+    pub relationship_templates: BTreeMap<String, RelationshipTemplateInfo>,
     /// The properties of the entity whose values are being checked, for
     /// `$get_property: [ SELF, ... ]` in validation clauses: name, value, schema.
     pub self_values: Vec<(String, Expr, Option<crate::model::Schema>)>,
     /// The inputs of the service template.
     pub inputs: Vec<PropertyDefinition>,
+    /// The directory of each file of the catalog (artifact files are relative to it).
+    pub dirs: Vec<Option<std::path::PathBuf>>,
 }
 
 /// Compiles the service template of the catalog's entry file (an empty model when it has
@@ -70,6 +82,9 @@ pub(crate) fn compile(
         location: entry.ast.location.clone(),
         ..ServiceTemplate::default()
     };
+    let dirs: Vec<Option<std::path::PathBuf>> =
+        catalog.files.iter().map(|f| f.dir.clone()).collect();
+    model.functions = runnable::functions(catalog, types, &dirs);
     if let Some(service_template) = &entry.ast.service_template {
         let mut compiler = Compiler {
             types,
@@ -80,6 +95,7 @@ pub(crate) fn compile(
             relationship_templates: BTreeMap::new(),
             self_values: Vec::new(),
             inputs: Vec::new(),
+            dirs,
         };
         compiler.run(service_template, &mut model);
         model.data_types = compiler.types.data_types.clone();
@@ -205,11 +221,12 @@ impl Compiler<'_> {
             );
             self.relationship_templates.insert(
                 template.name.name.clone(),
-                (
+                RelationshipTemplateInfo {
                     type_id,
-                    template.properties.clone(),
-                    template.attributes.clone(),
-                ),
+                    properties: template.properties.clone(),
+                    attributes: template.attributes.clone(),
+                    interfaces: template.interfaces.clone(),
+                },
             );
         }
     }
@@ -245,6 +262,8 @@ impl Compiler<'_> {
             capabilities: BTreeMap::new(),
             requirements: Vec::new(),
             unfulfilled: Vec::new(),
+            interfaces: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
         };
         self.node_index
             .entry(name.to_string())
@@ -257,6 +276,7 @@ impl Compiler<'_> {
             artifacts: Vec::new(),
         });
         self.template_artifacts(template, type_id, &what);
+        node.artifacts = self.node_artifacts(template, type_id);
         if let Some(count) = &template.count {
             let integer = crate::model::Schema {
                 data_type: crate::model::DataTypeRef::Builtin(crate::model::Builtin::Integer),
@@ -372,6 +392,8 @@ impl Compiler<'_> {
                 attributes: attribute_names,
             },
         );
+        node.interfaces =
+            self.runnable_interfaces(&resolved.interfaces, &template.interfaces, &node.artifacts);
         node
     }
 

@@ -269,6 +269,7 @@ impl Compiler<'_> {
                     types: Vec::new(),
                     properties: Default::default(),
                     attributes: Default::default(),
+                    interfaces: Default::default(),
                 },
             ),
         };
@@ -507,16 +508,19 @@ impl Compiler<'_> {
                 match self.types.scopes[self.file].lookup(TypeKind::Relationship, &name.name) {
                     Lookup::Found(t) => (t, &empty, &empty, &no_interfaces, name.location.clone()),
                     _ => match self.relationship_templates.get(&name.name) {
-                        Some((t, _, _)) => {
-                            let t = *t;
-                            let (p, a) = {
-                                let (_, p, a) = &self.relationship_templates[&name.name];
-                                (p.clone(), a.clone())
-                            };
+                        Some(info) => {
+                            let (t, p, a, i) = (
+                                info.type_id,
+                                info.properties.clone(),
+                                info.attributes.clone(),
+                                info.interfaces.clone(),
+                            );
+                            // The template's interface assignments were checked with it.
                             return self.relationship_values(
                                 t,
                                 base,
-                                (&p, &a, &[]),
+                                (&p, &a, &i),
+                                false,
                                 &rel_what,
                                 &name.location,
                             );
@@ -566,6 +570,7 @@ impl Compiler<'_> {
             type_id,
             base,
             (&properties, &attributes, &interfaces),
+            true,
             &rel_what,
             &type_at,
         )
@@ -580,6 +585,7 @@ impl Compiler<'_> {
             &[crate::ast::Assignment],
             &[crate::ast::InterfaceAssignment],
         ),
+        check_interfaces: bool,
         what: &str,
         at: &Location,
     ) -> Option<(RelationshipSpec, RelationshipTemplate)> {
@@ -621,19 +627,24 @@ impl Compiler<'_> {
             .chain(&spec.properties)
             .map(|d| d.name.as_str())
             .collect();
-        self.interface_assignments(
-            interfaces,
-            &super::InterfaceContext {
-                specs: &spec.interfaces,
-                what,
-                type_desc: &type_desc,
-                attributes: attribute_names,
-            },
-        );
+        if check_interfaces {
+            self.interface_assignments(
+                interfaces,
+                &super::InterfaceContext {
+                    specs: &spec.interfaces,
+                    what,
+                    type_desc: &type_desc,
+                    attributes: attribute_names,
+                },
+            );
+        }
+        let interfaces =
+            self.runnable_interfaces(&spec.interfaces, interfaces, &Default::default());
         let template = RelationshipTemplate {
             types: self.types.lineage(type_id),
             properties: property_values,
             attributes: attribute_values,
+            interfaces,
         };
         Some((spec, template))
     }

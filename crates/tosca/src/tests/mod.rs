@@ -11,6 +11,7 @@ mod inheritance;
 mod interfaces;
 mod limits;
 mod requirements;
+mod runnable;
 mod substitution;
 mod validation;
 mod workflows;

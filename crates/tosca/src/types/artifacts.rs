@@ -7,11 +7,15 @@ use crate::ast::{ArtifactDef, ArtifactRef, Implementation, InterfaceDef, TypeKin
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics};
 use crate::names::TypeId;
 
-/// An artifact a node type has: its name and type.
+/// An artifact a node type has: its name and type, and its file as written in file
+/// `defined_in` (relative to that file).
 #[derive(Debug, Clone)]
 pub(crate) struct ArtifactSpec {
     pub name: String,
     pub type_id: Option<TypeId>,
+    pub file: Option<String>,
+    pub defined_in: usize,
+    pub location: crate::diagnostic::Location,
 }
 
 impl Types {
@@ -31,6 +35,9 @@ impl Types {
             let spec = ArtifactSpec {
                 name: def.name.name.clone(),
                 type_id,
+                file: def.file.as_ref().map(|f| f.name.clone()),
+                defined_in: file,
+                location: def.location.clone(),
             };
             match out.iter().position(|a| a.name == def.name.name) {
                 Some(p) => out[p] = spec,

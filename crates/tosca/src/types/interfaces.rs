@@ -3,9 +3,9 @@
 //! §11.4, §11.6).
 
 use super::{DefLabel, Types};
-use crate::ast::{InterfaceDef, OperationDef, TypeDef, TypeKind};
+use crate::ast::{Implementation, InterfaceDef, OperationDef, TypeDef, TypeKind};
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics};
-use crate::model::{ExprKind, PropertyDefinition};
+use crate::model::{Expr, ExprKind, PropertyDefinition};
 use crate::names::TypeId;
 
 /// An interface with inheritance and refinement applied.
@@ -25,6 +25,11 @@ pub(crate) struct OperationSpec {
     pub name: String,
     pub inputs: Vec<PropertyDefinition>,
     pub outputs: Vec<PropertyDefinition>,
+    /// The implementation of the nearest definition that gives one, and the file it is written
+    /// in (its file paths are relative to that file).
+    pub implementation: Option<(usize, Implementation)>,
+    /// Outputs mapped onto attributes where they are defined (`mapping`), by output name.
+    pub mappings: Vec<(String, Expr)>,
 }
 
 impl InterfaceSpec {
@@ -97,6 +102,11 @@ impl Types {
                     self.flatten(t, diagnostics);
                     let mut body = self.resolved[t].interface.clone();
                     body.type_id = Some(t);
+                    // A derived interface type: the inherited implementations and output
+                    // mappings stay (the type only narrows what the operations are).
+                    if let Some(p) = parent {
+                        keep_implementations(&mut body, &out[p]);
+                    }
                     body
                 }
                 (Some(p), None) => out[p].clone(),
@@ -184,10 +194,27 @@ impl Types {
                 );
                 continue;
             }
-            let (inputs, outputs) = match parent {
-                Some(p) => (out[p].inputs.clone(), out[p].outputs.clone()),
-                None => (Vec::new(), Vec::new()),
+            let (inputs, outputs, implementation, mut mappings) = match parent {
+                Some(p) => (
+                    out[p].inputs.clone(),
+                    out[p].outputs.clone(),
+                    out[p].implementation.clone(),
+                    out[p].mappings.clone(),
+                ),
+                None => (Vec::new(), Vec::new(), None, Vec::new()),
             };
+            // A refinement's implementation replaces the inherited one (§11.4).
+            let implementation = def
+                .implementation
+                .clone()
+                .map(|i| (file, i))
+                .or(implementation);
+            for output in &def.outputs {
+                if let Some(mapping) = &output.mapping {
+                    mappings.retain(|(name, _)| name != &output.name.name);
+                    mappings.push((output.name.name.clone(), mapping.clone()));
+                }
+            }
             if in_type {
                 new_short_form_parameters(&def.inputs, &inputs, &what, diagnostics);
             }
@@ -211,6 +238,8 @@ impl Types {
                     true,
                     diagnostics,
                 ),
+                implementation,
+                mappings,
             };
             match parent {
                 Some(p) => out[p] = spec,
@@ -218,6 +247,22 @@ impl Types {
             }
         }
         out
+    }
+}
+
+/// Copies the implementations and output mappings of `inherited` onto the same-named
+/// operations and notifications of `body`.
+fn keep_implementations(body: &mut InterfaceSpec, inherited: &InterfaceSpec) {
+    for (ops, old) in [
+        (&mut body.operations, &inherited.operations),
+        (&mut body.notifications, &inherited.notifications),
+    ] {
+        for op in ops.iter_mut() {
+            if let Some(old) = old.iter().find(|o| o.name == op.name) {
+                op.implementation = old.implementation.clone();
+                op.mappings = old.mappings.clone();
+            }
+        }
     }
 }
 

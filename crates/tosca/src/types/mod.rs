@@ -230,7 +230,7 @@ impl Types {
             .collect()
     }
 
-    pub(super) fn ancestry(&self, id: TypeId) -> impl Iterator<Item = TypeId> + '_ {
+    pub(crate) fn ancestry(&self, id: TypeId) -> impl Iterator<Item = TypeId> + '_ {
         std::iter::successors(Some(id), |&t| self.entries[t].parent)
     }
 
