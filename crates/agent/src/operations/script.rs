@@ -331,15 +331,23 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // The child was SIGKILLed with the group; it may linger as a zombie here (PID 1 of
-        // this machine does not reap), so look at its state, not its existence.
-        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .next();
-        assert!(matches!(state, None | Some("Z") | Some("X")), "{stat}");
+        // The child was sent SIGKILL with the group. It dies a moment later and may linger
+        // as a zombie (PID 1 of these machines does not reap), so wait for its state to be
+        // dead, not for it to be gone.
+        let dead = || {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            matches!(state, None | Some("Z") | Some("X"))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !dead() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(dead(), "the script's child {child} outlived the kill");
     }
 }
