@@ -299,7 +299,7 @@ fn is_loopback(address: &str) -> bool {
 }
 
 /// The few variables of the agent's own environment that a process should see.
-fn base_environment() -> BTreeMap<String, String> {
+pub fn base_environment() -> BTreeMap<String, String> {
     ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME"]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))

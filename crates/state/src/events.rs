@@ -261,8 +261,8 @@ impl EventKind {
 }
 
 impl Event {
-    /// The node instance this event is about, if any: `(node, index)` within its service.
-    pub fn instance(&self) -> Option<(&str, u32)> {
+    /// The instance a Khutulun event (not a user event) is about.
+    fn instance_ref(&self) -> Option<&InstanceRef> {
         use EventKind::*;
         match &self.kind {
             InstancePlaced { instance, .. }
@@ -280,13 +280,22 @@ impl Event {
             | PortClosed { instance, .. }
             | PortNotOpened { instance, .. }
             | OperationFinished { instance, .. }
-            | OperationFailed { instance, .. } => Some((&instance.node, instance.index)),
-            User {
+            | OperationFailed { instance, .. } => Some(instance),
+            _ => None,
+        }
+    }
+
+    /// The node instance this event is about, if any: `(node, index)` within its service.
+    pub fn instance(&self) -> Option<(&str, u32)> {
+        match &self.kind {
+            EventKind::User {
                 node: Some(node),
                 index,
                 ..
             } => Some((node, index.unwrap_or(0))),
-            _ => None,
+            _ => self
+                .instance_ref()
+                .map(|instance| (instance.node.as_str(), instance.index)),
         }
     }
 
@@ -309,6 +318,9 @@ impl Event {
     /// The service this event is about, if any.
     pub fn service(&self) -> Option<(&str, &str)> {
         use EventKind::*;
+        if let Some(instance) = self.instance_ref() {
+            return Some((&instance.namespace, &instance.service));
+        }
         match &self.kind {
             ServiceDeploying {
                 namespace, service, ..
@@ -320,24 +332,8 @@ impl Event {
                 namespace, service, ..
             }
             | ServiceDeleting { namespace, service }
-            | ServiceDeleted { namespace, service } => Some((namespace, service)),
-            InstancePlaced { instance, .. }
-            | InstanceStarting { instance }
-            | InstanceRunning { instance, .. }
-            | InstanceAdopted { instance, .. }
-            | InstanceExited { instance, .. }
-            | InstanceRestarting { instance, .. }
-            | InstanceFailed { instance, .. }
-            | InstanceStopping { instance }
-            | InstanceStopped { instance }
-            | InstanceMoved { instance, .. }
-            | InstanceReconnecting { instance, .. }
-            | PortOpened { instance, .. }
-            | PortClosed { instance, .. }
-            | PortNotOpened { instance, .. }
-            | OperationFinished { instance, .. }
-            | OperationFailed { instance, .. } => Some((&instance.namespace, &instance.service)),
-            FunctionFailed {
+            | ServiceDeleted { namespace, service }
+            | FunctionFailed {
                 namespace: Some(namespace),
                 service: Some(service),
                 ..
@@ -347,19 +343,7 @@ impl Event {
                 service: Some(service),
                 ..
             } => Some((namespace, service)),
-            FunctionFailed { .. } | User { .. } => None,
-            AgentStarted { .. }
-            | AgentStopping
-            | HostAlive { .. }
-            | HostSuspect { .. }
-            | HostDead { .. }
-            | HostLeft { .. }
-            | FailoverStarted { .. }
-            | FailoverFinished { .. }
-            | FailoverSkipped { .. }
-            | HostDraining { .. }
-            | HostDrained { .. }
-            | HostUndrained { .. } => None,
+            _ => None,
         }
     }
 }

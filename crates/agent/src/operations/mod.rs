@@ -359,10 +359,7 @@ fn environment(
     instance_dir: &Path,
 ) -> Result<BTreeMap<String, String>, String> {
     let instance = &request.instance;
-    let mut env: BTreeMap<String, String> = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
+    let mut env = crate::workload::base_environment();
     env.entry("PATH".into())
         .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     env.extend(identity(
