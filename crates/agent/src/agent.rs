@@ -29,7 +29,9 @@ pub struct Inner {
     _alive: FileLock,
     pub supervisors: Mutex<HashMap<InstanceRef, Supervisor>>,
     /// The running deploy or delete flow of each service (namespace, name).
-    pub service_tasks: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+    service_tasks: Mutex<HashMap<(String, String), ServiceTask>>,
+    /// Service locks: queued in this agent, then the state's flock.
+    service_locks: crate::locks::ServiceLocks,
     /// Serialises read-modify-write of instance records within this agent.
     records: Mutex<()>,
     /// Membership, once gossip has started.
@@ -60,6 +62,7 @@ impl Agent {
     /// serves this host name.
     pub fn new(config: AgentConfig) -> Result<Agent, String> {
         config.validate()?;
+        khutulun_state::install_blocking_hook(off_the_workers);
         let store = DirStore::open(&config.state_dir).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             format!(
@@ -103,6 +106,7 @@ impl Agent {
             _alive: alive,
             supervisors: Mutex::new(HashMap::new()),
             service_tasks: Mutex::new(HashMap::new()),
+            service_locks: crate::locks::ServiceLocks::default(),
             records: Mutex::new(()),
             cluster: OnceLock::new(),
             http: reqwest::Client::builder()
@@ -191,6 +195,16 @@ impl Agent {
         instance: &InstanceRef,
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Option<InstanceRecord> {
+        // The wait for the records mutex is a blocking section too: its holder may be
+        // waiting on the filesystem.
+        khutulun_state::blocking(|| self.update_instance_here(instance, change))
+    }
+
+    fn update_instance_here(
+        &self,
+        instance: &InstanceRef,
+        change: impl FnOnce(&mut InstanceRecord),
+    ) -> Option<InstanceRecord> {
         let _guard = self.records.lock().unwrap_or_else(|e| e.into_inner());
         let mut record = self
             .store
@@ -219,25 +233,91 @@ impl Agent {
         self.bus.emit(kind);
     }
 
-    /// Registers the flow (deploy or delete) now running for a service, aborting the
-    /// previous one.
-    pub fn set_service_task(&self, namespace: &str, service: &str, task: JoinHandle<()>) {
-        let mut tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = tasks.insert((namespace.to_owned(), service.to_owned()), task) {
-            old.abort();
-        }
+    /// Takes a service's lock (every change to its record, revisions or instance set is
+    /// made under it) without holding an async worker while waiting.
+    pub async fn lock_service(
+        &self,
+        namespace: &str,
+        service: &str,
+    ) -> Result<crate::locks::ServiceGuard, khutulun_state::StateError> {
+        self.service_locks
+            .lock(&self.store, namespace, service)
+            .await
     }
 
-    /// Aborts the flow running for a service, unless it is the caller itself.
-    pub fn cancel_service_task(&self, namespace: &str, service: &str) {
-        let mut tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
+    /// Runs a service's flow (deploy or delete) in the background. The flow it replaces is
+    /// told to stop at its next safe point, and the new one begins only after it ended, so
+    /// two flows never work on one service's instances at once.
+    pub fn spawn_service_task<F, Fut>(&self, namespace: &str, service: &str, body: F)
+    where
+        F: FnOnce(Cancel) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let key = (namespace.to_owned(), service.to_owned());
-        let current = tokio::task::try_id();
-        if let Some(task) = tasks.get(&key) {
-            if Some(task.id()) != current {
-                task.abort();
-                tasks.remove(&key);
+        let (cancel, cancelled) = tokio::sync::watch::channel(false);
+        let mut tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = tasks.remove(&key);
+        let handle = tokio::spawn(async move {
+            if let Some(previous) = previous {
+                previous.finish().await;
             }
+            body(Cancel(cancelled)).await;
+        });
+        tasks.insert(key, ServiceTask { handle, cancel });
+    }
+
+    /// Tells the flow running for a service to stop at its next safe point and waits until
+    /// it has ended. (Not for the flow itself: it would wait for itself.)
+    pub async fn supersede_service_task(&self, namespace: &str, service: &str) {
+        let previous = {
+            let mut tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (namespace.to_owned(), service.to_owned());
+            match tasks.get(&key) {
+                Some(task) if Some(task.handle.id()) != tokio::task::try_id() => tasks.remove(&key),
+                _ => None,
+            }
+        };
+        if let Some(previous) = previous {
+            previous.finish().await;
+        }
+    }
+}
+
+/// A service's running flow and the switch that asks it to stop.
+struct ServiceTask {
+    handle: JoinHandle<()>,
+    cancel: tokio::sync::watch::Sender<bool>,
+}
+
+impl ServiceTask {
+    async fn finish(self) {
+        let _ = self.cancel.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+/// A flow's view of its switch: it checks it between steps (never in the middle of starting
+/// or stopping an instance, so nothing is left half-started), and gives up waiting for a
+/// service lock when told to stop.
+#[derive(Clone)]
+pub struct Cancel(tokio::sync::watch::Receiver<bool>);
+
+impl Cancel {
+    /// A switch nobody will flip (flows that cannot be superseded).
+    pub fn never() -> Cancel {
+        Cancel(tokio::sync::watch::channel(false).1)
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the flow is asked to stop.
+    pub async fn cancelled(&self) {
+        let mut receiver = self.0.clone();
+        if receiver.wait_for(|c| *c).await.is_err() {
+            // Nobody can ask any more.
+            std::future::pending::<()>().await;
         }
     }
 }
@@ -268,6 +348,20 @@ fn claim(store: &DirStore, host: &str) -> Result<FileLock, String> {
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         }
+    }
+}
+
+/// The state's blocking sections (every filesystem call, every wait for a lock) never hold a
+/// runtime worker: on the multi-threaded runtime the worker hands its other tasks to a new
+/// thread for the length of the section, so the API, health and gossip go on answering
+/// whatever the shared filesystem does.
+fn off_the_workers(section: &mut dyn FnMut()) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(section)
+        }
+        _ => section(),
     }
 }
 

@@ -14,22 +14,22 @@ pub async fn delete(
     svc: &str,
 ) -> Result<khutulun_state::ServiceRecord, ApiError> {
     let record = {
-        let store = agent.store.clone();
-        let agent_host = agent.host.name.clone();
-        let (ns, svc) = (ns.to_owned(), svc.to_owned());
-        tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-            let _lock = store.lock_service(&ns, &svc).map_err(ApiError::internal)?;
-            let mut record = store
-                .require_service(&ns, &svc)
-                .map_err(ApiError::from_state)?;
-            record.status = ServiceStatus::Deleting;
-            record.coordinator = Some(agent_host.clone());
-            record.updated_at = chrono::Utc::now();
-            store.write_service(&record).map_err(ApiError::internal)?;
-            Ok(record)
-        })
-        .await
-        .map_err(ApiError::internal)??
+        let _lock = agent
+            .lock_service(ns, svc)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut record = agent
+            .store
+            .require_service(ns, svc)
+            .map_err(ApiError::from_state)?;
+        record.status = ServiceStatus::Deleting;
+        record.coordinator = Some(agent.host.name.clone());
+        record.updated_at = chrono::Utc::now();
+        agent
+            .store
+            .write_service(&record)
+            .map_err(ApiError::internal)?;
+        record
     };
     agent.emit(EventKind::ServiceDeleting {
         namespace: ns.to_owned(),
@@ -41,16 +41,12 @@ pub async fn delete(
 
 /// Runs (or resumes, after an agent restart) the removal of a service marked `deleting`.
 pub fn spawn_delete(agent: &Agent, ns: String, svc: String) {
-    agent.cancel_service_task(&ns, &svc);
     let task_agent = agent.clone();
-    let (n, s) = (ns.clone(), svc.clone());
-    let task = tokio::spawn(async move {
-        let agent = task_agent;
-        if let Err(e) = finish_delete(&agent, &n, &s).await {
-            tracing::error!("deleting {n}/{s}: {e}");
+    agent.spawn_service_task(&ns.clone(), &svc.clone(), move |_| async move {
+        if let Err(e) = finish_delete(&task_agent, &ns, &svc).await {
+            tracing::error!("deleting {ns}/{svc}: {e}");
         }
     });
-    agent.set_service_task(&ns, &svc, task);
 }
 
 async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
@@ -59,15 +55,14 @@ async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
     let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
     release_all_ports(agent, ns, svc, &records);
     {
-        let store = agent.store.clone();
-        let (n, s) = (ns.to_owned(), svc.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let _lock = store.lock_service(&n, &s)?;
-            store.remove_service(&n, &s)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        let _lock = agent
+            .lock_service(ns, svc)
+            .await
+            .map_err(|e| e.to_string())?;
+        agent
+            .store
+            .remove_service(ns, svc)
+            .map_err(|e| e.to_string())?;
     }
     let data = agent.config.data_dir.join("instances").join(ns).join(svc);
     let _ = std::fs::remove_dir_all(data);

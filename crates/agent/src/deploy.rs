@@ -3,7 +3,7 @@
 //! the revision is stored changes nothing; a failure while starting stops what was started
 //! and releases the ports.
 
-use crate::agent::Agent;
+use crate::agent::{Agent, Cancel};
 use crate::api::error::ApiError;
 use crate::assign::assign;
 use crate::compile::{compile_package, CompileError};
@@ -30,10 +30,16 @@ pub struct DeployInput {
 pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, ApiError> {
     check_name("namespace", &input.namespace)?;
     check_name("service", &input.name)?;
-    let staging = agent.store.staging_dir().map_err(ApiError::internal)?;
-    let result = deploy_staged(agent, &input, &staging).await;
-    let _ = std::fs::remove_dir_all(&staging);
-    result
+    // A task of its own: a client that goes away must not cut a deploy in half.
+    let agent = agent.clone();
+    tokio::spawn(async move {
+        let staging = agent.store.staging_dir().map_err(ApiError::internal)?;
+        let result = deploy_staged(&agent, &input, &staging).await;
+        let _ = khutulun_state::blocking(|| std::fs::remove_dir_all(&staging));
+        result
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 async fn deploy_staged(
@@ -78,14 +84,10 @@ async fn deploy_staged(
     preflight(agent, input, &graph, &package)?;
 
     let (ns, name) = (input.namespace.clone(), input.name.clone());
-    let lock = {
-        let store = agent.store.clone();
-        let (ns, name) = (ns.clone(), name.clone());
-        tokio::task::spawn_blocking(move || store.lock_service(&ns, &name))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?
-    };
+    let lock = agent
+        .lock_service(&ns, &name)
+        .await
+        .map_err(ApiError::internal)?;
     let previous = agent
         .store
         .service(&ns, &name)
@@ -97,8 +99,9 @@ async fn deploy_staged(
                 format!("service \"{ns}/{name}\" is being deleted; wait for the delete to finish, then deploy again"),
             ));
         }
-        // A new revision replaces the old one: stop its instances first.
-        agent.cancel_service_task(&ns, &name);
+        // A new revision replaces the old one: end the flow still starting it (at its next
+        // safe point: nothing is left half-started), then stop its instances.
+        agent.supersede_service_task(&ns, &name).await;
         crate::delete::stop_service_instances(agent, &ns, &name, false).await;
         let old = agent
             .store
@@ -209,8 +212,6 @@ async fn deploy_staged(
             return Err(e);
         }
     };
-    drop(lock);
-
     agent.emit(EventKind::ServiceDeploying {
         namespace: ns.clone(),
         service: name.clone(),
@@ -222,7 +223,10 @@ async fn deploy_staged(
             on_host: a.host.name.clone(),
         });
     }
+    // Registered while the lock is held, so that the next deploy of this service finds
+    // this flow and waits for it before it touches the instances.
     spawn_start(agent, ns, name);
+    drop(lock);
     Ok(record)
 }
 
@@ -276,30 +280,78 @@ fn preflight(
 /// Starts the instances of the current revision in the background.
 pub fn spawn_start(agent: &Agent, namespace: String, service: String) {
     let task_agent = agent.clone();
-    let (ns, svc) = (namespace.clone(), service.clone());
-    let task = tokio::spawn(async move {
-        let agent = task_agent;
-        match start_all(&agent, &ns, &svc).await {
-            Ok(()) => set_status(&agent, &ns, &svc, ServiceStatus::Deployed, None),
-            Err(message) => {
-                tracing::warn!("deploy of {ns}/{svc} failed: {message}");
-                crate::delete::stop_service_instances(&agent, &ns, &svc, false).await;
-                let records = agent.store.instances(&ns, &svc).unwrap_or_default();
-                release_all_ports(&agent, &ns, &svc, &records);
-                set_status(&agent, &ns, &svc, ServiceStatus::Failed, Some(message));
+    agent.spawn_service_task(
+        &namespace.clone(),
+        &service.clone(),
+        move |cancel| async move {
+            let (agent, ns, svc) = (task_agent, namespace, service);
+            match start_all(&agent, &ns, &svc, &cancel).await {
+                Started::All(revision) => {
+                    set_status(
+                        &agent,
+                        &ns,
+                        &svc,
+                        revision,
+                        ServiceStatus::Deployed,
+                        None,
+                        &cancel,
+                    )
+                    .await
+                }
+                Started::Superseded => {
+                    tracing::info!("starting {ns}/{svc} stopped: a newer flow replaces it");
+                }
+                Started::Failed(revision, message) => {
+                    tracing::warn!("deploy of {ns}/{svc} failed: {message}");
+                    crate::delete::stop_service_instances(&agent, &ns, &svc, false).await;
+                    let records = agent.store.instances(&ns, &svc).unwrap_or_default();
+                    release_all_ports(&agent, &ns, &svc, &records);
+                    set_status(
+                        &agent,
+                        &ns,
+                        &svc,
+                        revision,
+                        ServiceStatus::Failed,
+                        Some(message),
+                        &cancel,
+                    )
+                    .await;
+                }
             }
-        }
-    });
-    agent.set_service_task(&namespace, &service, task);
+        },
+    );
+}
+
+/// How a start flow ended.
+enum Started {
+    /// Every instance of this revision runs.
+    All(u64),
+    /// A newer flow asked this one to stop; it stopped between two nodes.
+    Superseded,
+    Failed(u64, String),
 }
 
 /// Starts every instance of the current revision where it is placed, in dependency order;
-/// the instances of one node start at the same time.
-async fn start_all(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
-    let (_, graph) = load_current(agent, ns, svc)?;
-    let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
+/// the instances of one node start at the same time. Between nodes it gives way to a newer
+/// flow.
+async fn start_all(agent: &Agent, ns: &str, svc: &str, cancel: &Cancel) -> Started {
+    let (record, graph) = match load_current(agent, ns, svc) {
+        Ok(current) => current,
+        Err(message) => return Started::Failed(0, message),
+    };
+    let revision = record.revision;
+    let order = match khutulun_graph::start_order(&graph) {
+        Ok(order) => order,
+        Err(e) => return Started::Failed(revision, e.to_string()),
+    };
     for node_name in order {
-        let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+        if cancel.is_cancelled() {
+            return Started::Superseded;
+        }
+        let records = match agent.store.instances(ns, svc) {
+            Ok(records) => records,
+            Err(e) => return Started::Failed(revision, e.to_string()),
+        };
         let starts = records
             .iter()
             .filter(|r| r.node == node_name && r.state != InstanceStatus::Running)
@@ -314,10 +366,10 @@ async fn start_all(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
             .filter_map(Result::err)
             .collect();
         if !failures.is_empty() {
-            return Err(failures.join("; "));
+            return Started::Failed(revision, failures.join("; "));
         }
     }
-    Ok(())
+    Started::All(revision)
 }
 
 pub fn load_current(
@@ -337,20 +389,43 @@ pub fn load_current(
     Ok((record, graph))
 }
 
-fn set_status(agent: &Agent, ns: &str, svc: &str, status: ServiceStatus, message: Option<String>) {
-    let Ok(_lock) = agent.store.lock_service(ns, svc) else {
-        return;
+/// Records how a start flow ended, unless a newer flow took the service over (it asks this
+/// one to stop, or the current revision is no longer the one this flow started).
+async fn set_status(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+    revision: u64,
+    status: ServiceStatus,
+    message: Option<String>,
+    cancel: &Cancel,
+) {
+    let _lock = tokio::select! {
+        lock = agent.lock_service(ns, svc) => match lock {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::error!("cannot record that {ns}/{svc} is {}: {e}", status_name(status));
+                return;
+            }
+        },
+        () = cancel.cancelled() => return,
     };
     let Ok(Some(mut record)) = agent.store.service(ns, svc) else {
         return;
     };
-    if record.status == ServiceStatus::Deleting {
+    if record.status == ServiceStatus::Deleting || record.revision != revision {
         return;
     }
     record.status = status;
     record.message = message.clone();
     record.updated_at = chrono::Utc::now();
-    let _ = agent.store.write_service(&record);
+    if let Err(e) = agent.store.write_service(&record) {
+        tracing::error!(
+            "cannot record that {ns}/{svc} is {}: {e}",
+            status_name(status)
+        );
+        return;
+    }
     agent.emit(match status {
         ServiceStatus::Failed => EventKind::ServiceFailed {
             namespace: ns.to_owned(),
@@ -363,6 +438,15 @@ fn set_status(agent: &Agent, ns: &str, svc: &str, status: ServiceStatus, message
             revision: record.revision,
         },
     });
+}
+
+fn status_name(status: ServiceStatus) -> &'static str {
+    match status {
+        ServiceStatus::Deploying => "deploying",
+        ServiceStatus::Deployed => "deployed",
+        ServiceStatus::Failed => "failed",
+        ServiceStatus::Deleting => "deleting",
+    }
 }
 
 pub fn paths_for(

@@ -46,7 +46,7 @@ pub async fn on_host_dead(agent: &Agent, host: &str) {
         });
         let (moved, problems) = relocate_host(agent, host, Why::Failover).await;
         for (ns, svc, status) in flows {
-            take_over_flow(agent, &ns, &svc, status);
+            take_over_flow(agent, &ns, &svc, status).await;
         }
         agent.emit(EventKind::FailoverFinished {
             name: host.to_owned(),
@@ -114,8 +114,8 @@ fn orphaned_flows(agent: &Agent, host: &str) -> Vec<(String, String, ServiceStat
     flows
 }
 
-fn take_over_flow(agent: &Agent, ns: &str, svc: &str, status: ServiceStatus) {
-    if let Ok(_lock) = agent.store.lock_service(ns, svc) {
+async fn take_over_flow(agent: &Agent, ns: &str, svc: &str, status: ServiceStatus) {
+    if let Ok(_lock) = agent.lock_service(ns, svc).await {
         if let Ok(Some(mut record)) = agent.store.service(ns, svc) {
             record.coordinator = Some(agent.host.name.clone());
             let _ = agent.store.write_service(&record);

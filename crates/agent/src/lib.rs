@@ -16,6 +16,7 @@ mod exposure;
 mod failover;
 pub mod handlers;
 mod local;
+mod locks;
 mod membership;
 pub mod operations;
 mod package;

@@ -77,14 +77,10 @@ async fn relocate_service(
     let (_, graph) = load_current(agent, ns, svc)?;
     let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
 
-    let lock = {
-        let store = agent.store.clone();
-        let (n, s) = (ns.to_owned(), svc.to_owned());
-        tokio::task::spawn_blocking(move || store.lock_service(&n, &s))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
-    };
+    let lock = agent
+        .lock_service(ns, svc)
+        .await
+        .map_err(|e| e.to_string())?;
     let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
     let lost: Vec<&InstanceRecord> = records.iter().filter(|r| r.host == from).collect();
     let wanted: Vec<(String, u32)> = lost.iter().map(|r| (r.node.clone(), r.index)).collect();

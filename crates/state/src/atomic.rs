@@ -13,6 +13,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Writes `bytes` to `path` through a temporary file in the same directory:
 /// write, fsync, rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> StateResult<()> {
+    crate::offload::blocking(|| write_atomic_here(path, bytes))
+}
+
+fn write_atomic_here(path: &Path, bytes: &[u8]) -> StateResult<()> {
     let dir = path.parent().expect("state paths always have a parent");
     fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -56,7 +60,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
 
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> StateResult<Option<T>> {
-    match fs::read(path) {
+    match crate::offload::blocking(|| fs::read(path)) {
         Ok(bytes) => {
             serde_json::from_slice(&bytes)
                 .map(Some)

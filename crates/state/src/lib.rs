@@ -7,6 +7,7 @@ mod events;
 mod layout;
 mod lock;
 mod model;
+mod offload;
 mod ports;
 mod store;
 
@@ -16,5 +17,6 @@ pub use events::{Event, EventKind, InstanceRef};
 pub use layout::Layout;
 pub use lock::FileLock;
 pub use model::*;
+pub use offload::{blocking, install_blocking_hook, BlockingHook};
 pub use ports::{PortOwner, PortRange, PortRequest, PortReservations};
 pub use store::DirStore;

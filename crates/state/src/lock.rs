@@ -19,6 +19,10 @@ impl FileLock {
     /// Blocks until the lock is held. A lock file that was unlinked and re-created while we
     /// waited (a deleted service) is detected and the lock is taken again on the new file.
     pub fn acquire(path: &Path) -> StateResult<FileLock> {
+        crate::offload::blocking(|| FileLock::acquire_here(path))
+    }
+
+    fn acquire_here(path: &Path) -> StateResult<FileLock> {
         loop {
             let file = open_lock_file(path)?;
             flock(&file, FlockOperation::LockExclusive)
@@ -34,6 +38,10 @@ impl FileLock {
 
     /// Takes the lock if nobody holds it; `Ok(None)` when somebody does.
     pub fn try_acquire(path: &Path) -> StateResult<Option<FileLock>> {
+        crate::offload::blocking(|| FileLock::try_acquire_here(path))
+    }
+
+    fn try_acquire_here(path: &Path) -> StateResult<Option<FileLock>> {
         let file = open_lock_file(path)?;
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) if still_linked(&file, path) => Ok(Some(FileLock {

@@ -71,6 +71,10 @@ impl DirStore {
 
     /// A fresh, unique directory on the state filesystem, for staging a package.
     pub fn staging_dir(&self) -> StateResult<PathBuf> {
+        crate::offload::blocking(|| self.staging_dir_here())
+    }
+
+    fn staging_dir_here(&self) -> StateResult<PathBuf> {
         let dir = self.layout.tmp().join(format!(
             "{}-{}-{}",
             std::process::id(),
@@ -119,7 +123,7 @@ impl DirStore {
         let path = self.layout.host_drain(host);
         match drain {
             Some(record) => write_json(&path, record),
-            None => match std::fs::remove_file(&path) {
+            None => match crate::offload::blocking(|| std::fs::remove_file(&path)) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(StateError::io("remove", &path, e)),
@@ -144,7 +148,7 @@ impl DirStore {
     /// True when an agent holds the host's `alive.lock`.
     pub fn host_is_alive(&self, host: &str) -> StateResult<bool> {
         let path = self.layout.host_alive_lock(host);
-        if !path.exists() {
+        if !crate::offload::blocking(|| path.exists()) {
             return Ok(false);
         }
         Ok(FileLock::try_acquire(&path)?.is_none())
@@ -259,6 +263,18 @@ impl DirStore {
         staged_package: &Path,
         graph: &G,
     ) -> StateResult<u64> {
+        crate::offload::blocking(|| {
+            self.create_revision_here(namespace, service, staged_package, graph)
+        })
+    }
+
+    fn create_revision_here<G: Serialize>(
+        &self,
+        namespace: &str,
+        service: &str,
+        staged_package: &Path,
+        graph: &G,
+    ) -> StateResult<u64> {
         let revisions = self.layout.service(namespace, service).join("revisions");
         let next = list_dir(&revisions)?
             .iter()
@@ -290,7 +306,7 @@ impl DirStore {
 
     pub fn current_revision(&self, namespace: &str, service: &str) -> StateResult<Option<u64>> {
         let path = self.layout.current_revision(namespace, service);
-        match fs::read_to_string(&path) {
+        match crate::offload::blocking(|| fs::read_to_string(&path)) {
             Ok(text) => Ok(text.trim().parse().ok()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StateError::io("read", path, e)),
@@ -309,6 +325,10 @@ impl DirStore {
     /// Removes a service's directory. Caller holds the service lock. The directory is first
     /// renamed away so that readers never see half of it.
     pub fn remove_service(&self, namespace: &str, service: &str) -> StateResult<()> {
+        crate::offload::blocking(|| self.remove_service_here(namespace, service))
+    }
+
+    fn remove_service_here(&self, namespace: &str, service: &str) -> StateResult<()> {
         let dir = self.layout.service(namespace, service);
         if !dir.exists() {
             return Ok(());
@@ -369,7 +389,7 @@ impl DirStore {
         index: u32,
     ) -> StateResult<()> {
         let path = self.layout.instance(namespace, service, node, index);
-        match fs::remove_file(&path) {
+        match crate::offload::blocking(|| fs::remove_file(&path)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StateError::io("remove", path, e)),
@@ -381,6 +401,10 @@ impl DirStore {
     /// Appends one event to today's log under the events lock, so lines from several agents
     /// never interleave.
     pub fn append_event(&self, event: &Event) -> StateResult<()> {
+        crate::offload::blocking(|| self.append_event_here(event))
+    }
+
+    fn append_event_here(&self, event: &Event) -> StateResult<()> {
         let _lock = FileLock::acquire(&self.layout.events_lock())?;
         let path = self
             .layout
@@ -412,7 +436,8 @@ impl DirStore {
         let mut events = Vec::new();
         for day in days {
             let path = self.layout.event_log(&day);
-            let text = fs::read_to_string(&path).map_err(|e| StateError::io("read", &path, e))?;
+            let text = crate::offload::blocking(|| fs::read_to_string(&path))
+                .map_err(|e| StateError::io("read", &path, e))?;
             events.extend(
                 text.lines()
                     .filter_map(|l| serde_json::from_str::<Event>(l).ok())
@@ -425,6 +450,10 @@ impl DirStore {
 
 /// Names of the entries of a directory (sorted, hidden ones skipped); empty when missing.
 fn list_dir(dir: &Path) -> StateResult<Vec<String>> {
+    crate::offload::blocking(|| list_dir_here(dir))
+}
+
+fn list_dir_here(dir: &Path) -> StateResult<Vec<String>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
