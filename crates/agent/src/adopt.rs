@@ -8,9 +8,12 @@ use crate::deploy::{identity, instance_ref, load_current, paths_for, spawn_start
 use crate::supervisor;
 use crate::workload::{self, DelegateKind};
 use khutulun_delegates::{Exit, Running};
-use khutulun_state::{EventKind, InstanceStatus, ServiceStatus};
+use khutulun_state::{EventKind, InstanceRef, InstanceStatus, ServiceStatus};
+use std::collections::BTreeSet;
 
-pub async fn adopt_all(agent: &Agent) {
+/// `fenced`: instances self-fencing stopped; they start again whatever their restart policy
+/// says (nothing of theirs failed).
+pub async fn adopt_all(agent: &Agent, fenced: &BTreeSet<InstanceRef>) {
     stop_stale(agent).await;
     let namespaces = agent.store.namespaces().unwrap_or_default();
     for ns in namespaces {
@@ -36,7 +39,7 @@ pub async fn adopt_all(agent: &Agent) {
                 }
                 ServiceStatus::Failed => {}
                 ServiceStatus::Deploying | ServiceStatus::Deployed => {
-                    if let Err(e) = adopt_service(agent, &ns, &service.name).await {
+                    if let Err(e) = adopt_service(agent, &ns, &service.name, fenced).await {
                         tracing::error!("cannot adopt {ns}/{}: {e}", service.name);
                     }
                     if service.status == ServiceStatus::Deploying && ours {
@@ -48,7 +51,12 @@ pub async fn adopt_all(agent: &Agent) {
     }
 }
 
-async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
+async fn adopt_service(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+    fenced: &BTreeSet<InstanceRef>,
+) -> Result<(), String> {
     let (record, graph) = load_current(agent, ns, svc)?;
     let status = record.status;
     let package = agent
@@ -93,14 +101,32 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
                 pid_start_time: rec.pid_start_time,
                 attributes: rec.attributes.clone(),
             };
+            let supervised = agent
+                .supervisors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&instance)
+                .map(|s| s.epoch);
+            if supervised == Some(rec.epoch) {
+                // Already watched by this agent (a second pass after the lease came back).
+                continue;
+            }
             if delegate.is_alive(&running).await {
+                agent.hold_epoch(&instance, rec.epoch);
                 agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
                 agent.emit(EventKind::InstanceAdopted {
                     instance: instance.clone(),
                     pid: rec.pid,
                 });
                 crate::exposure::open(agent, &instance, &workload.exposed).await;
-                supervisor::spawn(agent.clone(), instance, workload, running, rec.restarts);
+                supervisor::spawn(
+                    agent.clone(),
+                    instance,
+                    workload,
+                    running,
+                    rec.restarts,
+                    rec.epoch,
+                );
                 continue;
             }
             // It ended while no agent watched: report it, then restart it per its policy.
@@ -108,11 +134,17 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
                 code: None,
                 signal: None,
             };
+            let was_fenced = fenced.contains(&instance);
+            agent.hold_epoch(&instance, rec.epoch);
             agent.update_instance(&instance, |r| {
                 r.state = InstanceStatus::Failed;
                 r.pid = None;
                 r.pid_start_time = None;
-                r.message = Some("ended while the agent was not running".into());
+                r.message = Some(if was_fenced {
+                    "stopped while this host was fenced".into()
+                } else {
+                    "ended while the agent was not running".into()
+                });
             });
             agent.emit(EventKind::InstanceExited {
                 instance: instance.clone(),
@@ -120,14 +152,17 @@ async fn adopt_service(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
                 code: None,
                 signal: None,
             });
-            if workload.restart.restarts_after(&exit) {
-                match supervisor::start_workload(agent, delegate, &instance, &workload).await {
+            if was_fenced || workload.restart.restarts_after(&exit) {
+                match supervisor::start_workload(agent, delegate, &instance, &workload, rec.epoch)
+                    .await
+                {
                     Ok(running) => supervisor::spawn(
                         agent.clone(),
                         instance,
                         workload,
                         running,
                         rec.restarts + 1,
+                        rec.epoch,
                     ),
                     Err(message) => {
                         agent.update_instance(&instance, |r| r.message = Some(message.clone()));
@@ -158,8 +193,17 @@ async fn stop_stale(agent: &Agent) {
             continue;
         };
         let record = agent.store.instance(&ns, &svc, &node, index).ok().flatten();
-        let ours = record.as_ref().is_some_and(|r| r.host == agent.host.name);
-        if ours {
+        // Before epochs (0) only the host was compared.
+        let current = khutulun_state::lease::copy_is_current(
+            record.as_ref().map(|r| (r.host.as_str(), r.epoch)),
+            &agent.host.name,
+            if note.epoch == 0 {
+                record.as_ref().map_or(0, |r| r.epoch)
+            } else {
+                note.epoch
+            },
+        );
+        if current {
             continue;
         }
         crate::exposure::close(agent, &instance).await;
@@ -172,9 +216,13 @@ async fn stop_stale(agent: &Agent) {
             attributes: Default::default(),
         };
         if delegate.is_alive(&running).await {
-            let now_on = record
-                .map(|r| format!("it now runs on host {}", r.host))
-                .unwrap_or_else(|| "its service is gone".into());
+            let now_on = match &record {
+                Some(r) if r.host == agent.host.name => {
+                    format!("it was placed here again (epoch {})", r.epoch)
+                }
+                Some(r) => format!("it now runs on host {}", r.host),
+                None => "its service is gone".into(),
+            };
             tracing::info!("stopping stale {instance} (pid {}): {now_on}", note.pid);
             let _ = delegate
                 .stop(&running, std::time::Duration::from_secs(10))

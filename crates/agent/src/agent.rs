@@ -34,6 +34,15 @@ pub struct Inner {
     service_locks: crate::locks::ServiceLocks,
     /// Serialises read-modify-write of instance records within this agent.
     records: Mutex<()>,
+    /// The placement epoch this agent runs each of its instances under: it writes an
+    /// instance's record only while the record carries that epoch.
+    epochs: Mutex<HashMap<InstanceRef, u64>>,
+    /// Hosts this agent is failing over, and what each waits for.
+    pub failovers: Mutex<HashMap<String, crate::failover::Waiting>>,
+    /// This host's lease on the shared state.
+    pub lease: crate::lease::HostLease,
+    /// What the state directory sits on.
+    pub state_fs: crate::fscheck::StateFs,
     /// Membership, once gossip has started.
     pub cluster: OnceLock<khutulun_cluster::Cluster>,
     /// Client for other agents' APIs.
@@ -70,7 +79,23 @@ impl Agent {
                 config.data_dir.display()
             )
         })?;
+        let state_fs = crate::fscheck::check(&config.state_dir)?;
+        if state_fs.kind == crate::fscheck::FsKind::OtherNetwork {
+            tracing::warn!(
+                "the state directory is on {}: only local filesystems and NFSv4 are tested; locks and leases are treated as on NFS",
+                state_fs.describe()
+            );
+        }
         let alive = claim(&store, &config.host)?;
+        let lease = crate::lease::HostLease::take(
+            &store,
+            &config.host,
+            khutulun_state::lease::LeaseTiming {
+                period: config.lease_period,
+                skew: config.clock_skew,
+                lock_expiry_floor: state_fs.lock_expiry_floor(),
+            },
+        )?;
         let host = HostInfo {
             name: config.host.clone(),
             address: config.address.clone(),
@@ -108,6 +133,10 @@ impl Agent {
             service_tasks: Mutex::new(HashMap::new()),
             service_locks: crate::locks::ServiceLocks::default(),
             records: Mutex::new(()),
+            epochs: Mutex::new(HashMap::new()),
+            failovers: Mutex::new(HashMap::new()),
+            lease,
+            state_fs,
             cluster: OnceLock::new(),
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(3))
@@ -221,12 +250,38 @@ impl Agent {
             tracing::debug!("not writing {instance}: it now belongs to {}", record.host);
             return None;
         }
+        if !self.lease.is_valid() {
+            tracing::debug!("not writing {instance}: this host is fenced");
+            return None;
+        }
+        let held = self
+            .epochs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(instance)
+            .copied();
+        if held.is_some_and(|held| held != record.epoch) {
+            // Placed again since this agent took it up: a stale copy must not write.
+            tracing::debug!(
+                "not writing {instance}: it runs here under epoch {held:?}, the state says {}",
+                record.epoch
+            );
+            return None;
+        }
         change(&mut record);
         record.updated_at = chrono::Utc::now();
         if let Err(e) = self.store.write_instance(&record) {
             tracing::error!("cannot write the record of {instance}: {e}");
         }
         Some(record)
+    }
+
+    /// Notes the placement epoch this agent now runs `instance` under.
+    pub fn hold_epoch(&self, instance: &InstanceRef, epoch: u64) {
+        self.epochs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(instance.clone(), epoch);
     }
 
     pub fn emit(&self, kind: EventKind) {
@@ -392,7 +447,8 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
         api_url: agent.host.api_url.clone(),
     });
     crate::membership::start(&agent).await?;
-    crate::adopt::adopt_all(&agent).await;
+    crate::adopt::adopt_all(&agent, &Default::default()).await;
+    crate::lease::spawn(&agent);
     let app = api::router(agent.clone());
     tracing::info!(
         "agent for host {} listening on {}",

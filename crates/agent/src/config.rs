@@ -48,6 +48,10 @@ pub struct AgentConfig {
     pub docker_socket: Option<PathBuf>,
     /// How long one plugin call may run and how much memory it may use.
     pub plugin_limits: khutulun_plugins::Limits,
+    /// The host lease (see `khutulun_state::lease`).
+    pub lease_period: std::time::Duration,
+    /// How far hosts' clocks may disagree.
+    pub clock_skew: std::time::Duration,
 }
 
 impl AgentConfig {
@@ -109,6 +113,8 @@ mod tests {
             },
             docker_socket: None,
             plugin_limits: Default::default(),
+            lease_period: std::time::Duration::from_secs(30),
+            clock_skew: std::time::Duration::from_secs(2),
         }
     }
 

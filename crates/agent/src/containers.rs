@@ -492,6 +492,7 @@ service_template:
             index: 0,
             revision: 1,
             host: "h".into(),
+            epoch: 1,
             delegate: String::new(),
             state: InstanceStatus::Running,
             address: "127.0.0.1".into(),

@@ -92,6 +92,8 @@ async fn deploy_staged(
         .store
         .service(&ns, &name)
         .map_err(ApiError::internal)?;
+    // Epochs of the placements this deploy replaces: the new ones are larger.
+    let mut old_epochs: BTreeMap<(String, u32), u64> = BTreeMap::new();
     if let Some(previous) = &previous {
         if previous.status == ServiceStatus::Deleting {
             return Err(ApiError::conflict(
@@ -109,6 +111,7 @@ async fn deploy_staged(
             .map_err(ApiError::internal)?;
         release_all_ports(agent, &ns, &name, &old);
         for old in old {
+            old_epochs.insert((old.node.clone(), old.index), old.epoch);
             let _ = agent
                 .store
                 .remove_instance(&ns, &name, &old.node, old.index);
@@ -180,6 +183,10 @@ async fn deploy_staged(
                     index: a.index,
                     revision,
                     host: a.host.name.clone(),
+                    epoch: khutulun_state::lease::placement_epoch(
+                        old_epochs.get(&(a.node.clone(), a.index)).copied(),
+                        now.timestamp_millis().max(0) as u64,
+                    ),
                     delegate: DelegateKind::of(&graph, node).name().to_owned(),
                     state: InstanceStatus::Pending,
                     address: a.host.address.clone(),

@@ -15,25 +15,17 @@ use std::time::Duration;
 /// Starts one instance of this host and waits until it runs. One that is already
 /// supervised here is left alone.
 pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), String> {
-    let already = agent
-        .supervisors
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(instance);
-    if already {
-        return Ok(());
-    }
     let (ns, svc) = (&instance.namespace, &instance.service);
     let (record, graph) = load_current(agent, ns, svc)?;
     let node = graph
         .node(&instance.node)
         .ok_or_else(|| format!("{instance}: node {} is not in the service", instance.node))?;
     let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
-    match instances
+    let epoch = match instances
         .iter()
         .find(|r| r.node == instance.node && r.index == instance.index)
     {
-        Some(r) if r.host == agent.host.name => {}
+        Some(r) if r.host == agent.host.name => r.epoch,
         Some(r) => {
             return Err(format!(
                 "{instance} is placed on host {}, not on {}",
@@ -41,7 +33,39 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
             ))
         }
         None => return Err(format!("{instance} has no instance record")),
+    };
+    if !agent.lease.is_valid() {
+        return Err(format!(
+            "{instance} cannot start on host {}: the host is fenced (its lease on the shared state lapsed); it starts again once the lease is renewed",
+            agent.host.name
+        ));
     }
+    // A copy this agent already supervises is this placement (nothing to do) or a stale one
+    // from an earlier placement (stopped first, without a word to the state).
+    let supervised = agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(instance)
+        .map(|s| s.epoch);
+    match supervised {
+        Some(running) if running == epoch => return Ok(()),
+        Some(stale) => {
+            tracing::warn!(
+                "{instance}: stopping a stale copy (epoch {stale}) before starting epoch {epoch}"
+            );
+            let supervisor = agent
+                .supervisors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(instance);
+            if let Some(supervisor) = supervisor {
+                supervisor.fence(Duration::from_secs(10)).await;
+            }
+        }
+        None => {}
+    }
+    agent.hold_epoch(instance, epoch);
     if let Err(message) =
         lifecycle::run_phase(agent, instance, &graph, &instances, Phase::BeforeStart).await
     {
@@ -65,9 +89,9 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
     };
     match (built, delegate) {
         (Some(workload), Some(delegate)) => {
-            match start_workload(agent, delegate, instance, &workload).await {
+            match start_workload(agent, delegate, instance, &workload, epoch).await {
                 Ok(running) => {
-                    supervisor::spawn(agent.clone(), instance.clone(), workload, running, 0);
+                    supervisor::spawn(agent.clone(), instance.clone(), workload, running, 0, epoch);
                 }
                 Err(message) => return Err(fail(agent, instance, message)),
             }
@@ -246,6 +270,9 @@ pub struct PidFile {
     pub pid: u32,
     pub pid_start_time: Option<u64>,
     pub delegate: String,
+    /// The placement epoch it was started under (0: before epochs).
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {
@@ -259,7 +286,13 @@ pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {
     .join("pid.json")
 }
 
-pub fn write_pid_file(agent: &Agent, instance: &InstanceRef, running: &Running, delegate: &str) {
+pub fn write_pid_file(
+    agent: &Agent,
+    instance: &InstanceRef,
+    running: &Running,
+    delegate: &str,
+    epoch: u64,
+) {
     let Some(pid) = running.pid else {
         return;
     };
@@ -267,6 +300,7 @@ pub fn write_pid_file(agent: &Agent, instance: &InstanceRef, running: &Running, 
         pid,
         pid_start_time: running.pid_start_time,
         delegate: delegate.to_owned(),
+        epoch,
     };
     if let Err(e) = khutulun_state::write_json(&pid_file(agent, instance), &note) {
         tracing::warn!("cannot write the pid file of {instance}: {e}");

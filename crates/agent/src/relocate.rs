@@ -137,6 +137,10 @@ async fn relocate_service(
         placement.extend(a.reasons.iter().cloned());
         let record = InstanceRecord {
             host: a.host.name.clone(),
+            epoch: khutulun_state::lease::placement_epoch(
+                Some(old.epoch),
+                chrono::Utc::now().timestamp_millis().max(0) as u64,
+            ),
             address: a.host.address.clone(),
             state: InstanceStatus::Pending,
             pid: None,

@@ -12,14 +12,33 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 pub struct Supervisor {
-    control: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    control: mpsc::UnboundedSender<Control>,
+    /// The placement epoch the workload runs under.
+    pub epoch: u64,
+}
+
+enum Control {
+    /// Stop the workload for good and record it.
+    Stop(oneshot::Sender<()>),
+    /// Kill the workload within the grace, writing nothing to the state (self-fencing, or a
+    /// stale copy).
+    Fence(Duration, oneshot::Sender<()>),
 }
 
 impl Supervisor {
     /// Asks the supervisor to stop its workload; resolves once it has stopped.
     pub async fn stop(&self) {
         let (ack, done) = oneshot::channel();
-        if self.control.send(ack).is_ok() {
+        if self.control.send(Control::Stop(ack)).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Stops the workload without a word to the state (SIGTERM, SIGKILL after `grace`);
+    /// resolves once it has ended.
+    pub async fn fence(&self, grace: Duration) {
+        let (ack, done) = oneshot::channel();
+        if self.control.send(Control::Fence(grace, ack)).is_ok() {
             let _ = done.await;
         }
     }
@@ -32,7 +51,14 @@ pub async fn start_workload(
     delegate: &dyn Delegate,
     instance: &InstanceRef,
     workload: &Workload,
+    epoch: u64,
 ) -> Result<Running, String> {
+    if !agent.lease.is_valid() {
+        return Err(format!(
+            "{instance} could not start: host {} is fenced (its lease on the shared state lapsed); it starts again once the lease is renewed",
+            agent.host.name
+        ));
+    }
     let starting = agent.update_instance(instance, |r| {
         r.state = InstanceStatus::Starting;
         r.message = None;
@@ -57,7 +83,7 @@ pub async fn start_workload(
         .start(&workload.spec)
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
-    crate::local::write_pid_file(agent, instance, &running, workload.kind.name());
+    crate::local::write_pid_file(agent, instance, &running, workload.kind.name(), epoch);
     let record = agent.update_instance(instance, |r| {
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;
@@ -118,13 +144,21 @@ pub fn spawn(
     workload: Workload,
     running: Running,
     restarts_so_far: u32,
+    epoch: u64,
 ) {
-    let (control, mut requests) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+    let (control, mut requests) = mpsc::unbounded_channel::<Control>();
+    agent.hold_epoch(&instance, epoch);
     agent
         .supervisors
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(instance.clone(), Supervisor { control });
+        .insert(instance.clone(), Supervisor { control, epoch });
+    if !agent.lease.is_valid() {
+        // Fenced while it started: it must not run.
+        let agent = agent.clone();
+        let instance = instance.clone();
+        tokio::spawn(async move { crate::lease::fence_stragglers(&agent, &instance).await });
+    }
     let task_agent = agent.clone();
     tokio::spawn(async move {
         let agent = task_agent;
@@ -138,16 +172,29 @@ pub fn spawn(
         loop {
             let exit = tokio::select! {
                 exit = delegate.wait(&running) => exit,
-                ack = requests.recv() => {
-                    stop(&agent, delegate, &instance, &workload, &running).await;
-                    finish(&agent, &instance);
-                    if let Some(ack) = ack { let _ = ack.send(()); }
+                request = requests.recv() => {
+                    match request {
+                        Some(Control::Fence(grace, ack)) => {
+                            fence(delegate, &instance, &workload, &running, grace).await;
+                            finish(&agent, &instance, epoch);
+                            let _ = ack.send(());
+                        }
+                        Some(Control::Stop(ack)) => {
+                            stop(&agent, delegate, &instance, &workload, &running).await;
+                            finish(&agent, &instance, epoch);
+                            let _ = ack.send(());
+                        }
+                        None => {
+                            stop(&agent, delegate, &instance, &workload, &running).await;
+                            finish(&agent, &instance, epoch);
+                        }
+                    }
                     return;
                 }
             };
             on_exit(&agent, &instance, &running, exit);
             if !workload.restart.restarts_after(&exit) {
-                finish(&agent, &instance);
+                finish(&agent, &instance, epoch);
                 return;
             }
             // Restart, with backoff, until it runs or we are told to stop.
@@ -162,16 +209,26 @@ pub fn spawn(
                 });
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    ack = requests.recv() => {
-                        agent.update_instance(&instance, |r| r.state = InstanceStatus::Stopped);
-                        agent.emit(EventKind::InstanceStopped { instance: instance.clone() });
-                        finish(&agent, &instance);
-                        if let Some(ack) = ack { let _ = ack.send(()); }
+                    request = requests.recv() => {
+                        // Nothing runs between restarts.
+                        match request {
+                            Some(Control::Fence(_, ack)) => {
+                                finish(&agent, &instance, epoch);
+                                let _ = ack.send(());
+                            }
+                            Some(Control::Stop(ack)) => {
+                                agent.update_instance(&instance, |r| r.state = InstanceStatus::Stopped);
+                                agent.emit(EventKind::InstanceStopped { instance: instance.clone() });
+                                finish(&agent, &instance, epoch);
+                                let _ = ack.send(());
+                            }
+                            None => finish(&agent, &instance, epoch),
+                        }
                         return;
                     }
                 }
                 started = Instant::now();
-                match start_workload(&agent, delegate, &instance, &workload).await {
+                match start_workload(&agent, delegate, &instance, &workload, epoch).await {
                     Ok(r) => {
                         running = r;
                         break;
@@ -241,10 +298,30 @@ async fn stop(
     });
 }
 
-fn finish(agent: &Agent, instance: &InstanceRef) {
-    agent
-        .supervisors
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(instance);
+/// Kills the workload within `grace` without writing the state.
+async fn fence(
+    delegate: &dyn Delegate,
+    instance: &InstanceRef,
+    workload: &Workload,
+    running: &Running,
+    grace: Duration,
+) {
+    tracing::warn!("fencing {instance}: stopping it without a word to the state");
+    if let Err(e) = delegate
+        .stop(running, grace.min(workload.stop_timeout))
+        .await
+    {
+        tracing::warn!("fencing {instance}: {e}");
+    }
+    if running.pid.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), delegate.wait(running)).await;
+    }
+}
+
+/// Leaves the supervisors' map, unless a newer placement's supervisor took the place.
+fn finish(agent: &Agent, instance: &InstanceRef, epoch: u64) {
+    let mut supervisors = agent.supervisors.lock().unwrap_or_else(|e| e.into_inner());
+    if supervisors.get(instance).is_some_and(|s| s.epoch == epoch) {
+        supervisors.remove(instance);
+    }
 }

@@ -14,6 +14,7 @@ fn instance(i: u32) -> InstanceRecord {
         index: 0,
         revision: 1,
         host: "h".into(),
+        epoch: 1,
         delegate: "process".into(),
         state: InstanceStatus::Running,
         address: "127.0.0.1".into(),

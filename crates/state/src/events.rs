@@ -174,6 +174,9 @@ pub enum EventKind {
     FailoverStarted {
         name: String,
         instances: usize,
+        /// Why fencing was allowed.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
     },
     FailoverFinished {
         name: String,
@@ -186,6 +189,43 @@ pub enum EventKind {
     FailoverSkipped {
         name: String,
         reason: String,
+    },
+    /// This agent watches a dead host's lease before it may fence it: `remaining_ms` at
+    /// most, unless the host comes back.
+    FailoverWaiting {
+        name: String,
+        remaining_ms: u64,
+        reason: String,
+    },
+    /// This agent could not renew its host lease in time and stopped its workloads so that
+    /// other hosts may run them (self-fencing).
+    HostSelfFenced {
+        name: String,
+        reason: String,
+        instances: usize,
+    },
+    /// This agent renewed its lease again before anyone fenced the host: what it stopped
+    /// is started again.
+    HostLeaseRecovered {
+        name: String,
+        epoch: u64,
+    },
+    /// Another agent fenced this host while it was cut off; this agent took the host again
+    /// under a new epoch and adopts what the state now gives it.
+    HostRejoined {
+        name: String,
+        old_epoch: u64,
+        epoch: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fenced_by: Option<String>,
+    },
+    /// The shared state stopped answering this agent (a renewal took longer than expected).
+    StateStalled {
+        path: String,
+    },
+    StateRecovered {
+        path: String,
+        stalled_ms: u64,
     },
     HostDraining {
         name: String,

@@ -46,6 +46,16 @@ impl Layout {
         self.host(host).join("alive.lock")
     }
 
+    /// The host's lease: epoch and renewals (see `lease`).
+    pub fn host_lease(&self, host: &str) -> PathBuf {
+        self.host(host).join("lease.json")
+    }
+
+    /// Guards read-modify-write of `lease.json` (renewal against fencing).
+    pub fn host_lease_lock(&self, host: &str) -> PathBuf {
+        self.host(host).join("lease.lock")
+    }
+
     pub fn host_drain(&self, host: &str) -> PathBuf {
         self.host(host).join("drain.json")
     }

@@ -5,6 +5,7 @@ mod atomic;
 mod error;
 mod events;
 mod layout;
+pub mod lease;
 mod lock;
 mod model;
 mod offload;

@@ -114,6 +114,11 @@ pub struct InstanceRecord {
     pub index: u32,
     pub revision: u64,
     pub host: String,
+    /// The placement's fencing epoch: grows with every placement (deploy, failover, drain).
+    /// The host's agent runs, adopts and writes the instance only under this epoch; a copy
+    /// it runs under another one is stale and is stopped first.
+    #[serde(default)]
+    pub epoch: u64,
     /// The delegate that runs it: `process`, `directory`, ...
     pub delegate: String,
     pub state: InstanceStatus,

@@ -5,6 +5,7 @@ use crate::atomic::{read_json, sync_dir, write_atomic, write_json};
 use crate::error::{StateError, StateResult};
 use crate::events::Event;
 use crate::layout::Layout;
+use crate::lease::LeaseRecord;
 use crate::lock::FileLock;
 use crate::model::{
     ClusterInfo, DrainRecord, HostInfo, InstanceRecord, ServiceRecord, FORMAT_VERSION,
@@ -109,6 +110,28 @@ impl DirStore {
     /// still holds the lock, so its instances must not be touched.
     pub fn try_fence_host(&self, host: &str) -> StateResult<Option<FileLock>> {
         FileLock::try_acquire(&self.layout.host_alive_lock(host))
+    }
+
+    pub fn lease(&self, host: &str) -> StateResult<Option<LeaseRecord>> {
+        read_json(&self.layout.host_lease(host))
+    }
+
+    /// Read-modify-write of a host's lease under its lease lock: `change` sees the record as
+    /// it is and returns the one to write, or `None` to leave it. Returns what was written.
+    pub fn update_lease(
+        &self,
+        host: &str,
+        change: impl FnOnce(Option<LeaseRecord>) -> Option<LeaseRecord>,
+    ) -> StateResult<Option<LeaseRecord>> {
+        let _lock = FileLock::acquire(&self.layout.host_lease_lock(host))?;
+        let current = self.lease(host)?;
+        match change(current) {
+            Some(next) => {
+                write_json(&self.layout.host_lease(host), &next)?;
+                Ok(Some(next))
+            }
+            None => Ok(None),
+        }
     }
 
     pub fn host(&self, host: &str) -> StateResult<Option<HostInfo>> {
@@ -597,6 +620,7 @@ mod tests {
                     index: 0,
                     revision: 1,
                     host: "h".into(),
+                    epoch: 1,
                     delegate: "process".into(),
                     state: InstanceStatus::Running,
                     address: "127.0.0.1".into(),

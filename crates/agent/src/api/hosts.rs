@@ -9,22 +9,94 @@ use khutulun_state::{DrainRecord, EventKind};
 /// Every host that has run an agent on this state directory, with its membership state.
 #[utoipa::path(get, path = "/v1/hosts", responses((status = 200, body = Vec<HostView>)))]
 pub async fn list(State(agent): State<Agent>) -> Result<Json<Vec<HostView>>, ApiError> {
-    let store = &agent.store;
-    let hosts = store.hosts().map_err(ApiError::internal)?;
-    let mut counts = std::collections::HashMap::<String, usize>::new();
-    for record in crate::relocate::all_instances(&agent).map_err(ApiError::internal)? {
-        *counts.entry(record.host).or_default() += 1;
+    let reader = agent.clone();
+    let (hosts, records, leases, drains) = super::read_state(&agent, move || {
+        let store = &reader.store;
+        let hosts = store.hosts()?;
+        let records = crate::relocate::all_instances(&reader)?;
+        let mut leases = std::collections::HashMap::new();
+        let mut drains = std::collections::HashSet::new();
+        for host in &hosts {
+            if let Some(lease) = store.lease(&host.name)? {
+                leases.insert(host.name.clone(), lease);
+            }
+            if store.drain(&host.name)?.is_some() {
+                drains.insert(host.name.clone());
+            }
+        }
+        Ok((hosts, records, leases, drains))
+    })
+    .await?;
+    let mut counts = std::collections::HashMap::<String, (usize, usize)>::new();
+    for record in records {
+        let entry = counts.entry(record.host).or_default();
+        entry.0 += 1;
+        if matches!(
+            record.state,
+            khutulun_state::InstanceStatus::Running | khutulun_state::InstanceStatus::Starting
+        ) {
+            entry.1 += 1;
+        }
     }
+    let waiting = agent
+        .failovers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let own = agent.lease.status();
     let views = hosts
         .into_iter()
         .map(|host| {
             let state = crate::membership::host_state(&agent, &host.name);
-            let draining = matches!(store.drain(&host.name), Ok(Some(_)));
-            let count = counts.get(&host.name).copied().unwrap_or(0);
-            HostView::new(host, state, draining, count)
+            let draining = drains.contains(&host.name);
+            let (count, running) = counts.get(&host.name).copied().unwrap_or((0, 0));
+            let name = host.name.clone();
+            let mut view = HostView::new(host, state, draining, count);
+            if let Some(lease) = leases.get(&name) {
+                view.lease_epoch = Some(lease.epoch);
+                view.lease_renewed_at = Some(lease.renewed_at);
+            }
+            view.note = host_note(&agent, &name, state, running, waiting.get(&name), &own);
+            view
         })
         .collect();
     Ok(Json(views))
+}
+
+/// What `hosts` must say beside the state: never a dead host with running instances
+/// without saying what they wait for.
+fn host_note(
+    agent: &Agent,
+    name: &str,
+    state: &str,
+    running: usize,
+    waiting: Option<&crate::failover::Waiting>,
+    own: &crate::lease::LeaseStatus,
+) -> Option<String> {
+    if name == agent.host.name {
+        if !own.valid {
+            return Some("fenced: its lease on the shared state lapsed, its workloads are stopped until it is renewed".into());
+        }
+        if let Some(since) = own.stalled_since {
+            return Some(format!("the shared state does not answer since {since}"));
+        }
+        return None;
+    }
+    if state != "dead" || running == 0 {
+        return None;
+    }
+    Some(match waiting {
+        Some(w) => match w.until {
+            Some(until) => format!(
+                "{running} instance(s) recorded running wait for fencing (lease ends by {until}): {}",
+                w.reason
+            ),
+            None => format!("{running} instance(s) recorded running wait for fencing"),
+        },
+        None => format!(
+            "{running} instance(s) recorded running wait for fencing: this agent is not failing the host over (another may be)"
+        ),
+    })
 }
 
 /// Drains a host: it takes no new instances, and its instances move to other hosts

@@ -164,6 +164,31 @@ async fn require_token(State(agent): State<Agent>, request: Request, next: Next)
     }
 }
 
+/// How long an API read waits for the shared state before it answers 503 `state_stalled`.
+pub const STATE_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs reads of the shared state on the blocking pool, with a deadline: a stalled
+/// filesystem makes the request fail with 503 `state_stalled`, it never hangs the API.
+pub async fn read_state<T: Send + 'static>(
+    agent: &Agent,
+    read: impl FnOnce() -> Result<T, khutulun_state::StateError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(STATE_READ_DEADLINE, tokio::task::spawn_blocking(read)).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(e))) => Err(ApiError::from_state(e)),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Err(_) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "state_stalled",
+            format!(
+                "the shared state at {} did not answer within {} s (an NFS server down or cut off?); this agent keeps running its workloads and answers again once the state does",
+                agent.store.layout().root().display(),
+                STATE_READ_DEADLINE.as_secs()
+            ),
+        )),
+    }
+}
+
 /// Checks the names of a service path and that the service exists.
 pub fn existing_service(
     agent: &Agent,
@@ -185,10 +210,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Who answers: the host and version of this agent.
 #[utoipa::path(get, path = "/v1/health", security(()), responses((status = 200, body = views::Health)))]
 async fn health(State(agent): State<Agent>) -> Json<views::Health> {
+    // Answers from memory only: health must answer while the shared state stalls.
+    let lease = agent.lease.status();
+    let state = if !lease.valid {
+        "fenced"
+    } else if lease.stalled_since.is_some() {
+        "stalled"
+    } else {
+        "ok"
+    };
     Json(views::Health {
         host: agent.host.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         api_url: agent.host.api_url.clone(),
+        state: state.to_owned(),
+        stalled_since: lease.stalled_since,
+        lease_epoch: lease.epoch,
+        lease_period_s: agent.lease.timing.period.as_secs(),
+        state_filesystem: agent.state_fs.describe(),
     })
 }
 

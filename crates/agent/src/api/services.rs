@@ -18,14 +18,16 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<ServiceView>>, ApiError> {
     check_name("namespace", &ns)?;
-    let mut views = Vec::new();
-    for record in agent.store.services(&ns).map_err(ApiError::internal)? {
-        let instances = agent
-            .store
-            .instances(&ns, &record.name)
-            .map_err(ApiError::internal)?;
-        views.push(ServiceView::new(&record, &instances));
-    }
+    let store = agent.store.clone();
+    let views = super::read_state(&agent, move || {
+        let mut views = Vec::new();
+        for record in store.services(&ns)? {
+            let instances = store.instances(&ns, &record.name)?;
+            views.push(ServiceView::new(&record, &instances));
+        }
+        Ok(views)
+    })
+    .await?;
     Ok(Json(views))
 }
 

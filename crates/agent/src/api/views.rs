@@ -11,6 +11,17 @@ pub struct Health {
     pub host: String,
     pub version: String,
     pub api_url: String,
+    /// `ok`, `stalled` (the shared state does not answer: a lease renewal is overdue) or
+    /// `fenced` (this host stopped its workloads because its lease lapsed).
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_since: Option<DateTime<Utc>>,
+    /// The epoch of this host's lease.
+    pub lease_epoch: u64,
+    /// The lease period, in seconds.
+    pub lease_period_s: u64,
+    /// What the state directory is on, e.g. `nfs4 server:/export on /mnt/state`.
+    pub state_filesystem: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -152,6 +163,15 @@ pub struct HostView {
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gossip_addr: Option<String>,
+    /// The epoch of its lease, and when it was last renewed (from `lease.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_epoch: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_renewed_at: Option<DateTime<Utc>>,
+    /// Set when something about the host needs saying: a dead host whose instances still wait
+    /// for fencing, a fenced host, a stalled state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl HostView {
@@ -169,6 +189,9 @@ impl HostView {
             agent_pid: info.agent_pid,
             started_at: info.started_at,
             gossip_addr: info.gossip_addr,
+            lease_epoch: None,
+            lease_renewed_at: None,
+            note: None,
         }
     }
 }

@@ -65,6 +65,8 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
             fast: args.gossip_profile == "fast",
         },
         docker_socket: args.docker_socket,
+        lease_period: std::time::Duration::from_secs(args.lease_period),
+        clock_skew: std::time::Duration::from_secs(args.clock_skew),
         plugin_limits: khutulun_plugins::Limits {
             timeout: std::time::Duration::from_millis(args.plugin_timeout_ms),
             memory: khutulun_agent::parse_size(&args.plugin_memory)

@@ -1,0 +1,310 @@
+//! This agent's host lease (the rules are `khutulun_state::lease`): taken at start under a
+//! new epoch, renewed by one timer, and, when renewals stop succeeding, self-fencing: the
+//! host's workloads are stopped before any other host may start them. When the state
+//! answers again the agent either still holds its epoch (it starts again what it stopped)
+//! or was fenced meanwhile (it takes a new epoch and adopts what the state now gives it).
+
+use crate::agent::Agent;
+use chrono::Utc;
+use khutulun_state::lease::{self, LeaseRecord, LeaseState, LeaseTiming, Ownership};
+use khutulun_state::{DirStore, EventKind, InstanceRef, StateResult};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+use tokio::time::sleep_until;
+
+pub struct HostLease {
+    pub timing: LeaseTiming,
+    epoch: AtomicU64,
+    /// False while self-fenced: the agent writes no instance record and starts nothing.
+    valid: AtomicBool,
+    stalled_since: Mutex<Option<chrono::DateTime<Utc>>>,
+    /// What self-fencing stopped, started again when the lease comes back.
+    fenced: Mutex<BTreeSet<InstanceRef>>,
+}
+
+/// What the agent reports of its lease (health, hosts).
+#[derive(Debug, Clone)]
+pub struct LeaseStatus {
+    pub epoch: u64,
+    pub valid: bool,
+    pub stalled_since: Option<chrono::DateTime<Utc>>,
+}
+
+impl HostLease {
+    /// Takes the host's lease under a new epoch. The caller holds the host's alive.lock.
+    pub fn take(store: &DirStore, host: &str, timing: LeaseTiming) -> Result<HostLease, String> {
+        let record = take_record(store, host, &timing)
+            .map_err(|e| format!("cannot take the lease of host {host}: {e}"))?;
+        Ok(HostLease {
+            timing,
+            epoch: AtomicU64::new(record.epoch),
+            valid: AtomicBool::new(true),
+            stalled_since: Mutex::new(None),
+            fenced: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// The agent may act for its host: it holds an epoch and is not fenced.
+    pub fn is_valid(&self) -> bool {
+        self.valid.load(Ordering::SeqCst)
+    }
+
+    pub fn status(&self) -> LeaseStatus {
+        LeaseStatus {
+            epoch: self.epoch(),
+            valid: self.is_valid(),
+            stalled_since: *self.stalled_since.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+fn take_record(store: &DirStore, host: &str, timing: &LeaseTiming) -> StateResult<LeaseRecord> {
+    let written = store.update_lease(host, |current| {
+        Some(LeaseRecord {
+            host: host.to_owned(),
+            epoch: lease::next_epoch(current.as_ref()),
+            renewals: 0,
+            renewed_at: Utc::now(),
+            period_ms: timing.period.as_millis() as u64,
+            state: LeaseState::Held,
+            agent_pid: std::process::id(),
+        })
+    })?;
+    Ok(written.expect("taking a lease always writes"))
+}
+
+/// One renewal: under the lease lock, renew if the record is still this agent's epoch.
+fn renew(store: &DirStore, host: &str, epoch: u64, period_ms: u64) -> StateResult<Ownership> {
+    let mut seen = Ownership::Ours;
+    store.update_lease(host, |current| {
+        seen = lease::ownership(current.as_ref(), epoch);
+        match (&seen, current) {
+            (Ownership::Ours, Some(mut record)) => {
+                record.renewals += 1;
+                record.renewed_at = Utc::now();
+                record.period_ms = period_ms;
+                record.agent_pid = std::process::id();
+                Some(record)
+            }
+            _ => None,
+        }
+    })?;
+    Ok(seen)
+}
+
+/// Starts the renewal timer: the one timer the lease adds.
+pub fn spawn(agent: &Agent) {
+    let agent = agent.clone();
+    tokio::spawn(async move { renew_forever(agent).await });
+}
+
+async fn renew_forever(agent: Agent) {
+    let timing = agent.lease.timing;
+    let mut last_ok = Instant::now();
+    let mut next = Instant::now() + timing.renew_every();
+    let mut inflight: Option<(Instant, tokio::task::JoinHandle<StateResult<Ownership>>)> = None;
+    loop {
+        let fence_at = last_ok + timing.self_fence_after();
+        let stall_at = inflight
+            .as_ref()
+            .map(|(started, _)| *started + timing.stalled_after());
+        let stalled = agent.lease.status().stalled_since.is_some();
+        tokio::select! {
+            result = async { (&mut inflight.as_mut().expect("guarded").1).await }, if inflight.is_some() => {
+                let (started, _) = inflight.take().expect("guarded");
+                next = started + timing.renew_every();
+                match result {
+                    Ok(Ok(ownership)) => {
+                        last_ok = started;
+                        renewed(&agent, ownership).await;
+                    }
+                    Ok(Err(e)) => tracing::warn!("cannot renew the host lease: {e}"),
+                    Err(e) => tracing::error!("the lease renewal failed: {e}"),
+                }
+            }
+            () = sleep_until(next.into()), if inflight.is_none() => {
+                let store = agent.store.clone();
+                let host = agent.host.name.clone();
+                let epoch = agent.lease.epoch();
+                let period_ms = timing.period.as_millis() as u64;
+                inflight = Some((
+                    Instant::now(),
+                    tokio::task::spawn_blocking(move || renew(&store, &host, epoch, period_ms)),
+                ));
+            }
+            () = sleep_until(fence_at.into()), if agent.lease.is_valid() => {
+                let reason = format!(
+                    "the lease on the shared state could not be renewed for {} s (half of its {} s period)",
+                    timing.self_fence_after().as_secs(),
+                    timing.period.as_secs()
+                );
+                self_fence(&agent, &reason).await;
+            }
+            () = sleep_until(stall_at.unwrap_or(fence_at).into()), if stall_at.is_some() && !stalled => {
+                state_stalled(&agent);
+            }
+        }
+    }
+}
+
+/// A renewal came back: say so if the state had stalled, and act on what it found.
+async fn renewed(agent: &Agent, ownership: Ownership) {
+    let stalled = agent
+        .lease
+        .stalled_since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(since) = stalled {
+        let stalled_ms = (Utc::now() - since).num_milliseconds().max(0) as u64;
+        tracing::warn!("the shared state answers again after {stalled_ms} ms");
+        emit_later(
+            agent,
+            EventKind::StateRecovered {
+                path: agent.store.layout().root().display().to_string(),
+                stalled_ms,
+            },
+        );
+    }
+    match ownership {
+        Ownership::Ours => {
+            if !agent.lease.is_valid() {
+                agent.lease.valid.store(true, Ordering::SeqCst);
+                tracing::warn!(
+                    "the host lease is renewed again (epoch {}): starting what was stopped",
+                    agent.lease.epoch()
+                );
+                agent.emit(EventKind::HostLeaseRecovered {
+                    name: agent.host.name.clone(),
+                    epoch: agent.lease.epoch(),
+                });
+                readopt(agent).await;
+            }
+        }
+        Ownership::Lost { epoch, by } => {
+            let old_epoch = agent.lease.epoch();
+            if agent.lease.is_valid() {
+                let reason = match &by {
+                    Some(by) => format!("host {by} fenced this host (epoch {epoch})"),
+                    None => format!("the host was taken under epoch {epoch}"),
+                };
+                self_fence(agent, &reason).await;
+            }
+            let store = agent.store.clone();
+            let host = agent.host.name.clone();
+            let timing = agent.lease.timing;
+            let taken =
+                tokio::task::spawn_blocking(move || take_record(&store, &host, &timing)).await;
+            match taken {
+                Ok(Ok(record)) => {
+                    agent.lease.epoch.store(record.epoch, Ordering::SeqCst);
+                    agent.lease.valid.store(true, Ordering::SeqCst);
+                    tracing::warn!(
+                        "this host was fenced while cut off; it serves again under epoch {}",
+                        record.epoch
+                    );
+                    agent.emit(EventKind::HostRejoined {
+                        name: agent.host.name.clone(),
+                        old_epoch,
+                        epoch: record.epoch,
+                        fenced_by: by,
+                    });
+                    readopt(agent).await;
+                }
+                Ok(Err(e)) => tracing::error!("cannot take the host lease again: {e}"),
+                Err(e) => tracing::error!("cannot take the host lease again: {e}"),
+            }
+        }
+    }
+}
+
+/// The adoption pass again: stale copies stopped, this host's instances adopted, what the
+/// fence stopped started again.
+async fn readopt(agent: &Agent) {
+    let fenced = std::mem::take(&mut *agent.lease.fenced.lock().unwrap_or_else(|e| e.into_inner()));
+    crate::adopt::adopt_all(agent, &fenced).await;
+}
+
+fn state_stalled(agent: &Agent) {
+    let mut since = agent
+        .lease
+        .stalled_since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if since.is_some() {
+        return;
+    }
+    *since = Some(Utc::now());
+    let path = agent.store.layout().root().display().to_string();
+    tracing::error!("the shared state at {path} does not answer: a lease renewal is still waiting");
+    emit_later(agent, EventKind::StateStalled { path });
+}
+
+/// Emits from a task of its own: appending to the event log waits for the state, and the
+/// lease timer must not.
+fn emit_later(agent: &Agent, kind: EventKind) {
+    let agent = agent.clone();
+    tokio::spawn(async move { agent.emit(kind) });
+}
+
+/// Stops every workload of this host now, without touching the state: from this moment the
+/// agent writes nothing and starts nothing until it renews its lease again.
+pub async fn self_fence(agent: &Agent, reason: &str) {
+    if !agent.lease.valid.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let supervisors: Vec<(InstanceRef, crate::supervisor::Supervisor)> = agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .collect();
+    tracing::error!(
+        "self-fencing: {reason}; stopping {} workload(s) so that other hosts may run them",
+        supervisors.len()
+    );
+    let budget = agent.lease.timing.stop_budget();
+    let stops = supervisors
+        .iter()
+        .map(|(_, supervisor)| supervisor.fence(budget));
+    let _ = tokio::time::timeout(budget * 2, futures_util::future::join_all(stops)).await;
+    let count = supervisors.len();
+    agent
+        .lease
+        .fenced
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(supervisors.into_iter().map(|(instance, _)| instance));
+    emit_later(
+        agent,
+        EventKind::HostSelfFenced {
+            name: agent.host.name.clone(),
+            reason: reason.to_owned(),
+            instances: count,
+        },
+    );
+}
+
+/// A workload whose start finished while the host was fenced: stop it too.
+pub async fn fence_stragglers(agent: &Agent, instance: &InstanceRef) {
+    let supervisor = agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(instance);
+    if let Some(supervisor) = supervisor {
+        supervisor.fence(agent.lease.timing.stop_budget()).await;
+        agent
+            .lease
+            .fenced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(instance.clone());
+    }
+}
