@@ -113,6 +113,7 @@ async fn adopt_service(
             }
             if delegate.is_alive(&running).await {
                 agent.hold_epoch(&instance, rec.epoch);
+                agent.note_live(&instance, kind, &running);
                 agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
                 agent.emit(EventKind::InstanceAdopted {
                     instance: instance.clone(),

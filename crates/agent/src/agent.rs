@@ -28,6 +28,9 @@ pub struct Inner {
     /// Held for the agent's whole life: proof to other agents that this host is alive.
     _alive: FileLock,
     pub supervisors: Mutex<HashMap<InstanceRef, Supervisor>>,
+    /// Workloads this agent started or adopted and has not seen end, whatever their
+    /// supervisor is doing: what self-fencing kills.
+    pub live: Mutex<HashMap<InstanceRef, (DelegateKind, khutulun_delegates::Running)>>,
     /// The running deploy or delete flow of each service (namespace, name).
     service_tasks: Mutex<HashMap<(String, String), ServiceTask>>,
     /// Service locks: queued in this agent, then the state's flock.
@@ -130,6 +133,7 @@ impl Agent {
             systemd_scopes,
             _alive: alive,
             supervisors: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             service_tasks: Mutex::new(HashMap::new()),
             service_locks: crate::locks::ServiceLocks::default(),
             records: Mutex::new(()),
@@ -274,6 +278,30 @@ impl Agent {
             tracing::error!("cannot write the record of {instance}: {e}");
         }
         Some(record)
+    }
+
+    /// Notes a workload that runs (started or adopted).
+    pub fn note_live(
+        &self,
+        instance: &InstanceRef,
+        kind: DelegateKind,
+        running: &khutulun_delegates::Running,
+    ) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(instance.clone(), (kind, running.clone()));
+    }
+
+    /// Forgets a workload that ended or was stopped.
+    pub fn note_gone(&self, instance: &InstanceRef, running: &khutulun_delegates::Running) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live
+            .get(instance)
+            .is_some_and(|(_, r)| r.pid == running.pid)
+        {
+            live.remove(instance);
+        }
     }
 
     /// Notes the placement epoch this agent now runs `instance` under.

@@ -9,7 +9,7 @@ use chrono::Utc;
 use khutulun_state::lease::{self, LeaseRecord, LeaseState, LeaseTiming, Ownership};
 use khutulun_state::{DirStore, EventKind, InstanceRef, StateResult};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio::time::sleep_until;
@@ -18,7 +18,7 @@ pub struct HostLease {
     pub timing: LeaseTiming,
     epoch: AtomicU64,
     /// False while self-fenced: the agent writes no instance record and starts nothing.
-    valid: AtomicBool,
+    valid: tokio::sync::watch::Sender<bool>,
     stalled_since: Mutex<Option<chrono::DateTime<Utc>>>,
     /// What self-fencing stopped, started again when the lease comes back.
     fenced: Mutex<BTreeSet<InstanceRef>>,
@@ -40,7 +40,7 @@ impl HostLease {
         Ok(HostLease {
             timing,
             epoch: AtomicU64::new(record.epoch),
-            valid: AtomicBool::new(true),
+            valid: tokio::sync::watch::Sender::new(true),
             stalled_since: Mutex::new(None),
             fenced: Mutex::new(BTreeSet::new()),
         })
@@ -52,7 +52,19 @@ impl HostLease {
 
     /// The agent may act for its host: it holds an epoch and is not fenced.
     pub fn is_valid(&self) -> bool {
-        self.valid.load(Ordering::SeqCst)
+        *self.valid.borrow()
+    }
+
+    fn set_valid(&self, valid: bool) -> bool {
+        self.valid.send_replace(valid)
+    }
+
+    /// Waits until the host is not fenced, for `limit` at most: a start that meets a short
+    /// stall of the shared state waits it out instead of failing.
+    pub async fn wait_valid(&self, limit: std::time::Duration) -> bool {
+        let mut valid = self.valid.subscribe();
+        let became = tokio::time::timeout(limit, valid.wait_for(|v| *v)).await;
+        matches!(became, Ok(Ok(_)))
     }
 
     pub fn status(&self) -> LeaseStatus {
@@ -140,7 +152,7 @@ async fn renew_forever(agent: Agent) {
             }
             () = sleep_until(fence_at.into()), if agent.lease.is_valid() => {
                 let reason = format!(
-                    "the lease on the shared state could not be renewed for {} s (half of its {} s period)",
+                    "the lease on the shared state could not be renewed for {} s (of its {} s period)",
                     timing.self_fence_after().as_secs(),
                     timing.period.as_secs()
                 );
@@ -175,7 +187,7 @@ async fn renewed(agent: &Agent, ownership: Ownership) {
     match ownership {
         Ownership::Ours => {
             if !agent.lease.is_valid() {
-                agent.lease.valid.store(true, Ordering::SeqCst);
+                agent.lease.set_valid(true);
                 tracing::warn!(
                     "the host lease is renewed again (epoch {}): starting what was stopped",
                     agent.lease.epoch()
@@ -204,7 +216,7 @@ async fn renewed(agent: &Agent, ownership: Ownership) {
             match taken {
                 Ok(Ok(record)) => {
                     agent.lease.epoch.store(record.epoch, Ordering::SeqCst);
-                    agent.lease.valid.store(true, Ordering::SeqCst);
+                    agent.lease.set_valid(true);
                     tracing::warn!(
                         "this host was fenced while cut off; it serves again under epoch {}",
                         record.epoch
@@ -254,11 +266,22 @@ fn emit_later(agent: &Agent, kind: EventKind) {
 }
 
 /// Stops every workload of this host now, without touching the state: from this moment the
-/// agent writes nothing and starts nothing until it renews its lease again.
+/// agent writes nothing and starts nothing until it renews its lease again. The workloads
+/// are killed directly (whatever their supervisors are busy with, a supervisor may be
+/// waiting on the stalled state), then the supervisors are told to end.
 pub async fn self_fence(agent: &Agent, reason: &str) {
-    if !agent.lease.valid.swap(false, Ordering::SeqCst) {
+    if !agent.lease.set_valid(false) {
         return;
     }
+    let live: Vec<(
+        InstanceRef,
+        (crate::workload::DelegateKind, khutulun_delegates::Running),
+    )> = agent
+        .live
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .collect();
     let supervisors: Vec<(InstanceRef, crate::supervisor::Supervisor)> = agent
         .supervisors
         .lock()
@@ -267,20 +290,27 @@ pub async fn self_fence(agent: &Agent, reason: &str) {
         .collect();
     tracing::error!(
         "self-fencing: {reason}; stopping {} workload(s) so that other hosts may run them",
-        supervisors.len()
+        live.len()
     );
     let budget = agent.lease.timing.stop_budget();
-    let stops = supervisors
-        .iter()
-        .map(|(_, supervisor)| supervisor.fence(budget));
-    let _ = tokio::time::timeout(budget * 2, futures_util::future::join_all(stops)).await;
-    let count = supervisors.len();
-    agent
-        .lease
-        .fenced
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .extend(supervisors.into_iter().map(|(instance, _)| instance));
+    let kills = live.iter().map(|(instance, (kind, running))| async move {
+        if let Some(delegate) = agent.delegate(*kind) {
+            if let Err(e) = delegate.stop(running, budget).await {
+                tracing::warn!("fencing {instance}: {e}");
+            }
+        }
+    });
+    let _ = tokio::time::timeout(budget * 2, futures_util::future::join_all(kills)).await;
+    for (_, supervisor) in &supervisors {
+        // Ends each supervisor once it gets to it; nothing waits for that.
+        let ended = supervisor.fence(budget);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(1), ended).await;
+    }
+    let mut fenced = agent.lease.fenced.lock().unwrap_or_else(|e| e.into_inner());
+    fenced.extend(live.iter().map(|(instance, _)| instance.clone()));
+    fenced.extend(supervisors.iter().map(|(instance, _)| instance.clone()));
+    let count = fenced.len();
+    drop(fenced);
     emit_later(
         agent,
         EventKind::HostSelfFenced {

@@ -34,7 +34,7 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
         }
         None => return Err(format!("{instance} has no instance record")),
     };
-    if !agent.lease.is_valid() {
+    if !agent.lease.wait_valid(agent.lease.timing.period).await {
         return Err(format!(
             "{instance} cannot start on host {}: the host is fenced (its lease on the shared state lapsed); it starts again once the lease is renewed",
             agent.host.name

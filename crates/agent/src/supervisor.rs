@@ -15,6 +15,21 @@ pub struct Supervisor {
     control: mpsc::UnboundedSender<Control>,
     /// The placement epoch the workload runs under.
     pub epoch: u64,
+    /// Tells this supervisor from a later one of the same instance.
+    id: u64,
+}
+
+static SUPERVISOR_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Whether the supervisor `id` is still the one registered for `instance` (self-fencing
+/// and stale-copy stops take supervisors out: those must never restart anything).
+fn still_registered(agent: &Agent, instance: &InstanceRef, id: u64) -> bool {
+    agent
+        .supervisors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(instance)
+        .is_some_and(|s| s.id == id)
 }
 
 enum Control {
@@ -53,7 +68,7 @@ pub async fn start_workload(
     workload: &Workload,
     epoch: u64,
 ) -> Result<Running, String> {
-    if !agent.lease.is_valid() {
+    if !agent.lease.wait_valid(agent.lease.timing.period).await {
         return Err(format!(
             "{instance} could not start: host {} is fenced (its lease on the shared state lapsed); it starts again once the lease is renewed",
             agent.host.name
@@ -83,6 +98,17 @@ pub async fn start_workload(
         .start(&workload.spec)
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
+    if !agent.lease.is_valid() {
+        // Fenced while it started: it must not run.
+        let _ = delegate
+            .stop(&running, agent.lease.timing.stop_budget())
+            .await;
+        return Err(format!(
+            "{instance} was stopped as it started: host {} is fenced",
+            agent.host.name
+        ));
+    }
+    agent.note_live(instance, workload.kind, &running);
     crate::local::write_pid_file(agent, instance, &running, workload.kind.name(), epoch);
     let record = agent.update_instance(instance, |r| {
         r.pid = running.pid;
@@ -100,12 +126,14 @@ pub async fn start_workload(
         tokio::select! {
             _ = wait_until_listening(&agent.host.address, &ports) => {}
             exit = delegate.wait(&running) => {
+                agent.note_gone(instance, &running);
                 agent.update_instance(instance, |r| { r.pid = None; r.exit_code = exit.code; r.exit_signal = exit.signal; });
                 return Err(format!("{instance} ended ({exit}) before it listened on port(s) {ports:?}{logs}"));
             }
             _ = tokio::time::sleep(READY_TIMEOUT) => {
                 let _ = delegate.stop(&running, workload.stop_timeout).await;
                 let _ = delegate.wait(&running).await;
+                agent.note_gone(instance, &running);
                 agent.update_instance(instance, |r| r.pid = None);
                 return Err(format!("{instance} did not listen on port(s) {ports:?} within {}s{logs}", READY_TIMEOUT.as_secs()));
             }
@@ -148,11 +176,12 @@ pub fn spawn(
 ) {
     let (control, mut requests) = mpsc::unbounded_channel::<Control>();
     agent.hold_epoch(&instance, epoch);
+    let id = SUPERVISOR_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     agent
         .supervisors
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(instance.clone(), Supervisor { control, epoch });
+        .insert(instance.clone(), Supervisor { control, epoch, id });
     if !agent.lease.is_valid() {
         // Fenced while it started: it must not run.
         let agent = agent.clone();
@@ -175,26 +204,31 @@ pub fn spawn(
                 request = requests.recv() => {
                     match request {
                         Some(Control::Fence(grace, ack)) => {
-                            fence(delegate, &instance, &workload, &running, grace).await;
-                            finish(&agent, &instance, epoch);
+                            fence(&agent, delegate, &instance, &workload, &running, grace).await;
+                            finish(&agent, &instance, id);
                             let _ = ack.send(());
                         }
                         Some(Control::Stop(ack)) => {
                             stop(&agent, delegate, &instance, &workload, &running).await;
-                            finish(&agent, &instance, epoch);
+                            finish(&agent, &instance, id);
                             let _ = ack.send(());
                         }
                         None => {
                             stop(&agent, delegate, &instance, &workload, &running).await;
-                            finish(&agent, &instance, epoch);
+                            finish(&agent, &instance, id);
                         }
                     }
                     return;
                 }
             };
+            agent.note_gone(&instance, &running);
+            if !still_registered(&agent, &instance, id) {
+                // Fenced or replaced while it ran: its end is not this supervisor's to record.
+                return;
+            }
             on_exit(&agent, &instance, &running, exit);
             if !workload.restart.restarts_after(&exit) {
-                finish(&agent, &instance, epoch);
+                finish(&agent, &instance, id);
                 return;
             }
             // Restart, with backoff, until it runs or we are told to stop.
@@ -213,19 +247,22 @@ pub fn spawn(
                         // Nothing runs between restarts.
                         match request {
                             Some(Control::Fence(_, ack)) => {
-                                finish(&agent, &instance, epoch);
+                                finish(&agent, &instance, id);
                                 let _ = ack.send(());
                             }
                             Some(Control::Stop(ack)) => {
                                 agent.update_instance(&instance, |r| r.state = InstanceStatus::Stopped);
                                 agent.emit(EventKind::InstanceStopped { instance: instance.clone() });
-                                finish(&agent, &instance, epoch);
+                                finish(&agent, &instance, id);
                                 let _ = ack.send(());
                             }
-                            None => finish(&agent, &instance, epoch),
+                            None => finish(&agent, &instance, id),
                         }
                         return;
                     }
+                }
+                if !still_registered(&agent, &instance, id) {
+                    return;
                 }
                 started = Instant::now();
                 match start_workload(&agent, delegate, &instance, &workload, epoch).await {
@@ -288,6 +325,7 @@ async fn stop(
         // Collect the exit status so no zombie is left; bounded in case it is not our child.
         let _ = tokio::time::timeout(Duration::from_secs(1), delegate.wait(running)).await;
     }
+    agent.note_gone(instance, running);
     agent.update_instance(instance, |r| {
         r.state = InstanceStatus::Stopped;
         r.pid = None;
@@ -300,6 +338,7 @@ async fn stop(
 
 /// Kills the workload within `grace` without writing the state.
 async fn fence(
+    agent: &Agent,
     delegate: &dyn Delegate,
     instance: &InstanceRef,
     workload: &Workload,
@@ -316,12 +355,13 @@ async fn fence(
     if running.pid.is_some() {
         let _ = tokio::time::timeout(Duration::from_secs(1), delegate.wait(running)).await;
     }
+    agent.note_gone(instance, running);
 }
 
-/// Leaves the supervisors' map, unless a newer placement's supervisor took the place.
-fn finish(agent: &Agent, instance: &InstanceRef, epoch: u64) {
+/// Leaves the supervisors' map, unless a later supervisor took the place.
+fn finish(agent: &Agent, instance: &InstanceRef, id: u64) {
     let mut supervisors = agent.supervisors.lock().unwrap_or_else(|e| e.into_inner());
-    if supervisors.get(instance).is_some_and(|s| s.epoch == epoch) {
+    if supervisors.get(instance).is_some_and(|s| s.id == id) {
         supervisors.remove(instance);
     }
 }

@@ -343,9 +343,9 @@ pub struct AgentArgs {
     #[arg(long, value_name = "PATH")]
     pub docker_socket: Option<PathBuf>,
     /// The host lease, in seconds: the agent renews it on the shared state; when it cannot
-    /// for half of it, it stops its workloads; other hosts take them over once it has gone
-    /// unrenewed for the whole of it plus --clock-skew. On NFS, no shorter than the server's
-    /// lease (nfsv4leasetime). See docs/cluster.md.
+    /// for three quarters of it, it stops its workloads; other hosts take them over once it
+    /// has gone unrenewed for the whole of it plus --clock-skew. On NFS, no shorter than the
+    /// server's lease (nfsv4leasetime). See docs/cluster.md.
     #[arg(long, env = "KHUTULUN_LEASE_PERIOD", default_value_t = 30, value_parser = clap::value_parser!(u64).range(4..=3600))]
     pub lease_period: u64,
     /// How far the hosts' clocks may disagree, in seconds (added to every lease wait).

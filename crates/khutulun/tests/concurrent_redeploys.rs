@@ -1,7 +1,10 @@
 //! Many redeploys of one service at once, on one host: every one finishes (a new revision or
 //! a clear refusal), the agent keeps answering `/v1/health` within a second throughout, and
 //! afterwards exactly one copy of each instance runs. (Three at once used to deadlock the
-//! agent: its runtime threads sat in a blocking flock.)
+//! agent: its runtime threads sat in a blocking flock.) The same with the state directory's
+//! filesystem frozen for 30 s in the middle (a FUSE passthrough that stops answering, as a
+//! stalled NFS server does): the agent self-fences (its lease lapses), says so, and comes
+//! back.
 
 mod common;
 
@@ -43,7 +46,7 @@ service_template:
 "#;
 
 /// One health probe with a hard 1 s budget for connect, request and answer.
-fn health_latency(addr: SocketAddr) -> Result<Duration, String> {
+fn health_latency(addr: SocketAddr) -> Result<(Duration, String), String> {
     let started = Instant::now();
     let budget = Duration::from_secs(1);
     let mut stream = TcpStream::connect_timeout(&addr, budget).map_err(|e| e.to_string())?;
@@ -65,7 +68,16 @@ fn health_latency(addr: SocketAddr) -> Result<Duration, String> {
             answer.lines().next().unwrap_or_default()
         ));
     }
-    Ok(started.elapsed())
+    let latency = started.elapsed();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let state = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["state"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Ok((latency, state))
 }
 
 /// Pids of processes whose environment says they are `node`-`index` of `service` under the
@@ -98,32 +110,93 @@ fn copies(data_dir: &Path, service: &str, node: &str, index: u32) -> Vec<u32> {
     pids
 }
 
+/// What the health sampler saw: the worst latency, the failures, how many probes, and the
+/// states health reported.
+#[derive(Default, Clone)]
+struct Health {
+    worst: Duration,
+    failures: Vec<String>,
+    probes: usize,
+    states: Vec<String>,
+}
+
+fn sample_health(
+    addr: SocketAddr,
+    sampling: Arc<AtomicBool>,
+) -> (Arc<Mutex<Health>>, std::thread::JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(Health::default()));
+    let handle = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            while sampling.load(Ordering::Relaxed) {
+                let result = health_latency(addr);
+                let mut seen = seen.lock().unwrap();
+                seen.probes += 1;
+                match result {
+                    Ok((latency, state)) => {
+                        seen.worst = seen.worst.max(latency);
+                        if seen.states.last() != Some(&state) {
+                            seen.states.push(state);
+                        }
+                    }
+                    Err(e) => seen.failures.push(e),
+                }
+                drop(seen);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    (seen, handle)
+}
+
 #[test]
 fn twenty_concurrent_redeploys_finish_and_leave_one_copy_of_each_instance() {
     let agent = Agent::start_with(None, port_range(40));
+    redeploy_twenty_times(&agent, None);
+}
+
+#[test]
+fn twenty_concurrent_redeploys_survive_a_state_frozen_for_30_seconds() {
+    let source = tempfile::tempdir().unwrap();
+    let Some(mount) = freezefs::FrozenMount::new(source.path()) else {
+        return;
+    };
+    let state = mount.path().join("state");
+    // Self-fencing after 3 s without a renewal; the freeze lasts ten times that.
+    let mut agent = Agent::start_on_state(&state, &["--lease-period", "6"]);
+    redeploy_twenty_times(&agent, Some(&mount));
+    let types: Vec<String> = agent
+        .events()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for expected in [
+        "state_stalled",
+        "host_self_fenced",
+        "state_recovered",
+        "host_lease_recovered",
+    ] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "no {expected} in {types:?}"
+        );
+    }
+    // The agent keeps files open on the mount: stop it (and what it runs) before the mount
+    // goes.
+    let _ = agent.cli(&["delete", "r", "--wait", "--timeout", "60"]);
+    agent.stop();
+}
+
+/// The scenario: a deployed service, then twenty redeploys at once (with the state frozen
+/// for 30 s just after they start, when `freeze` is given).
+fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) {
     let dir = template_dir(&[("service.yaml", TEMPLATE)]);
     let template = dir.path().to_str().unwrap().to_owned();
     agent.ok(&["deploy", "r", &template, "--wait"]);
 
     let addr: SocketAddr = agent.api.parse().unwrap();
     let sampling = Arc::new(AtomicBool::new(true));
-    let worst = Arc::new(Mutex::new((Duration::ZERO, Vec::<String>::new(), 0usize)));
-    let sampler = {
-        let (sampling, worst) = (sampling.clone(), worst.clone());
-        std::thread::spawn(move || {
-            while sampling.load(Ordering::Relaxed) {
-                let result = health_latency(addr);
-                let mut worst = worst.lock().unwrap();
-                worst.2 += 1;
-                match result {
-                    Ok(latency) => worst.0 = worst.0.max(latency),
-                    Err(e) => worst.1.push(e),
-                }
-                drop(worst);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let (health, sampler) = sample_health(addr, sampling.clone());
 
     let started = Instant::now();
     let deploys: Vec<_> = (1..=20)
@@ -138,6 +211,34 @@ fn twenty_concurrent_redeploys_finish_and_leave_one_copy_of_each_instance() {
             command.spawn().unwrap()
         })
         .collect();
+    if let Some(mount) = freeze {
+        std::thread::sleep(Duration::from_millis(300));
+        mount.freeze();
+        let frozen = Instant::now();
+        // While frozen: reads of the state answer 503 within their deadline, and the
+        // workloads are stopped (self-fencing) within half the lease and its stop budget.
+        let (status, body) = http_get(
+            &format!("{}/v1/namespaces/default/services", agent.url),
+            None,
+        )
+        .expect("services answers while the state is frozen");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("state_stalled"), "{body}");
+        let fenced = eventually(Duration::from_secs(20), || {
+            ["backend", "worker"]
+                .iter()
+                .all(|node| copies(&agent.data_dir(), "r", node, 0).is_empty())
+                .then_some(())
+        });
+        assert!(fenced.is_some(), "the workloads still run on a fenced host");
+        println!(
+            "fenced {:.1}s after the freeze",
+            frozen.elapsed().as_secs_f64()
+        );
+        let left = Duration::from_secs(30).saturating_sub(frozen.elapsed());
+        std::thread::sleep(left);
+        mount.thaw();
+    }
     let mut accepted = Vec::new();
     for (i, child) in deploys.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
@@ -166,7 +267,7 @@ fn twenty_concurrent_redeploys_finish_and_leave_one_copy_of_each_instance() {
     assert_eq!(revisions.len(), accepted.len(), "{accepted:?}");
 
     // The service settles on its newest revision, deployed.
-    let settled = eventually(Duration::from_secs(180), || {
+    let settled = eventually(Duration::from_secs(240), || {
         let view = agent.json(&["services"]);
         let service = view.as_array()?.iter().find(|s| s["name"] == "r")?.clone();
         (service["status"] != "deploying").then_some(service)
@@ -180,14 +281,28 @@ fn twenty_concurrent_redeploys_finish_and_leave_one_copy_of_each_instance() {
         started.elapsed().as_secs_f64()
     );
 
-    let (worst_latency, failures, probes) = worst.lock().unwrap().clone();
-    println!("health: {probes} probes, worst {worst_latency:?}");
-    assert!(
-        failures.is_empty(),
-        "health did not answer within 1 s {} of {probes} times: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
+    let health = health.lock().unwrap().clone();
+    println!(
+        "health: {} probes, worst {:?}, states {:?}",
+        health.probes, health.worst, health.states
     );
+    assert!(
+        health.failures.is_empty(),
+        "health did not answer within 1 s {} of {} times: {:?}",
+        health.failures.len(),
+        health.probes,
+        &health.failures[..health.failures.len().min(5)]
+    );
+    if freeze.is_some() {
+        assert!(
+            health
+                .states
+                .iter()
+                .any(|s| s == "stalled" || s == "fenced"),
+            "health never said the state stalled: {:?}",
+            health.states
+        );
+    }
     assert_eq!(settled["status"], "deployed", "{settled}");
     let (newest, newest_tag) = accepted.iter().max().cloned().unwrap();
     assert_eq!(

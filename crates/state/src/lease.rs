@@ -8,9 +8,10 @@
 //! renews `hosts/<host>/lease.json` and fences itself:
 //!
 //! - The holder renews every [`LeaseTiming::renew_every`]. If no renewal has succeeded for
-//!   [`LeaseTiming::self_fence_after`] (half the period, counted from the start of the last
-//!   renewal that succeeded, on its own monotonic clock), it stops its workloads, done within
-//!   [`LeaseTiming::stop_budget`] more: by three quarters of the period nothing of it runs.
+//!   [`LeaseTiming::self_fence_after`] (three quarters of the period, counted from the start
+//!   of the last renewal that succeeded, on its own monotonic clock), it stops its workloads,
+//!   killing what is left after [`LeaseTiming::stop_budget`] (the last quarter): when the
+//!   period ends, nothing of it runs.
 //! - Another agent watches the record. Once it has seen the same `(epoch, renewals)` for
 //!   [`LeaseTiming::expired_after`] (the period plus a margin for clock rates), on its own
 //!   monotonic clock, the holder has surely stopped: it may fence the host (write a new
@@ -80,9 +81,9 @@ impl LeaseTiming {
     }
 
     /// How long the holder goes on without a successful renewal before it stops its
-    /// workloads.
+    /// workloads: early enough that they are gone when the period ends.
     pub fn self_fence_after(&self) -> Duration {
-        self.period / 2
+        self.period - self.stop_budget()
     }
 
     /// How long stopping the workloads may take when fencing: they are killed at its end.
@@ -277,10 +278,11 @@ mod tests {
     #[test]
     fn the_holder_stops_its_workloads_before_anyone_may_take_over() {
         let t = timing(Some(10));
-        assert!(!must_self_fence(S(9), &t));
-        assert!(must_self_fence(S(10), &t));
-        // Stopped by self_fence_after + stop_budget, strictly before a watcher concludes.
-        assert!(t.self_fence_after() + t.stop_budget() < t.expired_after());
+        assert!(!must_self_fence(S(14), &t));
+        assert!(must_self_fence(S(15), &t));
+        // Stopped by self_fence_after + stop_budget (the period), before a watcher concludes.
+        assert_eq!(t.self_fence_after() + t.stop_budget(), t.period);
+        assert!(t.period < t.expired_after());
         assert_eq!(t.renew_every(), S(5));
         assert!(t.renew_every() < t.self_fence_after());
     }

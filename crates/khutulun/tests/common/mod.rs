@@ -1,7 +1,9 @@
 //! Test harness: real agents as child processes on loopback, driven by the real CLI.
 #![allow(dead_code)]
 
+pub mod freezefs;
 pub mod netns;
+pub mod uml;
 
 use serde_json::Value;
 use std::net::TcpListener;
@@ -62,6 +64,8 @@ pub struct Agent {
     pub port_range: String,
     pub extra_args: Vec<String>,
     pub child: Option<Child>,
+    /// A state directory elsewhere than `<dir>/state` (e.g. on a test filesystem).
+    pub state_override: Option<PathBuf>,
 }
 
 impl Agent {
@@ -80,7 +84,18 @@ impl Agent {
             port_range: format!("{}-{}", range.0, range.1),
             extra_args: Vec::new(),
             child: None,
+            state_override: None,
         };
+        agent.spawn();
+        agent
+    }
+
+    /// An agent whose state directory is `state`, started with extra `agent` arguments.
+    pub fn start_on_state(state: &Path, args: &[&str]) -> Agent {
+        let mut agent = Agent::start();
+        agent.stop();
+        agent.state_override = Some(state.to_owned());
+        agent.extra_args = args.iter().map(|a| a.to_string()).collect();
         agent.spawn();
         agent
     }
@@ -95,7 +110,9 @@ impl Agent {
     }
 
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.state_override
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("state"))
     }
 
     pub fn data_dir(&self) -> PathBuf {
