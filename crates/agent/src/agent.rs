@@ -27,6 +27,9 @@ pub struct Inner {
     pub systemd_scopes: bool,
     /// Held for the agent's whole life: proof to other agents that this host is alive.
     _alive: FileLock,
+    /// A shared lock on `hosts/<host>/workloads.lock`, inherited by every process the
+    /// agent starts: while anything of this host runs, other hosts do not fence it.
+    lifeline: std::fs::File,
     pub supervisors: Mutex<HashMap<InstanceRef, Supervisor>>,
     /// Workloads this agent started or adopted and has not seen end, whatever their
     /// supervisor is doing: what self-fencing kills.
@@ -90,6 +93,9 @@ impl Agent {
             );
         }
         let alive = claim(&store, &config.host)?;
+        let lifeline = store
+            .hold_workloads_lock(&config.host)
+            .map_err(|e| format!("cannot hold this host's workloads lock: {e}"))?;
         let lease = crate::lease::HostLease::take(
             &store,
             &config.host,
@@ -132,6 +138,7 @@ impl Agent {
             host,
             systemd_scopes,
             _alive: alive,
+            lifeline,
             supervisors: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
             service_tasks: Mutex::new(HashMap::new()),
@@ -278,6 +285,19 @@ impl Agent {
             tracing::error!("cannot write the record of {instance}: {e}");
         }
         Some(record)
+    }
+
+    /// The spec to start: processes keep the host's workloads lock (see `lifeline`).
+    pub fn with_lifeline(
+        &self,
+        spec: &khutulun_delegates::WorkloadSpec,
+    ) -> khutulun_delegates::WorkloadSpec {
+        use std::os::fd::AsRawFd;
+        let mut spec = spec.clone();
+        if let khutulun_delegates::WorkloadSpec::Process(process) = &mut spec {
+            process.lifeline_fd = Some(self.lifeline.as_raw_fd());
+        }
+        spec
     }
 
     /// Notes a workload that runs (started or adopted).

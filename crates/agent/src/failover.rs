@@ -97,13 +97,14 @@ async fn watch_until_fenced(agent: &Agent, host: &str) -> Option<(Option<FileLoc
                 return None;
             }
         }
-        let (lock, record) = {
+        let (lock, record, workloads_held) = {
             let store = agent.store.clone();
             let h = host.to_owned();
             match tokio::task::spawn_blocking(move || {
                 let lock = store.try_fence_host(&h)?;
                 let record = store.lease(&h)?;
-                Ok::<_, khutulun_state::StateError>((lock, record))
+                let workloads_held = store.host_workloads_held(&h)?;
+                Ok::<_, khutulun_state::StateError>((lock, record, workloads_held))
             })
             .await
             {
@@ -136,6 +137,7 @@ async fn watch_until_fenced(agent: &Agent, host: &str) -> Option<(Option<FileLoc
         }
         let watch = Watch {
             lock_free: lock.is_some(),
+            workloads_held,
             unchanged_for: since.elapsed(),
             renewed_while_watched,
             renewal_age: record
@@ -191,7 +193,9 @@ async fn watch_until_fenced(agent: &Agent, host: &str) -> Option<(Option<FileLoc
                         reason: "its agent renews its lease on the shared state: it runs but gossip cannot reach it (a network partition?); its instances stay where they are".into(),
                     });
                 }
-                let reason = if renewing {
+                let reason = if watch.workloads_held && watch.lock_free {
+                    "its agent is gone but its workloads still run (they hold the host's workloads lock): nothing moves until they end or its agent is started again".to_owned()
+                } else if renewing {
                     "its agent renewed its lease while gossip called it dead: it may be alive behind a partition".to_owned()
                 } else if watch.lock_free {
                     "its lock is free but its lease is not fresh: it may be alive and cut off from the shared state, so its lease must expire first".to_owned()

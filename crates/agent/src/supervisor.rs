@@ -95,7 +95,7 @@ pub async fn start_workload(
         }
     }
     let running = delegate
-        .start(&workload.spec)
+        .start(&agent.with_lifeline(&workload.spec))
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
     if !agent.lease.is_valid() {

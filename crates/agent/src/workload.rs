@@ -193,6 +193,7 @@ pub fn build(
                     user: string(property("user")?),
                     log_directory: paths.instance_dir.clone(),
                     systemd_scope: paths.systemd_scope.clone(),
+                    lifeline_fd: None,
                 }),
                 restart,
                 stop_timeout,

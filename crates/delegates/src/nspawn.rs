@@ -377,6 +377,7 @@ impl Delegate for NspawnDelegate {
             user: None,
             log_directory: spec.log_directory.clone(),
             systemd_scope: None,
+            lifeline_fd: None,
         });
         let mut running = ProcessDelegate.start(&process).await?;
         let nspawn = running.pid.expect("a started process has a pid");

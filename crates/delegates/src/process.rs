@@ -30,6 +30,10 @@ pub struct ProcessSpec {
     /// Run inside this transient systemd user scope (`systemd-run --user --scope`), for
     /// accounting and `systemctl --user status`; supervision stays with the agent.
     pub systemd_scope: Option<String>,
+    /// A descriptor of the agent's the process keeps open (inherited across exec): the
+    /// agent's shared lock on `hosts/<host>/workloads.lock`, so that the lock stays held
+    /// while any workload of the host runs, even after the agent died.
+    pub lifeline_fd: Option<i32>,
 }
 
 #[derive(Debug, Default)]
@@ -157,9 +161,16 @@ impl Delegate for ProcessDelegate {
         }
         // Its own session and process group: the agent's terminal and signals never reach
         // it, and stopping it can signal everything it spawned.
+        let lifeline = spec.lifeline_fd;
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 rustix::process::setsid().map_err(std::io::Error::from)?;
+                if let Some(fd) = lifeline {
+                    // Keep it across exec (every other descriptor of the agent closes).
+                    let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+                    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
+                        .map_err(std::io::Error::from)?;
+                }
                 Ok(())
             });
         }
@@ -354,6 +365,7 @@ mod tests {
             user: None,
             log_directory: dir.join("logs"),
             systemd_scope: None,
+            lifeline_fd: None,
         })
     }
 

@@ -489,41 +489,8 @@ fn a_killed_host_s_instances_run_elsewhere_and_dependants_follow() {
         );
     }
 
-    // Now kill only the agent of the backend's new host: its backend process lives on,
-    // failover starts a second copy elsewhere, and when the agent comes back it finds that
-    // its copy is stale and stops it.
-    let list = instances(&lab, asked, "hello");
-    let second_host = host_of(&list, "backend", 0);
-    let second: usize = second_host[1..].parse().unwrap();
-    let stale_pid = list.iter().find(|i| i["node"] == "backend").unwrap()["pid"]
-        .as_u64()
-        .unwrap();
-    let asked = (0..3).find(|i| *i != second).unwrap();
-    let agent_pid: u32 =
-        std::fs::read_to_string(state.path().join(format!("hosts/{second_host}/host.json")))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|v| v["agent_pid"].as_u64())
-            .unwrap() as u32;
-    unsafe { libc::kill(agent_pid as i32, libc::SIGKILL) };
-    let moved_again = eventually(Duration::from_secs(30), || {
-        let list = instances(&lab, asked, "hello");
-        let backend = list.iter().find(|i| i["node"] == "backend")?;
-        (backend["host"] != second_host.as_str() && backend["state"] == "running").then_some(())
-    });
-    assert!(moved_again.is_some(), "moved off {second_host} again");
-    assert!(
-        Path::new(&format!("/proc/{stale_pid}")).exists(),
-        "the old backend outlived its agent"
-    );
-    let _back_again = restart_agent(&lab, state.path(), second);
-    let stopped = eventually(Duration::from_secs(20), || {
-        (!process_runs(stale_pid)).then_some(())
-    });
-    assert!(
-        stopped.is_some(),
-        "the returning agent stopped its stale backend"
-    );
+    // (An agent killed alone, its workloads alive, is
+    // `an_agent_killed_alone_leaves_its_running_workloads_where_they_are`.)
     assert!(
         ask_frontend(&lab, asked).is_some(),
         "the service still answers"
@@ -647,4 +614,86 @@ service_template:
         (i["state"] == "running" && i["host"] == "h2").then_some(i)
     });
     assert!(running.is_some(), "h2 runs its instance again");
+}
+
+#[test]
+fn an_agent_killed_alone_leaves_its_running_workloads_where_they_are() {
+    let Some((state, lab)) = lab(3) else {
+        return;
+    };
+    let mut agents = three_agents(&lab, state.path());
+    let template = format!(
+        r#"
+tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    spread: {SLEEPER}
+  policies:
+    - three:
+        type: Redundancy
+        properties: {{ instances: 3 }}
+        targets: [ spread ]
+    - apart:
+        type: Separation
+        targets: [ spread ]
+"#
+    );
+    let dir = template_dir(&[("service.yaml", &template)]);
+    lab.ok(
+        0,
+        &["deploy", "alone", dir.path().to_str().unwrap(), "--wait"],
+    );
+    let before = instances(&lab, 0, "alone");
+    let on_h2 = before.iter().find(|i| i["host"] == "h2").unwrap().clone();
+    let pid = on_h2["pid"].as_u64().unwrap();
+
+    // Only h2's agent dies; its workload runs on and holds h2's workloads lock (inherited
+    // from the agent), so the others see h2 dead but move nothing: moving would run the
+    // instance twice.
+    agents[2].kill();
+    wait_for_states(&lab, 0, &[("h2", "dead")]);
+    let waiting = eventually(Duration::from_secs(15), || {
+        events(&lab, 0).into_iter().find(|e| {
+            e["type"] == "failover_waiting"
+                && e["name"] == "h2"
+                && e["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("workloads still run")
+        })
+    });
+    assert!(
+        waiting.is_some(),
+        "no failover_waiting saying h2's workloads run"
+    );
+    let note = host_view(&lab, 0, "h2")["note"].clone();
+    assert!(
+        note.as_str().unwrap_or("").contains("workloads still run"),
+        "hosts does not say why h2's instance stays: {note}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(process_runs(pid), "h2's workload was stopped");
+    let during = instances(&lab, 0, "alone");
+    let same = during
+        .iter()
+        .find(|i| i["index"] == on_h2["index"])
+        .unwrap();
+    assert_eq!(same["host"], "h2", "{same}");
+    assert!(!events(&lab, 0)
+        .iter()
+        .any(|e| e["type"] == "instance_moved"));
+
+    // Its agent comes back and adopts the same process.
+    let _back = restart_agent(&lab, state.path(), 2);
+    let adopted = eventually(JOIN, || {
+        events(&lab, 0)
+            .into_iter()
+            .find(|e| e["type"] == "instance_adopted" && e["pid"].as_u64() == Some(pid))
+    });
+    assert!(adopted.is_some(), "h2's agent did not adopt pid {pid}");
+    assert!(!events(&lab, 0)
+        .iter()
+        .any(|e| e["type"] == "instance_moved"));
 }

@@ -51,6 +51,12 @@ impl Layout {
         self.host(host).join("lease.json")
     }
 
+    /// Held shared by the host's agent and inherited by its processes: free only when
+    /// nothing of the host runs any more.
+    pub fn host_workloads_lock(&self, host: &str) -> PathBuf {
+        self.host(host).join("workloads.lock")
+    }
+
     /// Guards read-modify-write of `lease.json` (renewal against fencing).
     pub fn host_lease_lock(&self, host: &str) -> PathBuf {
         self.host(host).join("lease.lock")

@@ -149,6 +149,10 @@ pub fn next_epoch(record: Option<&LeaseRecord>) -> u64 {
 pub struct Watch {
     /// The host's alive.lock could be taken just now.
     pub lock_free: bool,
+    /// Something still holds the host's workloads.lock: its agent, or processes the agent
+    /// started (they inherit the agent's shared lock), or a crashed client whose locks the
+    /// NFS server keeps for its lease.
+    pub workloads_held: bool,
     /// How long this watcher has seen the same `(epoch, renewals)`, on its monotonic clock.
     pub unchanged_for: Duration,
     /// Whether the renewal changed since this watcher started watching.
@@ -162,7 +166,9 @@ pub struct Watch {
 pub enum Verdict {
     /// Fence the host now: its agent is surely gone or has surely stopped its workloads.
     Fence(FenceReason),
-    /// Not yet: the lease may still be held for up to `remaining`.
+    /// Not yet: the lease may still be held for up to `remaining` (or, with
+    /// `workloads_held`, the host's workloads run without their agent: until they end or
+    /// an agent comes back).
     Wait { remaining: Duration, renewing: bool },
 }
 
@@ -189,8 +195,21 @@ impl FenceReason {
     }
 }
 
-/// The watcher's rule. `record` is the host's lease as read now.
+/// The watcher's rule. `record` is the host's lease as read now. Nothing is fenced while
+/// the host's workloads lock is held: whatever holds it may run the instances (an agent
+/// killed alone leaves its workloads running, and they hold the lock).
 pub fn judge(record: Option<&LeaseRecord>, watch: Watch, timing: &LeaseTiming) -> Verdict {
+    let verdict = judge_lease(record, watch, timing);
+    match verdict {
+        Verdict::Fence(_) if watch.workloads_held => Verdict::Wait {
+            remaining: timing.period,
+            renewing: watch.renewed_while_watched,
+        },
+        verdict => verdict,
+    }
+}
+
+fn judge_lease(record: Option<&LeaseRecord>, watch: Watch, timing: &LeaseTiming) -> Verdict {
     let Some(record) = record else {
         return if watch.lock_free {
             Verdict::Fence(FenceReason::NoLease)
@@ -269,6 +288,7 @@ mod tests {
     fn watch(lock_free: bool, unchanged: u64, renewal_age: u64) -> Watch {
         Watch {
             lock_free,
+            workloads_held: false,
             unchanged_for: S(unchanged),
             renewed_while_watched: false,
             renewal_age: S(renewal_age),
@@ -353,6 +373,31 @@ mod tests {
                 remaining: S(21),
                 renewing: true
             }
+        );
+    }
+
+    #[test]
+    fn workloads_that_outlived_their_agent_are_never_fenced() {
+        // The agent was killed alone: its lock is free, but its processes still hold the
+        // workloads lock. Neither the fast path nor an expired lease may move them.
+        let t = timing(None);
+        let mut w = watch(true, 0, 1);
+        w.workloads_held = true;
+        assert!(matches!(
+            judge(Some(&record(3)), w, &t),
+            Verdict::Wait { .. }
+        ));
+        let mut w = watch(true, 600, 600);
+        w.workloads_held = true;
+        assert!(matches!(
+            judge(Some(&record(3)), w, &t),
+            Verdict::Wait { .. }
+        ));
+        // Once they end, the host is fenced.
+        w.workloads_held = false;
+        assert_eq!(
+            judge(Some(&record(3)), w, &t),
+            Verdict::Fence(FenceReason::LeaseExpired)
         );
     }
 

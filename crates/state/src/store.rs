@@ -112,6 +112,49 @@ impl DirStore {
         FileLock::try_acquire(&self.layout.host_alive_lock(host))
     }
 
+    /// Takes a shared lock on the host's `workloads.lock`, read-only, for the agent to hold
+    /// and its processes to inherit. Shared: a restarted agent takes it beside the workloads
+    /// its predecessor left running.
+    pub fn hold_workloads_lock(&self, host: &str) -> StateResult<fs::File> {
+        let path = self.layout.host_workloads_lock(host);
+        crate::offload::blocking(|| {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
+            }
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| StateError::io("create", &path, e))?;
+            let file = fs::File::open(&path).map_err(|e| StateError::io("open", &path, e))?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockShared)
+                .map_err(|e| StateError::io("lock", &path, e.into()))?;
+            Ok(file)
+        })
+    }
+
+    /// Whether anything still holds the host's `workloads.lock`: its agent or any process
+    /// it started. `false` proves nothing of the host runs (or the filesystem gave the
+    /// locks of a cut-off client away).
+    pub fn host_workloads_held(&self, host: &str) -> StateResult<bool> {
+        let path = self.layout.host_workloads_lock(host);
+        crate::offload::blocking(|| {
+            // Read-write: NFS emulates flock with byte-range locks, and an exclusive one
+            // needs a descriptor open for writing.
+            let file = match fs::OpenOptions::new().read(true).write(true).open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(StateError::io("open", &path, e)),
+            };
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => Ok(false),
+                Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+                Err(e) => Err(StateError::io("lock", &path, e.into())),
+            }
+        })
+    }
+
     pub fn lease(&self, host: &str) -> StateResult<Option<LeaseRecord>> {
         read_json(&self.layout.host_lease(host))
     }
