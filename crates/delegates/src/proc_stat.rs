@@ -20,6 +20,29 @@ pub fn start_time(pid: u32) -> Option<u64> {
     }
 }
 
+/// Pids of the live (not zombie) processes of process group `pgid`.
+pub fn live_group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let Some(rest) = text.rfind(')').map(|i| &text[i + 2..]) else {
+                return false;
+            };
+            // From field 3: state, ppid, pgrp.
+            let fields: Vec<&str> = rest.split_whitespace().take(3).collect();
+            let live = !matches!(fields.first(), Some(&"Z") | Some(&"X"));
+            live && fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

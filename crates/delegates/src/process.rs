@@ -251,8 +251,15 @@ impl Delegate for ProcessDelegate {
                 wait_readable(fd).await;
             }
         }
-        // Whatever the leader left behind in its group goes too.
+        // Whatever the leader left behind in its group goes too. SIGKILL is delivered
+        // asynchronously: wait, bounded, until every member has died, so that what they held
+        // (a port) is free when this returns.
         signal_group(pid, Signal::KILL);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !proc_stat::live_group_members(pid).is_empty() && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         Ok(())
     }
 

@@ -231,6 +231,16 @@ impl FreezeFs {
             .ok_or(Errno::ESTALE)
     }
 
+    /// fsync or fdatasync of an open file or directory.
+    fn sync_handle(&self, fh: FileHandle, datasync: bool) -> Res<()> {
+        let file = self.handle_file(fh)?;
+        if datasync {
+            file.sync_data().map_err(errno)
+        } else {
+            file.sync_all().map_err(errno)
+        }
+    }
+
     fn handle_file(&self, fh: FileHandle) -> Res<Arc<File>> {
         match self.handles().get(&fh.0) {
             Some(Handle::File(file)) | Some(Handle::Dir { file, .. }) => Ok(file.clone()),
@@ -779,16 +789,7 @@ impl Filesystem for FreezeFs {
         reply: ReplyEmpty,
     ) {
         self.gate.pass();
-        empty(
-            reply,
-            self.handle_file(fh).and_then(|file| {
-                if datasync {
-                    file.sync_data().map_err(errno)
-                } else {
-                    file.sync_all().map_err(errno)
-                }
-            }),
-        );
+        empty(reply, self.sync_handle(fh, datasync));
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -848,16 +849,7 @@ impl Filesystem for FreezeFs {
         reply: ReplyEmpty,
     ) {
         self.gate.pass();
-        empty(
-            reply,
-            self.handle_file(fh).and_then(|dir| {
-                if datasync {
-                    dir.sync_data().map_err(errno)
-                } else {
-                    dir.sync_all().map_err(errno)
-                }
-            }),
-        );
+        empty(reply, self.sync_handle(fh, datasync));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

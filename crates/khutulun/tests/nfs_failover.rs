@@ -348,6 +348,39 @@ fn events_of(lab: &UmlLab, via: usize, kind: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A cluster with the service deployed and the sampler running, the host of instance "one"
+/// picked for what the scenario does to it (the sampler watches the other hosts' APIs).
+struct Running {
+    lab: Arc<UmlLab>,
+    sampler: Sampler,
+    agents: Vec<u32>,
+    host_name: String,
+    host: usize,
+    others: Vec<usize>,
+}
+
+fn running_cluster(lab: UmlLab) -> Running {
+    let lab = Arc::new(lab);
+    let agents = start_cluster(&lab);
+    deploy(&lab, 1, "first");
+    let sampler = Sampler::start(&lab);
+    let host_name = instance(&lab, 1, "one")["host"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let host = guest_named(&lab, &host_name);
+    let others: Vec<usize> = lab.clients().filter(|g| *g != host).collect();
+    sampler.watch_only(&others);
+    Running {
+        lab,
+        sampler,
+        agents,
+        host_name,
+        host,
+        others,
+    }
+}
+
 #[test]
 fn mounts_the_agent_cannot_rely_on_are_refused_with_the_fix() {
     let Some(lab) = lab_or_skip() else {
@@ -394,20 +427,17 @@ fn a_killed_agent_moves_at_once_and_a_short_cut_moves_nothing() {
     let Some(lab) = lab_or_skip() else {
         return;
     };
-    let lab = Arc::new(lab);
-    let agents = start_cluster(&lab);
-    deploy(&lab, 1, "first");
-    let sampler = Sampler::start(&lab);
+    let Running {
+        lab,
+        sampler,
+        agents,
+        host_name: victim_name,
+        host: victim,
+        others,
+    } = running_cluster(lab);
 
     // The agent and the workloads of one host killed, its kernel alive: its lock is freed
     // at once and its lease is fresh, so it is fenced without waiting for the lease.
-    let victim_name = instance(&lab, 1, "one")["host"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let victim = guest_named(&lab, &victim_name);
-    let others: Vec<usize> = lab.clients().filter(|g| *g != victim).collect();
-    sampler.watch_only(&others);
     let killed = Instant::now();
     lab.ok(
         victim,
@@ -489,17 +519,14 @@ fn a_crashed_host_moves_after_its_lease() {
     let Some(lab) = lab_or_skip() else {
         return;
     };
-    let lab = Arc::new(lab);
-    start_cluster(&lab);
-    deploy(&lab, 1, "first");
-    let sampler = Sampler::start(&lab);
-    let victim_name = instance(&lab, 1, "one")["host"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let victim = guest_named(&lab, &victim_name);
-    let others: Vec<usize> = lab.clients().filter(|g| *g != victim).collect();
-    sampler.watch_only(&others);
+    let Running {
+        lab,
+        sampler,
+        host_name: victim_name,
+        host: victim,
+        others,
+        ..
+    } = running_cluster(lab);
 
     // The whole host dies: the NFS server keeps its locks for its lease, nobody renews its
     // lease; the others wait it out (saying so), then fence it.
@@ -544,17 +571,14 @@ fn a_long_cut_fences_the_host_which_rejoins_without_running_anything_twice() {
     let Some(lab) = lab_or_skip() else {
         return;
     };
-    let lab = Arc::new(lab);
-    start_cluster(&lab);
-    deploy(&lab, 1, "first");
-    let sampler = Sampler::start(&lab);
-    let cut_name = instance(&lab, 1, "one")["host"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cut = guest_named(&lab, &cut_name);
-    let others: Vec<usize> = lab.clients().filter(|g| *g != cut).collect();
-    sampler.watch_only(&others);
+    let Running {
+        lab,
+        sampler,
+        host_name: cut_name,
+        host: cut,
+        others,
+        ..
+    } = running_cluster(lab);
 
     let cut_at = Instant::now();
     lab.partition(cut);

@@ -206,6 +206,13 @@ pub async fn hosts(client: &Client, format: Format) -> CliResult {
         })
         .collect();
     table::print(&["NAME", "ADDRESS", "STATE", "LABELS", "INSTANCES"], &rows);
+    // What a state alone does not say (a dead host's instances waiting for fencing, a
+    // fenced or stalled host), below the table.
+    for v in &list {
+        if let Some(note) = v["note"].as_str() {
+            println!("{}: {note}", s(&v["name"]));
+        }
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod freezefs;
+pub mod labs;
 pub mod netns;
 pub mod uml;
 

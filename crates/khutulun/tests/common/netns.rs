@@ -32,6 +32,7 @@
 //! whole life) is free.
 #![allow(dead_code)]
 
+use super::labs::{ip, IdPool};
 use super::{http_get, kill, BIN};
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -48,6 +49,12 @@ pub const API_PORT: u16 = 8181;
 pub const PORT_RANGE: &str = "20000-20099";
 /// Lab ids (the third octet of 10.201.<id>.0/24) run from 1 to this.
 const MAX_ID: u32 = 250;
+const IDS: IdPool = IdPool {
+    what: "netlab",
+    counter: COUNTER_FILE,
+    lock_prefix: "/tmp/khutulun-netlab-",
+    max: MAX_ID,
+};
 const COUNTER_FILE: &str = "/tmp/khutulun-test-netlab";
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(20);
 const LOG_TAIL_LINES: usize = 80;
@@ -636,69 +643,17 @@ impl Drop for NetAgent {
 
 // ---- internals ----
 
-/// Runs `ip ARGS`; Ok(stdout) or Err(a message naming the command and its stderr).
-fn ip(args: &[&str]) -> Result<String, String> {
-    let shown = format!("ip {}", args.join(" "));
-    match Command::new("ip").args(args).stdin(Stdio::null()).output() {
-        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) => Err(format!(
-            "`{shown}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("`{shown}` could not run: {e}")),
-    }
-}
-
 /// `ip ARGS`, panicking with the command and its stderr when it fails.
 fn must(args: &[&str]) -> String {
     ip(args).unwrap_or_else(|e| panic!("netlab setup: {e}"))
 }
 
-/// Takes a lab id whose lock nobody holds, starting after the last one handed out, and
-/// sweeps the leftovers of dead labs; both under the counter's flock.
 fn allocate_id() -> (u32, File) {
-    use std::io::{Read, Seek, Write};
-    let counter = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(COUNTER_FILE)
-        .unwrap_or_else(|e| panic!("netlab: open {COUNTER_FILE}: {e}"));
-    counter.lock().expect("netlab: lock the id counter");
-    sweep_dead_labs();
-    let mut text = String::new();
-    let _ = (&counter).read_to_string(&mut text);
-    let next: u32 = text.trim().parse().unwrap_or(1);
-    let start = if (1..=MAX_ID).contains(&next) {
-        next
-    } else {
-        1
-    };
-    for k in 0..MAX_ID {
-        let id = (start - 1 + k) % MAX_ID + 1;
-        let lock = id_lock_file(id);
-        if lock.try_lock().is_ok() {
-            (&counter).seek(std::io::SeekFrom::Start(0)).unwrap();
-            counter.set_len(0).unwrap();
-            write!(&counter, "{}", id % MAX_ID + 1).unwrap();
-            let _ = counter.unlock();
-            return (id, lock);
-        }
-    }
-    panic!("netlab: all {MAX_ID} lab ids are in use");
+    IDS.allocate(sweep_dead_labs)
 }
 
 fn id_lock_file(id: u32) -> File {
-    let path = format!("/tmp/khutulun-netlab-{id}.lock");
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("netlab: open {path}: {e}"))
+    IDS.lock_file(id)
 }
 
 /// Removes what labs left behind whose id lock is free (their process is gone). Runs under

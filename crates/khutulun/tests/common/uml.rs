@@ -43,6 +43,7 @@
 //! (`/tmp/khutulun-umllab-<id>.lock`, held for a lab's whole life) is free.
 #![allow(dead_code)]
 
+use super::labs::{ip, IdPool};
 use super::{http_get, repo_root, BIN};
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
@@ -71,6 +72,12 @@ pub const GUESTD_PORT: u16 = 7000;
 const UML: &str = "/usr/bin/linux.uml";
 const UML_MODULES: &str = "/usr/lib/uml/modules";
 const MAX_ID: u32 = 250;
+const IDS: IdPool = IdPool {
+    what: "uml lab",
+    counter: COUNTER_FILE,
+    lock_prefix: "/tmp/khutulun-umllab-",
+    max: MAX_ID,
+};
 const COUNTER_FILE: &str = "/tmp/khutulun-test-umllab";
 /// Generous: guests boot in ~3 s, but on a loaded 2-core machine everything is slower.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -880,6 +887,17 @@ impl UmlLab {
             format!("lab_gw={}", self.gateway()),
             format!("lab_ctl={}", g.control_ip),
             format!("lab_port={GUESTD_PORT}"),
+            // What the guest must see of the host even where its private tmpfs mounts
+            // cover it (a checkout under /tmp): the repository, the binary, the lab's files.
+            format!(
+                "lab_keep={}:{}:{}",
+                repo_root().display(),
+                Path::new(BIN)
+                    .parent()
+                    .expect("the binary's directory")
+                    .display(),
+                self.dir.display()
+            ),
         ];
         if guest == SERVER {
             args.push(format!("ubd0={}", self.disk().display()));
@@ -1090,68 +1108,16 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Runs `ip ARGS`; Ok(stdout) or Err(a message naming the command and its stderr).
-fn ip(args: &[&str]) -> Result<String, String> {
-    let shown = format!("ip {}", args.join(" "));
-    match Command::new("ip").args(args).stdin(Stdio::null()).output() {
-        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) => Err(format!(
-            "`{shown}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Err(format!("`{shown}` could not run: {e}")),
-    }
-}
-
 fn must(args: &[&str]) -> String {
     ip(args).unwrap_or_else(|e| panic!("uml lab: {e}"))
 }
 
-/// Takes a lab id whose lock nobody holds, starting after the last one handed out, and
-/// sweeps the leftovers of dead labs; both under the counter's flock.
 fn allocate_id() -> (u32, File) {
-    use std::io::Seek;
-    let counter = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(COUNTER_FILE)
-        .unwrap_or_else(|e| panic!("uml lab: open {COUNTER_FILE}: {e}"));
-    counter.lock().expect("uml lab: lock the id counter");
-    sweep_dead_labs();
-    let mut text = String::new();
-    let _ = (&counter).read_to_string(&mut text);
-    let next: u32 = text.trim().parse().unwrap_or(1);
-    let start = if (1..=MAX_ID).contains(&next) {
-        next
-    } else {
-        1
-    };
-    for k in 0..MAX_ID {
-        let id = (start - 1 + k) % MAX_ID + 1;
-        let lock = id_lock_file(id);
-        if lock.try_lock().is_ok() {
-            (&counter).seek(std::io::SeekFrom::Start(0)).unwrap();
-            counter.set_len(0).unwrap();
-            write!(&counter, "{}", id % MAX_ID + 1).unwrap();
-            let _ = counter.unlock();
-            return (id, lock);
-        }
-    }
-    panic!("uml lab: all {MAX_ID} lab ids are in use");
+    IDS.allocate(sweep_dead_labs)
 }
 
 fn id_lock_file(id: u32) -> File {
-    let path = format!("/tmp/khutulun-umllab-{id}.lock");
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("uml lab: open {path}: {e}"))
+    IDS.lock_file(id)
 }
 
 /// Removes what labs left behind whose id lock is free (their process is gone). Runs under
