@@ -406,11 +406,6 @@ impl ServiceTask {
 pub struct Cancel(tokio::sync::watch::Receiver<bool>);
 
 impl Cancel {
-    /// A switch nobody will flip (flows that cannot be superseded).
-    pub fn never() -> Cancel {
-        Cancel(tokio::sync::watch::channel(false).1)
-    }
-
     pub fn is_cancelled(&self) -> bool {
         *self.0.borrow()
     }

@@ -47,8 +47,10 @@ async fn deploy_staged(
     input: &DeployInput,
     staging: &Path,
 ) -> Result<ServiceRecord, ApiError> {
+    // The package lives on the shared state's filesystem: every synchronous look at it is a
+    // blocking section (see khutulun_state::blocking).
     let package = staging.join("package");
-    std::fs::create_dir_all(&package).map_err(ApiError::internal)?;
+    khutulun_state::blocking(|| std::fs::create_dir_all(&package)).map_err(ApiError::internal)?;
     {
         let package = package.clone();
         let bytes = input.package.clone();
@@ -57,7 +59,7 @@ async fn deploy_staged(
             .map_err(ApiError::internal)?
             .map_err(|m| ApiError::bad_request("bad_package", m))?;
     }
-    if !package.join(&input.entry).is_file() {
+    if !khutulun_state::blocking(|| package.join(&input.entry).is_file()) {
         return Err(ApiError::bad_request(
             "bad_package",
             format!("the package has no entry file \"{}\"", input.entry),
@@ -67,12 +69,14 @@ async fn deploy_staged(
         let package = package.clone();
         let entry = input.entry.clone();
         let inputs = input.inputs.clone();
-        let functions = crate::plugins::PluginFunctions::for_package(
-            agent,
-            &package,
-            &input.namespace,
-            &input.name,
-        )
+        let functions = khutulun_state::blocking(|| {
+            crate::plugins::PluginFunctions::for_package(
+                agent,
+                &package,
+                &input.namespace,
+                &input.name,
+            )
+        })
         .map_err(|e| ApiError::internal(format!("plugins: {e}")))?;
         tokio::task::spawn_blocking(move || compile_package(&package, &entry, &inputs, &functions))
             .await
@@ -81,7 +85,7 @@ async fn deploy_staged(
     };
     crate::placement::apply_policies(&mut graph)
         .map_err(|problems| ApiError::unprocessable("invalid_policy", problems.join("\n")))?;
-    preflight(agent, input, &graph, &package)?;
+    khutulun_state::blocking(|| preflight(agent, input, &graph, &package))?;
 
     let (ns, name) = (input.namespace.clone(), input.name.clone());
     let lock = agent

@@ -22,6 +22,8 @@ pub struct HostLease {
     stalled_since: Mutex<Option<chrono::DateTime<Utc>>>,
     /// What self-fencing stopped, started again when the lease comes back.
     fenced: Mutex<BTreeSet<InstanceRef>>,
+    /// Who fenced this host, between learning it and taking the host again.
+    fenced_by: Mutex<Option<String>>,
 }
 
 /// What the agent reports of its lease (health, hosts).
@@ -43,6 +45,7 @@ impl HostLease {
             valid: tokio::sync::watch::Sender::new(true),
             stalled_since: Mutex::new(None),
             fenced: Mutex::new(BTreeSet::new()),
+            fenced_by: Mutex::new(None),
         })
     }
 
@@ -116,11 +119,29 @@ pub fn spawn(agent: &Agent) {
     tokio::spawn(async move { renew_forever(agent).await });
 }
 
+/// What the one state call in flight is.
+enum Call {
+    /// Renew under the epoch this agent holds.
+    Renew,
+    /// Take the host again under a new epoch (after another agent fenced it).
+    Retake,
+}
+
+/// What that call found.
+enum Found {
+    Renewed(Ownership),
+    Retaken(LeaseRecord),
+}
+
+/// The lease timer. Every state call it makes is the one in flight, raced against the
+/// self-fencing deadline: nothing in this loop ever waits on the state otherwise, so a
+/// stalled filesystem cannot keep it from fencing.
 async fn renew_forever(agent: Agent) {
     let timing = agent.lease.timing;
     let mut last_ok = Instant::now();
     let mut next = Instant::now() + timing.renew_every();
-    let mut inflight: Option<(Instant, tokio::task::JoinHandle<StateResult<Ownership>>)> = None;
+    let mut call = Call::Renew;
+    let mut inflight: Option<(Instant, tokio::task::JoinHandle<StateResult<Found>>)> = None;
     loop {
         let fence_at = last_ok + timing.self_fence_after();
         let stall_at = inflight
@@ -131,10 +152,52 @@ async fn renew_forever(agent: Agent) {
             result = async { (&mut inflight.as_mut().expect("guarded").1).await }, if inflight.is_some() => {
                 let (started, _) = inflight.take().expect("guarded");
                 next = started + timing.renew_every();
+                state_answers(&agent);
                 match result {
-                    Ok(Ok(ownership)) => {
+                    Ok(Ok(Found::Renewed(Ownership::Ours))) => {
                         last_ok = started;
-                        renewed(&agent, ownership).await;
+                        if !agent.lease.is_valid() {
+                            agent.lease.set_valid(true);
+                            tracing::warn!(
+                                "the host lease is renewed again (epoch {}): starting what was stopped",
+                                agent.lease.epoch()
+                            );
+                            emit_later(&agent, EventKind::HostLeaseRecovered {
+                                name: agent.host.name.clone(),
+                                epoch: agent.lease.epoch(),
+                            });
+                            readopt(&agent);
+                        }
+                    }
+                    Ok(Ok(Found::Renewed(Ownership::Lost { epoch, by }))) => {
+                        if agent.lease.is_valid() {
+                            let reason = match &by {
+                                Some(by) => format!("host {by} fenced this host (epoch {epoch})"),
+                                None => format!("the host was taken under epoch {epoch}"),
+                            };
+                            self_fence(&agent, &reason).await;
+                        }
+                        *agent.lease.fenced_by.lock().unwrap_or_else(|e| e.into_inner()) = by;
+                        call = Call::Retake;
+                        next = Instant::now();
+                    }
+                    Ok(Ok(Found::Retaken(record))) => {
+                        let old_epoch = agent.lease.epoch.swap(record.epoch, Ordering::SeqCst);
+                        last_ok = started;
+                        call = Call::Renew;
+                        agent.lease.set_valid(true);
+                        tracing::warn!(
+                            "this host was fenced while cut off; it serves again under epoch {}",
+                            record.epoch
+                        );
+                        let fenced_by = agent.lease.fenced_by.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        emit_later(&agent, EventKind::HostRejoined {
+                            name: agent.host.name.clone(),
+                            old_epoch,
+                            epoch: record.epoch,
+                            fenced_by,
+                        });
+                        readopt(&agent);
                     }
                     Ok(Err(e)) => tracing::warn!("cannot renew the host lease: {e}"),
                     Err(e) => tracing::error!("the lease renewal failed: {e}"),
@@ -144,11 +207,14 @@ async fn renew_forever(agent: Agent) {
                 let store = agent.store.clone();
                 let host = agent.host.name.clone();
                 let epoch = agent.lease.epoch();
-                let period_ms = timing.period.as_millis() as u64;
-                inflight = Some((
-                    Instant::now(),
-                    tokio::task::spawn_blocking(move || renew(&store, &host, epoch, period_ms)),
-                ));
+                let work: Box<dyn FnOnce() -> StateResult<Found> + Send> = match call {
+                    Call::Renew => {
+                        let period_ms = timing.period.as_millis() as u64;
+                        Box::new(move || renew(&store, &host, epoch, period_ms).map(Found::Renewed))
+                    }
+                    Call::Retake => Box::new(move || take_record(&store, &host, &timing).map(Found::Retaken)),
+                };
+                inflight = Some((Instant::now(), tokio::task::spawn_blocking(work)));
             }
             () = sleep_until(fence_at.into()), if agent.lease.is_valid() => {
                 let reason = format!(
@@ -165,8 +231,8 @@ async fn renew_forever(agent: Agent) {
     }
 }
 
-/// A renewal came back: say so if the state had stalled, and act on what it found.
-async fn renewed(agent: &Agent, ownership: Ownership) {
+/// A state call came back: if the state had stalled, say it answers again.
+fn state_answers(agent: &Agent) {
     let stalled = agent
         .lease
         .stalled_since
@@ -184,63 +250,14 @@ async fn renewed(agent: &Agent, ownership: Ownership) {
             },
         );
     }
-    match ownership {
-        Ownership::Ours => {
-            if !agent.lease.is_valid() {
-                agent.lease.set_valid(true);
-                tracing::warn!(
-                    "the host lease is renewed again (epoch {}): starting what was stopped",
-                    agent.lease.epoch()
-                );
-                agent.emit(EventKind::HostLeaseRecovered {
-                    name: agent.host.name.clone(),
-                    epoch: agent.lease.epoch(),
-                });
-                readopt(agent).await;
-            }
-        }
-        Ownership::Lost { epoch, by } => {
-            let old_epoch = agent.lease.epoch();
-            if agent.lease.is_valid() {
-                let reason = match &by {
-                    Some(by) => format!("host {by} fenced this host (epoch {epoch})"),
-                    None => format!("the host was taken under epoch {epoch}"),
-                };
-                self_fence(agent, &reason).await;
-            }
-            let store = agent.store.clone();
-            let host = agent.host.name.clone();
-            let timing = agent.lease.timing;
-            let taken =
-                tokio::task::spawn_blocking(move || take_record(&store, &host, &timing)).await;
-            match taken {
-                Ok(Ok(record)) => {
-                    agent.lease.epoch.store(record.epoch, Ordering::SeqCst);
-                    agent.lease.set_valid(true);
-                    tracing::warn!(
-                        "this host was fenced while cut off; it serves again under epoch {}",
-                        record.epoch
-                    );
-                    agent.emit(EventKind::HostRejoined {
-                        name: agent.host.name.clone(),
-                        old_epoch,
-                        epoch: record.epoch,
-                        fenced_by: by,
-                    });
-                    readopt(agent).await;
-                }
-                Ok(Err(e)) => tracing::error!("cannot take the host lease again: {e}"),
-                Err(e) => tracing::error!("cannot take the host lease again: {e}"),
-            }
-        }
-    }
 }
 
-/// The adoption pass again: stale copies stopped, this host's instances adopted, what the
-/// fence stopped started again.
-async fn readopt(agent: &Agent) {
+/// The adoption pass again, in a task of its own (it reads the state): stale copies
+/// stopped, this host's instances adopted, what the fence stopped started again.
+fn readopt(agent: &Agent) {
     let fenced = std::mem::take(&mut *agent.lease.fenced.lock().unwrap_or_else(|e| e.into_inner()));
-    crate::adopt::adopt_all(agent, &fenced).await;
+    let agent = agent.clone();
+    tokio::spawn(async move { crate::adopt::adopt_all(&agent, &fenced).await });
 }
 
 fn state_stalled(agent: &Agent) {

@@ -45,6 +45,20 @@ service_template:
         - connection: backend
 "#;
 
+/// A GET with a time limit for the whole exchange; the raw answer.
+fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&addr, limit).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(limit))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("no answer: {e}"))?;
+    Ok(answer)
+}
+
 /// One health probe with a hard 1 s budget for connect, request and answer.
 fn health_latency(addr: SocketAddr) -> Result<(Duration, String), String> {
     let started = Instant::now();
@@ -110,6 +124,17 @@ fn copies(data_dir: &Path, service: &str, node: &str, index: u32) -> Vec<u32> {
     pids
 }
 
+/// Thaws a frozen mount when dropped.
+struct Thaw<'a>(Option<&'a freezefs::FrozenMount>);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        if let Some(mount) = self.0.take() {
+            mount.thaw();
+        }
+    }
+}
+
 /// What the health sampler saw: the worst latency, the failures, how many probes, and the
 /// states health reported.
 #[derive(Default, Clone)]
@@ -162,8 +187,8 @@ fn twenty_concurrent_redeploys_survive_a_state_frozen_for_30_seconds() {
         return;
     };
     let state = mount.path().join("state");
-    // Self-fencing after 3 s without a renewal; the freeze lasts ten times that.
-    let mut agent = Agent::start_on_state(&state, &["--lease-period", "6"]);
+    // Self-fencing after 7.5 s without a renewal; the freeze lasts four times that.
+    let mut agent = Agent::start_on_state(&state, &["--lease-period", "10"]);
     redeploy_twenty_times(&agent, Some(&mount));
     let types: Vec<String> = agent
         .events()
@@ -214,17 +239,29 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
     if let Some(mount) = freeze {
         std::thread::sleep(Duration::from_millis(300));
         mount.freeze();
+        // Thawed again however this ends: a panic must not leave the agent (and its
+        // dropping test harness) hanging on a frozen state.
+        let thaw = Thaw(Some(mount));
         let frozen = Instant::now();
         // While frozen: reads of the state answer 503 within their deadline, and the
         // workloads are stopped (self-fencing) within half the lease and its stop budget.
-        let (status, body) = http_get(
-            &format!("{}/v1/namespaces/default/services", agent.url),
-            None,
-        )
-        .expect("services answers while the state is frozen");
-        assert_eq!(status, 503, "{body}");
-        assert!(body.contains("state_stalled"), "{body}");
-        let fenced = eventually(Duration::from_secs(20), || {
+        let asked = Instant::now();
+        let answer = get_within(
+            addr,
+            "/v1/namespaces/default/services",
+            Duration::from_secs(30),
+        );
+        let took = asked.elapsed();
+        let answer = answer.unwrap_or_else(|e| {
+            panic!("services did not answer while the state is frozen ({e} after {took:?}); agent log:\n{}", agent.log())
+        });
+        println!("services answered in {took:?} while frozen");
+        assert!(
+            answer.starts_with("HTTP/1.1 503") || answer.starts_with("HTTP/1.0 503"),
+            "{answer}"
+        );
+        assert!(answer.contains("state_stalled"), "{answer}");
+        let fenced = eventually(Duration::from_secs(25), || {
             ["backend", "worker"]
                 .iter()
                 .all(|node| copies(&agent.data_dir(), "r", node, 0).is_empty())
@@ -237,7 +274,7 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
         );
         let left = Duration::from_secs(30).saturating_sub(frozen.elapsed());
         std::thread::sleep(left);
-        mount.thaw();
+        drop(thaw);
     }
     let mut accepted = Vec::new();
     for (i, child) in deploys.into_iter().enumerate() {

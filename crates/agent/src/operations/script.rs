@@ -40,7 +40,7 @@ pub struct ScriptEnd {
 /// The argv that runs `file`: the file itself when it is executable (its `#!` line
 /// decides), else an interpreter chosen by the artifact type or the file's extension.
 pub fn command_for(file: &Path, types: &[String]) -> Result<Vec<String>, String> {
-    let metadata = std::fs::metadata(file)
+    let metadata = khutulun_state::blocking(|| std::fs::metadata(file))
         .map_err(|e| format!("cannot read the script {}: {e}", file.display()))?;
     if !metadata.is_file() {
         return Err(format!("{} is not a file", file.display()));
