@@ -227,14 +227,38 @@ impl Sampler {
                 let since = Instant::now();
                 while running.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    // Per guest, one round trip for every marker. A guest that does not
-                    // answer (crashed) runs nothing.
+                    // Per guest, one round trip for every marker (a guest that does not
+                    // answer, crashed, runs nothing), and the watched APIs' health: all at
+                    // once, so that a sample takes as long as its slowest answer.
                     let patterns: Vec<&str> = MARKERS.iter().map(|(_, m)| *m).collect();
-                    let found: Vec<(usize, Vec<Vec<u32>>)> = lab
-                        .clients()
-                        .filter(|g| lab.is_up(*g))
-                        .filter_map(|g| lab.sample_pids(g, &patterns).ok().map(|p| (g, p)))
-                        .collect();
+                    let hosts = watched.lock().unwrap().clone();
+                    let (found, health) = std::thread::scope(|scope| {
+                        let pids: Vec<_> = lab
+                            .clients()
+                            .filter(|g| lab.is_up(*g))
+                            .map(|g| {
+                                let (lab, patterns) = (&lab, &patterns);
+                                scope.spawn(move || {
+                                    lab.sample_pids(g, patterns).ok().map(|p| (g, p))
+                                })
+                            })
+                            .collect();
+                        let health: Vec<_> = hosts
+                            .iter()
+                            .map(|g| {
+                                let addr: SocketAddr =
+                                    format!("{}:8181", lab.guest_ip(*g)).parse().unwrap();
+                                (*g, scope.spawn(move || health_within_a_second(addr)))
+                            })
+                            .collect();
+                        let found: Vec<(usize, Vec<Vec<u32>>)> =
+                            pids.into_iter().filter_map(|h| h.join().unwrap()).collect();
+                        let health: Vec<(usize, Result<Duration, String>)> = health
+                            .into_iter()
+                            .map(|(g, h)| (g, h.join().unwrap()))
+                            .collect();
+                        (found, health)
+                    });
                     for (i, (node, _)) in MARKERS.iter().enumerate() {
                         let on: Vec<&str> = found
                             .iter()
@@ -242,26 +266,23 @@ impl Sampler {
                             .map(|(g, _)| lab.name(*g))
                             .collect();
                         if on.len() > 1 {
-                            report
-                                .lock()
-                                .unwrap()
-                                .twice
-                                .push(format!("{node} on {on:?} at {:?}", Instant::now()));
+                            report.lock().unwrap().twice.push(format!(
+                                "{node} on {on:?} ({:.1} s into the sampling)",
+                                since.elapsed().as_secs_f64()
+                            ));
                         }
                     }
-                    let hosts = watched.lock().unwrap().clone();
-                    for g in hosts {
-                        let addr: SocketAddr = format!("{}:8181", lab.guest_ip(g)).parse().unwrap();
-                        match health_within_a_second(addr) {
+                    for (g, result) in health {
+                        match result {
                             Ok(latency) => {
                                 let mut r = report.lock().unwrap();
                                 r.worst_api = r.worst_api.max(latency);
                             }
-                            Err(e) => report
-                                .lock()
-                                .unwrap()
-                                .slow_api
-                                .push(format!("{}: {e}", lab.name(g))),
+                            Err(e) => report.lock().unwrap().slow_api.push(format!(
+                                "{}: {e} ({:.1} s into the sampling)",
+                                lab.name(g),
+                                since.elapsed().as_secs_f64()
+                            )),
                         }
                     }
                     {
