@@ -37,7 +37,8 @@ pub struct LeaseRecord {
     pub renewed_at: DateTime<Utc>,
     /// The holder's lease period, in milliseconds.
     pub period_ms: u64,
-    #[serde(default)]
+    /// `"state": "held"`, or `"state": "fenced"` with `by` and `at`.
+    #[serde(flatten)]
     pub state: LeaseState,
     /// The pid of the agent that holds it.
     #[serde(default)]
@@ -444,6 +445,22 @@ mod tests {
             judge(None, watch(false, 0, 0), &t),
             Verdict::Wait { .. }
         ));
+    }
+
+    #[test]
+    fn the_record_reads_plainly() {
+        let mut r = record(4);
+        let held = serde_json::to_value(&r).unwrap();
+        assert_eq!(held["state"], "held");
+        r.state = LeaseState::Fenced {
+            by: "h2".into(),
+            at: Utc::now(),
+        };
+        let fenced = serde_json::to_value(&r).unwrap();
+        assert_eq!(fenced["state"], "fenced");
+        assert_eq!(fenced["by"], "h2");
+        let back: LeaseRecord = serde_json::from_value(fenced).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]
