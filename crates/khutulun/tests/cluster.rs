@@ -507,12 +507,9 @@ fn process_runs(pid: u64) -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn a_partitioned_host_keeps_its_instances_and_a_dead_one_gets_back_what_could_not_move() {
-    let Some((state, lab)) = lab(3) else {
-        return;
-    };
-    let _agents = three_agents(&lab, state.path());
+/// Deploys `name`: three sleepers, one on each host (strict separation); returns the one
+/// on h2.
+fn deploy_one_per_host(lab: &NetLab, name: &str) -> Value {
     let template = format!(
         r#"
 tosca_definitions_version: tosca_2_0
@@ -532,12 +529,20 @@ service_template:
 "#
     );
     let dir = template_dir(&[("service.yaml", &template)]);
-    lab.ok(
-        0,
-        &["deploy", "triple", dir.path().to_str().unwrap(), "--wait"],
-    );
-    let before = instances(&lab, 0, "triple");
-    let on_h2 = before.iter().find(|i| i["host"] == "h2").unwrap().clone();
+    lab.ok(0, &["deploy", name, dir.path().to_str().unwrap(), "--wait"]);
+    instances(lab, 0, name)
+        .into_iter()
+        .find(|i| i["host"] == "h2")
+        .expect("an instance on h2")
+}
+
+#[test]
+fn a_partitioned_host_keeps_its_instances_and_a_dead_one_gets_back_what_could_not_move() {
+    let Some((state, lab)) = lab(3) else {
+        return;
+    };
+    let _agents = three_agents(&lab, state.path());
+    let on_h2 = deploy_one_per_host(&lab, "triple");
     let pid = on_h2["pid"].as_u64().unwrap();
 
     lab.partition(2);
@@ -622,31 +627,7 @@ fn an_agent_killed_alone_leaves_its_running_workloads_where_they_are() {
         return;
     };
     let mut agents = three_agents(&lab, state.path());
-    let template = format!(
-        r#"
-tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun:0.1
-service_template:
-  node_templates:
-    spread: {SLEEPER}
-  policies:
-    - three:
-        type: Redundancy
-        properties: {{ instances: 3 }}
-        targets: [ spread ]
-    - apart:
-        type: Separation
-        targets: [ spread ]
-"#
-    );
-    let dir = template_dir(&[("service.yaml", &template)]);
-    lab.ok(
-        0,
-        &["deploy", "alone", dir.path().to_str().unwrap(), "--wait"],
-    );
-    let before = instances(&lab, 0, "alone");
-    let on_h2 = before.iter().find(|i| i["host"] == "h2").unwrap().clone();
+    let on_h2 = deploy_one_per_host(&lab, "alone");
     let pid = on_h2["pid"].as_u64().unwrap();
 
     // Only h2's agent dies; its workload runs on and holds h2's workloads lock (inherited
