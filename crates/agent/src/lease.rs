@@ -94,10 +94,23 @@ fn take_record(store: &DirStore, host: &str, timing: &LeaseTiming) -> StateResul
     Ok(written.expect("taking a lease always writes"))
 }
 
-/// One renewal: under the lease lock, renew if the record is still this agent's epoch.
-fn renew(store: &DirStore, host: &str, epoch: u64, period_ms: u64) -> StateResult<Ownership> {
+/// One renewal: under the lease lock (kept open between renewals in `held`; opened again
+/// after an error, e.g. a lock the NFS server gave away while this host was cut off),
+/// renew if the record is still this agent's epoch.
+fn renew(
+    store: &DirStore,
+    held: &Mutex<Option<std::fs::File>>,
+    host: &str,
+    epoch: u64,
+    period_ms: u64,
+) -> StateResult<Ownership> {
+    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+    if held.is_none() {
+        *held = Some(store.open_lease_lock(host)?);
+    }
+    let lock = held.as_ref().expect("opened above");
     let mut seen = Ownership::Ours;
-    store.update_lease(host, |current| {
+    let result = store.update_lease_holding(lock, host, |current| {
         seen = lease::ownership(current.as_ref(), epoch);
         match (&seen, current) {
             (Ownership::Ours, Some(mut record)) => {
@@ -109,7 +122,11 @@ fn renew(store: &DirStore, host: &str, epoch: u64, period_ms: u64) -> StateResul
             }
             _ => None,
         }
-    })?;
+    });
+    if result.is_err() {
+        *held = None;
+    }
+    result?;
     Ok(seen)
 }
 
@@ -141,6 +158,7 @@ async fn renew_forever(agent: Agent) {
     let mut last_ok = Instant::now();
     let mut next = Instant::now() + timing.renew_every();
     let mut call = Call::Renew;
+    let lease_lock: std::sync::Arc<Mutex<Option<std::fs::File>>> = Default::default();
     let mut inflight: Option<(Instant, tokio::task::JoinHandle<StateResult<Found>>)> = None;
     loop {
         let fence_at = last_ok + timing.self_fence_after();
@@ -210,7 +228,8 @@ async fn renew_forever(agent: Agent) {
                 let work: Box<dyn FnOnce() -> StateResult<Found> + Send> = match call {
                     Call::Renew => {
                         let period_ms = timing.period.as_millis() as u64;
-                        Box::new(move || renew(&store, &host, epoch, period_ms).map(Found::Renewed))
+                        let held = lease_lock.clone();
+                        Box::new(move || renew(&store, &held, &host, epoch, period_ms).map(Found::Renewed))
                     }
                     Call::Retake => Box::new(move || take_record(&store, &host, &timing).map(Found::Retaken)),
                 };
