@@ -25,16 +25,13 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::uml::{
-    shell_quote, uml_unavailable_reason, LabConfig, UmlLab, AGENT_DIR, API_PORT, MOUNT_POINT,
-    PORT_RANGE,
-};
-use common::{eventually, http_get};
+use common::eventually;
+use common::uml::{uml_unavailable_reason, LabConfig, UmlLab, MOUNT_POINT};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 /// nfsd's lease (its minimum): no longer than any agent lease measured here.
@@ -261,66 +258,24 @@ impl Cluster {
         cluster
     }
 
-    /// `spawn_agent` for this build; for a baseline, the same command line with its binary.
+    /// `spawn_agent` for this build; for a baseline, with its binary.
     fn start_agent(&self, guest: usize, args: &[String]) {
-        let Some(bin) = &self.guest_bin else {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.lab.spawn_agent(guest, &args);
-            return;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match &self.guest_bin {
+            Some(bin) => self.lab.spawn_agent_with(bin, guest, &args),
+            None => self.lab.spawn_agent(guest, &args),
         };
-        let lab = &self.lab;
-        let ip = lab.guest_ip(guest);
-        let mut command = format!(
-            "mkdir -p {AGENT_DIR}/data && KHUTULUN_TOKEN={} exec {} agent --state-dir {MOUNT_POINT} \
-             --data-dir {AGENT_DIR}/data --host {} --api {ip}:{API_PORT} --address {ip} \
-             --port-range {PORT_RANGE}",
-            shell_quote(lab.token()),
-            shell_quote(bin),
-            lab.name(guest),
-        );
-        for arg in args {
-            command.push(' ');
-            command.push_str(&shell_quote(arg));
-        }
-        let pid = lab.spawn_logged(guest, &command, &format!("{AGENT_DIR}/agent.log"));
-        let url = format!("{}/v1/health", lab.api_url(guest));
-        let healthy = eventually(Duration::from_secs(60), || {
-            if http_get(&url, Some(lab.token())).map(|(s, _)| s) == Some(200) {
-                return Some(true);
-            }
-            (!lab.spawned_running(guest, pid)).then_some(false)
-        });
-        assert!(
-            healthy == Some(true),
-            "the baseline agent in {} did not answer {url}; log:\n{}",
-            lab.name(guest),
-            lab.agent_log(guest)
-        );
     }
 
-    /// `lab.cli` for this build; for a baseline, the same with its binary.
+    /// `lab.cli` for this build; for a baseline, with its binary.
     fn cli(&self, via: usize, args: &[&str]) -> Output {
-        let Build::Baseline(bin) = &self.build else {
-            return self.lab.cli(via, args);
-        };
-        let mut command = Command::new(bin);
-        command
-            .args(["--agent", &self.lab.api_url(via)])
-            .args(args)
-            .env("KHUTULUN_TOKEN", self.lab.token())
-            .env_remove("KHUTULUN_AGENT")
-            .stdin(Stdio::null());
-        for var in [
-            "http_proxy",
-            "HTTP_PROXY",
-            "https_proxy",
-            "HTTPS_PROXY",
-            "all_proxy",
-            "ALL_PROXY",
-        ] {
-            command.env_remove(var);
+        match &self.build {
+            Build::Baseline(bin) => {
+                self.lab
+                    .cli_with(bin.to_str().expect("a UTF-8 path"), via, args)
+            }
+            _ => self.lab.cli(via, args),
         }
-        command.output().expect("run the baseline CLI")
     }
 
     /// `-o json` output, or None when the command fails (e.g. while a host is failing over).

@@ -618,6 +618,12 @@ impl UmlLab {
     /// `GET /v1/health` answers from the test process (60 s, then panics with the log's
     /// tail). Returns the agent's pid in the guest.
     pub fn spawn_agent(&self, guest: usize, extra_args: &[&str]) -> u32 {
+        self.spawn_agent_with(BIN, guest, extra_args)
+    }
+
+    /// `spawn_agent` with another khutulun binary (one the guests can see: under the lab's
+    /// directory, say), e.g. an older build to compare with.
+    pub fn spawn_agent_with(&self, bin: &str, guest: usize, extra_args: &[&str]) -> u32 {
         assert_ne!(guest, SERVER, "agents run in clients");
         let ip = self.guest_ip(guest);
         let mut command = format!(
@@ -625,7 +631,7 @@ impl UmlLab {
              --data-dir {AGENT_DIR}/data --host {} --api {ip}:{API_PORT} --address {ip} \
              --port-range {PORT_RANGE}",
             shell_quote(&self.token),
-            shell_quote(BIN),
+            shell_quote(bin),
             self.name(guest),
         );
         for arg in extra_args {
@@ -664,7 +670,12 @@ impl UmlLab {
     /// Runs the CLI from the test process against a client's agent (`--agent
     /// http://<ip>:8181`, the lab token as KHUTULUN_TOKEN).
     pub fn cli(&self, guest: usize, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
+        self.cli_with(BIN, guest, args)
+    }
+
+    /// `cli` with another khutulun binary.
+    pub fn cli_with(&self, bin: &str, guest: usize, args: &[&str]) -> Output {
+        let mut command = Command::new(bin);
         command
             .args(["--agent", &self.api_url(guest)])
             .args(args)
