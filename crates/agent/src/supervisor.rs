@@ -98,17 +98,20 @@ pub async fn start_workload(
         .start(&agent.with_lifeline(&workload.spec))
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
+    // Noted before the fence check: self-fencing marks the host fenced before it takes the
+    // list, so a start either is on the list or sees the fence.
+    agent.note_live(instance, workload.kind, &running);
     if !agent.lease.is_valid() {
         // Fenced while it started: it must not run.
         let _ = delegate
             .stop(&running, agent.lease.timing.stop_budget())
             .await;
+        agent.note_gone(instance, &running);
         return Err(format!(
             "{instance} was stopped as it started: host {} is fenced",
             agent.host.name
         ));
     }
-    agent.note_live(instance, workload.kind, &running);
     crate::local::write_pid_file(agent, instance, &running, workload.kind.name(), epoch);
     let record = agent.update_instance(instance, |r| {
         r.pid = running.pid;

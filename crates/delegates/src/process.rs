@@ -174,8 +174,11 @@ impl Delegate for ProcessDelegate {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
+        // Off the async workers: spawning waits until the child has exec'd, and the child
+        // first enters its working directory, which may be on a stalled shared filesystem.
+        let child = tokio::task::spawn_blocking(move || command.spawn())
+            .await
+            .map_err(|e| DelegateError::io("start a process", std::io::Error::other(e)))?
             .map_err(|e| DelegateError::io(format!("start {}", program.display()), e))?;
         let pid = child.id();
         // The child stays unreaped until `wait` collects it through its pidfd.
