@@ -267,7 +267,11 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
                 .all(|node| copies(&agent.data_dir(), "r", node, 0).is_empty())
                 .then_some(())
         });
-        assert!(fenced.is_some(), "the workloads still run on a fenced host");
+        assert!(
+            fenced.is_some(),
+            "the workloads still run on a fenced host; agent log:\n{}",
+            agent.log()
+        );
         println!(
             "fenced {:.1}s after the freeze",
             frozen.elapsed().as_secs_f64()
