@@ -7,7 +7,7 @@
 use crate::agent::Agent;
 use chrono::Utc;
 use khutulun_state::lease::{self, LeaseRecord, LeaseState, LeaseTiming, Ownership};
-use khutulun_state::{DirStore, EventKind, InstanceRef, StateResult};
+use khutulun_state::{DirStore, EventKind, InstanceRef, LeaseFile, StateResult};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -94,23 +94,24 @@ fn take_record(store: &DirStore, host: &str, timing: &LeaseTiming) -> StateResul
     Ok(written.expect("taking a lease always writes"))
 }
 
-/// One renewal: under the lease lock (kept open between renewals in `held`; opened again
-/// after an error, e.g. a lock the NFS server gave away while this host was cut off),
-/// renew if the record is still this agent's epoch.
+/// One renewal: under the lease file's lock (the file is kept open between renewals in
+/// `held`, and opened again after an error: e.g. a lock the NFS server gave away while this
+/// host was cut off makes the write fail instead of landing over the fence), renew if the
+/// record is still this agent's epoch.
 fn renew(
     store: &DirStore,
-    held: &Mutex<Option<std::fs::File>>,
+    held: &Mutex<Option<LeaseFile>>,
     host: &str,
     epoch: u64,
     period_ms: u64,
 ) -> StateResult<Ownership> {
     let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
     if held.is_none() {
-        *held = Some(store.open_lease_lock(host)?);
+        *held = Some(store.lease_file(host)?);
     }
-    let lock = held.as_ref().expect("opened above");
+    let file = held.as_ref().expect("opened above");
     let mut seen = Ownership::Ours;
-    let result = store.update_lease_holding(lock, host, |current| {
+    let result = file.update(|current| {
         seen = lease::ownership(current.as_ref(), epoch);
         match (&seen, current) {
             (Ownership::Ours, Some(mut record)) => {
@@ -158,7 +159,7 @@ async fn renew_forever(agent: Agent) {
     let mut last_ok = Instant::now();
     let mut next = Instant::now() + timing.renew_every();
     let mut call = Call::Renew;
-    let lease_lock: std::sync::Arc<Mutex<Option<std::fs::File>>> = Default::default();
+    let lease_file: std::sync::Arc<Mutex<Option<LeaseFile>>> = Default::default();
     let mut inflight: Option<(Instant, tokio::task::JoinHandle<StateResult<Found>>)> = None;
     loop {
         let fence_at = last_ok + timing.self_fence_after();
@@ -228,7 +229,7 @@ async fn renew_forever(agent: Agent) {
                 let work: Box<dyn FnOnce() -> StateResult<Found> + Send> = match call {
                     Call::Renew => {
                         let period_ms = timing.period.as_millis() as u64;
-                        let held = lease_lock.clone();
+                        let held = lease_file.clone();
                         Box::new(move || renew(&store, &held, &host, epoch, period_ms).map(Found::Renewed))
                     }
                     Call::Retake => Box::new(move || take_record(&store, &host, &timing).map(Found::Retaken)),

@@ -11,7 +11,7 @@
 mod common;
 
 use common::eventually;
-use common::uml::{uml_unavailable_reason, LabConfig, UmlLab, MOUNT_POINT, SERVER};
+use common::uml::{script, uml_unavailable_reason, LabConfig, UmlLab, MOUNT_POINT, SERVER};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -189,6 +189,24 @@ fn nfs_locks_are_shared_and_expire() {
     // A partitioned client's lock expires with its lease too; healed, its kernel finds the
     // lock lost (another client holds it now).
     hold_lock(&lab, 1, &lock, 1003);
+    // And what c1 writes while cut off, after c3 fenced it: through the descriptor that
+    // holds the lock (how the agent writes its lease) or by path (temporary file, rename).
+    let fenced = format!("{MOUNT_POINT}/lease");
+    let by_path = format!("{MOUNT_POINT}/by-path");
+    lab.ok(1, &format!("echo first > {by_path}"));
+    let writer_log = "/tmp/lab/lock-writer.log";
+    let writer = lab.spawn_logged(
+        1,
+        &format!("exec {} {fenced} {by_path}", script("lock-writer.py")),
+        writer_log,
+    );
+    let writer_says = |what: &str| {
+        eventually(Duration::from_secs(60), || {
+            let log = lab.ok(1, &format!("cat {writer_log}"));
+            log.contains(what).then_some(log)
+        })
+    };
+    writer_says("held").expect("lock-writer on c1 never held its lock");
     lab.partition(1);
     let cut = Instant::now();
     assert!(!can_lock(&lab, 3, &lock));
@@ -209,6 +227,13 @@ fn nfs_locks_are_shared_and_expire() {
             "hangs"
         }
     );
+    wait_for_lock(&lab, 3, &fenced, cut, Duration::from_secs(30))
+        .expect("c3 cannot take the lock c1's writer held");
+    lab.ok(
+        3,
+        &format!("flock {fenced} -c 'echo fenced-by-c3 > {fenced}; echo fenced-by-c3 > {by_path}'"),
+    );
+    lab.ok(1, &format!("kill -USR1 {writer}"));
     hold_lock(&lab, 3, &lock, 1004);
     lab.heal(1);
     let healed = Instant::now();
@@ -235,6 +260,17 @@ fn nfs_locks_are_shared_and_expire() {
             .unwrap_or_else(|| "no \"lost\" message".into())
     );
     assert!(!can_lock(&lab, 1, &lock), "c1 got the lock c3 holds");
+    // The writes c1 started while cut off: the one by path lands over c3's (which is why
+    // the agent's lease is not written that way), the one through the lost lock is refused.
+    let said = writer_says("locked:").expect("lock-writer on c1 never finished its writes");
+    eprintln!(
+        "c1's writes from while it was cut off: {}",
+        said.trim().replace('\n', "; ")
+    );
+    assert!(said.contains("by-path: landed"), "{said}");
+    assert_eq!(lab.ok(3, &format!("cat {by_path}")), "stale\n");
+    assert!(said.contains("locked: refused errno 5 "), "{said}");
+    assert_eq!(lab.ok(3, &format!("cat {fenced}")), "fenced-by-c3\n");
 
     // NFSv3 mounts too (a later test checks that the agent refuses it).
     lab.mount(3, "vers=3", "/mnt/v3");

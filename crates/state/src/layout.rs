@@ -46,7 +46,8 @@ impl Layout {
         self.host(host).join("alive.lock")
     }
 
-    /// The host's lease: epoch and renewals (see `lease`).
+    /// The host's lease: epoch and renewals (see `lease`). Also the lock that guards its
+    /// read-modify-write, rewritten in place through the locked descriptor (`lease_file`).
     pub fn host_lease(&self, host: &str) -> PathBuf {
         self.host(host).join("lease.json")
     }
@@ -55,11 +56,6 @@ impl Layout {
     /// nothing of the host runs any more.
     pub fn host_workloads_lock(&self, host: &str) -> PathBuf {
         self.host(host).join("workloads.lock")
-    }
-
-    /// Guards read-modify-write of `lease.json` (renewal against fencing).
-    pub fn host_lease_lock(&self, host: &str) -> PathBuf {
-        self.host(host).join("lease.lock")
     }
 
     pub fn host_drain(&self, host: &str) -> PathBuf {

@@ -6,6 +6,7 @@ use crate::error::{StateError, StateResult};
 use crate::events::Event;
 use crate::layout::Layout;
 use crate::lease::LeaseRecord;
+use crate::lease_file::LeaseFile;
 use crate::lock::FileLock;
 use crate::model::{
     ClusterInfo, DrainRecord, HostInfo, InstanceRecord, ServiceRecord, FORMAT_VERSION,
@@ -155,73 +156,24 @@ impl DirStore {
         })
     }
 
-    /// Opens the host's `lease.lock` for a holder that renews often: kept open, it saves
-    /// an open and a close (and their NFS operations) on every renewal.
-    pub fn open_lease_lock(&self, host: &str) -> StateResult<fs::File> {
-        let path = self.layout.host_lease_lock(host);
-        crate::offload::blocking(|| {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
-            }
-            fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| StateError::io("open lock file", &path, e))
-        })
-    }
-
-    /// `update_lease` through a `lease.lock` the caller keeps open (`open_lease_lock`).
-    pub fn update_lease_holding(
-        &self,
-        lock: &fs::File,
-        host: &str,
-        change: impl FnOnce(Option<LeaseRecord>) -> Option<LeaseRecord>,
-    ) -> StateResult<Option<LeaseRecord>> {
-        let path = self.layout.host_lease_lock(host);
-        crate::offload::blocking(|| {
-            rustix::fs::flock(lock, rustix::fs::FlockOperation::LockExclusive)
-                .map_err(|e| StateError::io("lock", &path, e.into()))?;
-            let result = (|| {
-                let current = self.lease(host)?;
-                match change(current) {
-                    Some(next) => {
-                        write_json(&self.layout.host_lease(host), &next)?;
-                        Ok(Some(next))
-                    }
-                    None => Ok(None),
-                }
-            })();
-            let unlocked = rustix::fs::flock(lock, rustix::fs::FlockOperation::Unlock)
-                .map_err(|e| StateError::io("unlock", &path, e.into()));
-            let written = result?;
-            unlocked?;
-            Ok(written)
-        })
+    /// Opens the host's `lease.json` (record and lock in one file, see `lease_file`) for a
+    /// holder that renews often and keeps it open.
+    pub fn lease_file(&self, host: &str) -> StateResult<LeaseFile> {
+        LeaseFile::open(&self.layout.host_lease(host))
     }
 
     pub fn lease(&self, host: &str) -> StateResult<Option<LeaseRecord>> {
-        read_json(&self.layout.host_lease(host))
+        crate::lease_file::read(&self.layout.host_lease(host))
     }
 
-    /// Read-modify-write of a host's lease under its lease lock: `change` sees the record as
-    /// it is and returns the one to write, or `None` to leave it. Returns what was written.
+    /// Read-modify-write of a host's lease under its lock: `change` sees the record as it
+    /// is and returns the one to write, or `None` to leave it. Returns what was written.
     pub fn update_lease(
         &self,
         host: &str,
         change: impl FnOnce(Option<LeaseRecord>) -> Option<LeaseRecord>,
     ) -> StateResult<Option<LeaseRecord>> {
-        let _lock = FileLock::acquire(&self.layout.host_lease_lock(host))?;
-        let current = self.lease(host)?;
-        match change(current) {
-            Some(next) => {
-                write_json(&self.layout.host_lease(host), &next)?;
-                Ok(Some(next))
-            }
-            None => Ok(None),
-        }
+        self.lease_file(host)?.update(change)
     }
 
     pub fn host(&self, host: &str) -> StateResult<Option<HostInfo>> {

@@ -1092,7 +1092,7 @@ pub fn shell_quote(text: &str) -> String {
 }
 
 /// A script of scripts/lab/uml-nfs (guests see the repository at the same path).
-fn script(name: &str) -> String {
+pub fn script(name: &str) -> String {
     repo_root()
         .join("scripts/lab/uml-nfs")
         .join(name)
