@@ -300,6 +300,11 @@ impl Agent {
         spec
     }
 
+    /// A descriptor of the host's lifeline, for a sweep of its holders off the runtime.
+    pub fn lifeline_handle(&self) -> std::io::Result<std::fs::File> {
+        self.lifeline.try_clone()
+    }
+
     /// Notes a workload that runs (started or adopted).
     pub fn note_live(
         &self,

@@ -337,7 +337,15 @@ pub async fn self_fence(agent: &Agent, reason: &str) {
             }
         }
     });
-    let _ = tokio::time::timeout(budget * 2, futures_util::future::join_all(kills)).await;
+    // At the same time, everything that holds the host's lifeline: what the list cannot
+    // know (a daemon that left its workload's session, a start still under way).
+    let listed = live.iter().filter_map(|(_, (_, r))| r.pid).collect();
+    let sweep = sweep_lifeline(agent, budget, listed);
+    let _ = tokio::time::timeout(
+        budget * 2,
+        futures_util::future::join(futures_util::future::join_all(kills), sweep),
+    )
+    .await;
     for (_, supervisor) in &supervisors {
         // Ends each supervisor once it gets to it; nothing waits for that.
         let ended = supervisor.fence(budget);
@@ -356,6 +364,36 @@ pub async fn self_fence(agent: &Agent, reason: &str) {
             instances: count,
         },
     );
+}
+
+/// Ends every process that holds the host's lifeline (SIGTERM, SIGKILL after `budget`);
+/// says so when some were not on the list of live workloads.
+async fn sweep_lifeline(agent: &Agent, budget: std::time::Duration, listed: BTreeSet<u32>) {
+    let lifeline = match agent.lifeline_handle() {
+        Ok(lifeline) => lifeline,
+        Err(e) => {
+            tracing::error!("self-fencing: cannot sweep the host's lifeline: {e}");
+            return;
+        }
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        use std::os::fd::AsFd;
+        khutulun_delegates::lifeline::end_holders(lifeline.as_fd(), budget)
+    })
+    .await
+    .unwrap_or_default();
+    // A workload is a session of its own (its pid); its children share it.
+    let unlisted: Vec<u32> = found
+        .into_iter()
+        .filter(|h| !h.session.is_some_and(|s| listed.contains(&s)))
+        .map(|h| h.pid)
+        .collect();
+    if !unlisted.is_empty() {
+        tracing::warn!(
+            "self-fencing: also ended {} process(es) that held this host's lifeline but were not listed as its workloads (daemons that left their session, or starts under way): {unlisted:?}",
+            unlisted.len()
+        );
+    }
 }
 
 /// A workload whose start finished while the host was fenced: stop it too.

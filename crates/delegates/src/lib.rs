@@ -8,6 +8,7 @@ mod directory;
 pub mod docker;
 mod executable;
 pub mod firewall;
+pub mod lifeline;
 pub mod nspawn;
 pub mod podman;
 pub mod proc_context;

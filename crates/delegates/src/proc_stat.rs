@@ -20,6 +20,14 @@ pub fn start_time(pid: u32) -> Option<u64> {
     }
 }
 
+/// The session id of a process (field 6), if it exists.
+pub fn session(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    // From field 3: state, ppid, pgrp, session.
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// Pids of the live (not zombie) processes of process group `pgid`.
 pub fn live_group_members(pgid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -53,5 +61,10 @@ mod tests {
         assert!(start > 0);
         assert_eq!(super::start_time(me), Some(start));
         assert_eq!(super::start_time(u32::MAX / 2), None);
+        let sid = rustix::process::getsid(None)
+            .unwrap()
+            .as_raw_nonzero()
+            .get() as u32;
+        assert_eq!(super::session(me), Some(sid));
     }
 }

@@ -17,6 +17,11 @@
 //! - Attribute and entry timeouts are zero and files are opened with `direct_io`, so every
 //!   system call that touches the mount reaches this process (nothing is answered from the
 //!   kernel's caches while frozen).
+//! - Files are opened with `noflush`: closing one sends no FLUSH, so a process that exits
+//!   (or is killed) while the mount is frozen is not held in the kernel until the thaw. An
+//!   NFS client does not hold it either (its waits are killable, and the unlock at exit is
+//!   sent asynchronously); with FLUSH, a killed workload holding a file on the mount stayed
+//!   half-exited, and looked alive, for the whole freeze.
 //! - Locks are not implemented: the kernel then keeps `flock(2)` and `fcntl` locks locally on
 //!   the FUSE inode, so processes using the mount exclude each other (but not processes that
 //!   use the source directory directly), and locking never waits for this process.
@@ -40,6 +45,9 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+
+/// How files are opened: see the module's design notes (`direct_io`, `noflush`).
+const FILE_OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_DIRECT_IO.union(FopenFlags::FOPEN_NOFLUSH);
 
 /// Nothing is cached by the kernel: every call reaches the filesystem (and the gate).
 const TTL: Duration = Duration::ZERO;
@@ -80,9 +88,45 @@ impl Gate {
         }
     }
 
+    /// [`Gate::pass`] for a request of process (or thread) `caller`: true once thawed, false
+    /// if the caller was killed meanwhile (the request is then answered EINTR). An NFS
+    /// client's waits are killable; a FUSE request that its server has read is not (the
+    /// kernel waits for the answer even after SIGKILL), so without this a workload killed
+    /// while the mount is frozen would stay half-dead until the thaw. Nothing announces a
+    /// pending signal, so the caller is looked at every 50 ms while frozen.
+    pub fn pass_for(&self, caller: u32) -> bool {
+        let mut frozen = self.lock();
+        while *frozen {
+            if caller != 0 && kill_pending(caller) {
+                return false;
+            }
+            frozen = self
+                .thawed
+                .wait_timeout(frozen, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
     fn lock(&self) -> MutexGuard<'_, bool> {
         self.frozen.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether thread or process `pid` has SIGKILL pending (or no longer exists).
+fn kill_pending(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    const SIGKILL_BIT: u64 = 1 << (9 - 1);
+    status.lines().any(|line| {
+        let Some((key, value)) = line.split_once(':') else {
+            return false;
+        };
+        matches!(key, "SigPnd" | "ShdPnd")
+            && u64::from_str_radix(value.trim(), 16).is_ok_and(|mask| mask & SIGKILL_BIT != 0)
+    })
 }
 
 /// An inode the kernel holds a reference to: an `O_PATH` descriptor and the kernel's lookup
@@ -530,7 +574,10 @@ impl Filesystem for FreezeFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         entry(
             reply,
             self.node(parent)
@@ -553,7 +600,10 @@ impl Filesystem for FreezeFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         let file = match fh.and_then(|fh| self.handle_file(fh).ok()) {
             Some(file) => Ok(file),
             None => self.node(ino),
@@ -583,7 +633,10 @@ impl Filesystem for FreezeFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         attr(
             reply,
             self.do_setattr(ino, mode, uid, gid, size, atime, mtime, fh),
@@ -591,7 +644,10 @@ impl Filesystem for FreezeFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         let target = self
             .node(ino)
             .and_then(|node| rustix::fs::readlinkat(&*node, "", Vec::new()).map_err(errno));
@@ -610,7 +666,10 @@ impl Filesystem for FreezeFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         entry(
             reply,
             self.node(parent).and_then(|dir| {
@@ -623,7 +682,10 @@ impl Filesystem for FreezeFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         empty(
             reply,
             self.node(parent)
@@ -632,7 +694,10 @@ impl Filesystem for FreezeFs {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         empty(
             reply,
             self.node(parent).and_then(|dir| {
@@ -649,7 +714,10 @@ impl Filesystem for FreezeFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         entry(
             reply,
             self.node(parent).and_then(|dir| {
@@ -670,7 +738,10 @@ impl Filesystem for FreezeFs {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         let result = self.node(parent).and_then(|from| {
             let to = self.node(newparent)?;
             rustix::fs::renameat_with(
@@ -693,7 +764,10 @@ impl Filesystem for FreezeFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         entry(
             reply,
             self.node(ino).and_then(|node| {
@@ -706,9 +780,12 @@ impl Filesystem for FreezeFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         match self.do_open(ino, flags.0) {
-            Ok(fh) => reply.opened(fh, FopenFlags::FOPEN_DIRECT_IO),
+            Ok(fh) => reply.opened(fh, FILE_OPEN_FLAGS),
             Err(e) => reply.error(e),
         }
     }
@@ -724,7 +801,10 @@ impl Filesystem for FreezeFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         match self.do_read(fh, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
@@ -743,7 +823,10 @@ impl Filesystem for FreezeFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         let result = self
             .handle_file(fh)
             .and_then(|file| file.write_all_at(data, offset).map_err(errno));
@@ -761,7 +844,10 @@ impl Filesystem for FreezeFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.ok();
     }
 
@@ -775,7 +861,10 @@ impl Filesystem for FreezeFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         self.handles().remove(&fh.0);
         reply.ok();
     }
@@ -788,12 +877,18 @@ impl Filesystem for FreezeFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         empty(reply, self.sync_handle(fh, datasync));
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         let result = self.node(ino).and_then(|node| {
             let fd = rustix::fs::open(
                 proc_path(&*node),
@@ -820,7 +915,10 @@ impl Filesystem for FreezeFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         match self.do_readdir(ino, fh, offset, &mut reply) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -835,7 +933,10 @@ impl Filesystem for FreezeFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         self.handles().remove(&fh.0);
         reply.ok();
     }
@@ -848,12 +949,18 @@ impl Filesystem for FreezeFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         empty(reply, self.sync_handle(fh, datasync));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         match self.do_statfs() {
             Ok(st) => reply.statfs(
                 st.f_blocks,
@@ -879,11 +986,12 @@ impl Filesystem for FreezeFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         match self.do_create(req, parent, name, mode, flags) {
-            Ok((attr, fh)) => {
-                reply.created(&TTL, &attr, Generation(0), fh, FopenFlags::FOPEN_DIRECT_IO)
-            }
+            Ok((attr, fh)) => reply.created(&TTL, &attr, Generation(0), fh, FILE_OPEN_FLAGS),
             Err(e) => reply.error(e),
         }
     }
@@ -901,7 +1009,10 @@ impl Filesystem for FreezeFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -913,22 +1024,34 @@ impl Filesystem for FreezeFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -942,7 +1065,10 @@ impl Filesystem for FreezeFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -956,7 +1082,10 @@ impl Filesystem for FreezeFs {
         _mode: i32,
         reply: ReplyEmpty,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -969,7 +1098,10 @@ impl Filesystem for FreezeFs {
         _whence: i32,
         reply: ReplyLseek,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -986,7 +1118,10 @@ impl Filesystem for FreezeFs {
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -1001,7 +1136,10 @@ impl Filesystem for FreezeFs {
         _out_size: u32,
         reply: ReplyIoctl,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 
@@ -1015,7 +1153,10 @@ impl Filesystem for FreezeFs {
         _flags: PollFlags,
         reply: ReplyPoll,
     ) {
-        self.gate.pass();
+        if !self.gate.pass_for(_req.pid()) {
+            reply.error(Errno::EINTR);
+            return;
+        }
         reply.error(Errno::ENOSYS);
     }
 }

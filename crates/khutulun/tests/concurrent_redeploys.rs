@@ -124,6 +124,23 @@ fn copies(data_dir: &Path, service: &str, node: &str, index: u32) -> Vec<u32> {
     pids
 }
 
+/// A process as `ps` would show it: pid, state, what it waits in, command line.
+fn describe_process(pid: u32) -> String {
+    let read = |what: &str| std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
+    let stat = String::from_utf8_lossy(&read("stat")).into_owned();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned();
+    let wchan = String::from_utf8_lossy(&read("wchan")).into_owned();
+    let cmdline = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+    format!("{pid} {state} {wchan} {cmdline}")
+}
+
 /// Thaws a frozen mount when dropped.
 struct Thaw<'a>(Option<&'a freezefs::FrozenMount>);
 
@@ -267,11 +284,17 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
                 .all(|node| copies(&agent.data_dir(), "r", node, 0).is_empty())
                 .then_some(())
         });
-        assert!(
-            fenced.is_some(),
-            "the workloads still run on a fenced host; agent log:\n{}",
-            agent.log()
-        );
+        if fenced.is_none() {
+            let left: Vec<String> = ["backend", "worker"]
+                .iter()
+                .flat_map(|node| copies(&agent.data_dir(), "r", node, 0))
+                .map(describe_process)
+                .collect();
+            panic!(
+                "the workloads still run on a fenced host: {left:#?}; agent log:\n{}",
+                agent.log()
+            );
+        }
         println!(
             "fenced {:.1}s after the freeze",
             frozen.elapsed().as_secs_f64()
