@@ -498,29 +498,19 @@ pub fn identity(
     ])
 }
 
+/// The instance of names read back from the state or from an API path already checked:
+/// names are validated on their way into the state (deploy checks the namespace, the
+/// service and every node). A name that fails here was put there by hand; the task that
+/// meets it ends with a message saying so, instead of building a path from it.
 pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef {
-    InstanceRef {
-        namespace: ns.to_owned(),
-        service: svc.to_owned(),
-        node: node.to_owned(),
-        index,
-    }
+    InstanceRef::new(ns, svc, node, index).unwrap_or_else(|e| {
+        panic!("the state holds a name that was never valid ({e}): was the state directory edited by hand?")
+    })
 }
 
 /// Names become file names: keep them plain.
-pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && !name.starts_with(['.', '-']);
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "bad_name",
-            format!("{what} name \"{name}\" is not allowed: use 1-63 letters, digits, '-', '_' or '.', not starting with '.' or '-'"),
-        ))
-    }
+pub fn check_name(what: &'static str, name: &str) -> Result<(), ApiError> {
+    khutulun_state::Name::parse(what, name)
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request("bad_name", e.to_string()))
 }

@@ -333,12 +333,8 @@ impl HostApi for AgentHostApi {
                 "attribute \"{name}\" is Khutulun's own and cannot be set"
             ));
         }
-        let instance = InstanceRef {
-            namespace: self.namespace.clone(),
-            service: self.service.clone(),
-            node: node.to_owned(),
-            index,
-        };
+        let instance = InstanceRef::new(&self.namespace, &self.service, node, index)
+            .map_err(|e| e.to_string())?;
         self.agent
             .update_instance(&instance, |record| {
                 record.attributes.insert(name.to_owned(), value);

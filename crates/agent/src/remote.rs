@@ -3,7 +3,7 @@
 
 use crate::agent::Agent;
 use crate::local;
-use khutulun_state::InstanceRef;
+use khutulun_state::{InstanceRef, Name};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -13,9 +13,14 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstanceCommand {
-    pub namespace: String,
-    pub service: String,
-    pub node: String,
+    /// Names are validated as the body is read: a request naming `..` or `a/b` is refused
+    /// before anything is done for it.
+    #[schema(value_type = String)]
+    pub namespace: Name,
+    #[schema(value_type = String)]
+    pub service: Name,
+    #[schema(value_type = String)]
+    pub node: Name,
     pub index: u32,
     /// For stop: also remove what the instance leaves behind (used by delete).
     #[serde(default)]

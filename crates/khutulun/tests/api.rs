@@ -106,3 +106,55 @@ fn a_second_agent_for_the_same_host_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already served by a running agent"), "{err}");
 }
+
+/// The internal API takes names from its body like the public API takes them from paths:
+/// validated before anything is done. (A stop naming `..` used to delete a directory outside
+/// the agent's data directory, answering 204.)
+#[test]
+fn internal_calls_refuse_names_that_leave_their_directory() {
+    let agent = Agent::start();
+    agent.ok(&["hosts"]);
+    // data/instances/<ns>/<svc>/<node>-<index>: with `..` for both names this is a
+    // directory beside the data directory.
+    let victim = agent.dir.path().join("victim-0");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), "precious").unwrap();
+    let bodies = [
+        r#"{"namespace":"..","service":"..","node":"victim","index":0,"remove":true}"#,
+        r#"{"namespace":"default","service":"s","node":"../../../../victim","index":0,"remove":true}"#,
+        r#"{"namespace":"default","service":"a/b","node":"n","index":0,"remove":true}"#,
+    ];
+    for body in bodies {
+        for route in ["stop", "start"] {
+            let (status, answer) = http_request(
+                "POST",
+                &format!("{}/v1/internal/instances/{route}", agent.url),
+                None,
+                Some(body),
+            )
+            .unwrap();
+            assert_eq!(status, 400, "{route} {body}: {answer}");
+            let error: Value = serde_json::from_str(&answer).unwrap();
+            assert_eq!(error["code"], "bad_request", "{answer}");
+            assert!(
+                error["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("is not allowed"),
+                "{answer}"
+            );
+        }
+    }
+    let (status, answer) = http_request(
+        "POST",
+        &format!("{}/v1/internal/operations", agent.url),
+        None,
+        Some(r#"{"namespace":"..","service":"..","node":"victim","index":0,"operation":"Standard.start"}"#),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
+        "precious"
+    );
+}

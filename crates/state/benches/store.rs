@@ -70,12 +70,7 @@ fn main() {
             .append_event(&Event::now(
                 "h",
                 EventKind::InstanceRunning {
-                    instance: InstanceRef {
-                        namespace: "default".into(),
-                        service: "bench".into(),
-                        node: format!("n{i}"),
-                        index: 0,
-                    },
+                    instance: InstanceRef::new("default", "bench", &format!("n{i}"), 0).unwrap(),
                     pid: Some(i),
                 },
             ))

@@ -1,15 +1,33 @@
 //! Events: what happened, where and when. Appended to `events/<day>.jsonl` and streamed.
 
+use crate::name::Name;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Names one node instance of one service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceRef {
-    pub namespace: String,
-    pub service: String,
-    pub node: String,
+    pub namespace: Name,
+    pub service: Name,
+    pub node: Name,
     pub index: u32,
+}
+
+impl InstanceRef {
+    /// Validates the three names (see [`Name`]).
+    pub fn new(
+        namespace: &str,
+        service: &str,
+        node: &str,
+        index: u32,
+    ) -> Result<InstanceRef, crate::name::BadName> {
+        Ok(InstanceRef {
+            namespace: Name::parse("namespace", namespace)?,
+            service: Name::parse("service", service)?,
+            node: Name::parse("node", node)?,
+            index,
+        })
+    }
 }
 
 impl std::fmt::Display for InstanceRef {
@@ -397,12 +415,7 @@ mod tests {
         let e = Event::now(
             "h1",
             EventKind::InstanceExited {
-                instance: InstanceRef {
-                    namespace: "default".into(),
-                    service: "s".into(),
-                    node: "n".into(),
-                    index: 0,
-                },
+                instance: InstanceRef::new("default", "s", "n", 0).unwrap(),
                 pid: Some(42),
                 code: None,
                 signal: Some(9),

@@ -1,17 +1,17 @@
 //! The internal API: what one agent asks of another about the instances of its host.
 //! Same bearer token as the public API; not meant for users (not in the OpenAPI document).
 
+use super::body::JsonBody;
 use super::error::ApiError;
 use crate::agent::Agent;
 use crate::remote::InstanceCommand;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 
 /// Starts an instance placed on this host and answers once it runs (or failed).
 pub async fn start(
     State(agent): State<Agent>,
-    Json(command): Json<InstanceCommand>,
+    JsonBody(command): JsonBody<InstanceCommand>,
 ) -> Result<StatusCode, ApiError> {
     crate::local::start_here(&agent, &command.instance())
         .await
@@ -22,7 +22,10 @@ pub async fn start(
 }
 
 /// Stops an instance of this host.
-pub async fn stop(State(agent): State<Agent>, Json(command): Json<InstanceCommand>) -> StatusCode {
+pub async fn stop(
+    State(agent): State<Agent>,
+    JsonBody(command): JsonBody<InstanceCommand>,
+) -> StatusCode {
     crate::local::stop_here(&agent, &command.instance(), command.remove).await;
     StatusCode::NO_CONTENT
 }

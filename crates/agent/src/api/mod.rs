@@ -1,5 +1,6 @@
 //! The HTTP API under /v1: JSON in and out, bearer-token auth, OpenAPI at /v1/openapi.json.
 
+mod body;
 pub mod error;
 mod events;
 pub mod exec;

@@ -72,7 +72,7 @@ pub async fn run(
 /// Runs an operation of an instance of this host for another agent.
 pub async fn run_internal(
     State(agent): State<Agent>,
-    Json(request): Json<OperationRequest>,
+    super::body::JsonBody(request): super::body::JsonBody<OperationRequest>,
 ) -> Response {
     let host = agent.host.name.clone();
     ndjson(crate::operations::spawn_streaming(&agent, host, request))

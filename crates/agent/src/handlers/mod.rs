@@ -277,7 +277,7 @@ async fn run_trigger(
     event: &Value,
 ) {
     let runtime = InstanceAttributes { instances };
-    let context = EvalContext::node(&instance.node, instance.index);
+    let context = EvalContext::node(instance.node.as_str(), instance.index);
     if let Some(condition) = &trigger.condition {
         match condition::holds(graph, condition, &context, &runtime) {
             Ok(true) => {}

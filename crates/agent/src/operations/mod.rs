@@ -282,8 +282,8 @@ async fn run_plugin(
     event["inputs"] = Value::Object(inputs.into_iter().collect());
     let api = std::sync::Arc::new(crate::plugins::AgentHostApi {
         agent: agent.clone(),
-        namespace: instance.namespace.clone(),
-        service: instance.service.clone(),
+        namespace: instance.namespace.to_string(),
+        service: instance.service.to_string(),
         graph: std::sync::Arc::new(resolved.graph.clone()),
         operation: request.operation.clone(),
     });
@@ -326,7 +326,7 @@ fn input_values(
         Some(ends) => {
             EvalContext::relationship(&ends.source, ends.source_index, &ends.requirement, 0)
         }
-        None => EvalContext::node(&request.instance.node, request.instance.index),
+        None => EvalContext::node(request.instance.node.as_str(), request.instance.index),
     };
     let mut values = BTreeMap::new();
     for (name, expr) in &resolved.operation.inputs {

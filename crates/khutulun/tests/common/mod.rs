@@ -291,6 +291,16 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// A minimal HTTP/1.0 GET over std (no client crate needed): (status, body).
 pub fn http_get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
+    http_request("GET", url, token, None)
+}
+
+/// One HTTP/1.0 request, with a JSON body when given: (status, body).
+pub fn http_request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = rest
@@ -304,9 +314,17 @@ pub fn http_get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let body = json
+        .map(|j| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{j}",
+                j.len()
+            )
+        })
+        .unwrap_or_else(|| "\r\n".into());
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\n{auth}Connection: close\r\n{body}"
     )
     .ok()?;
     let mut response = String::new();

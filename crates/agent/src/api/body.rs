@@ -1,0 +1,33 @@
+//! JSON request bodies whose refusals are API errors like every other (JSON with a code),
+//! not axum's plain-text rejections. A body that does not fit its type — a name with a `/`
+//! or `..` in it included — is refused before the handler runs: 400 `bad_request`.
+
+use super::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::Json;
+
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => {
+                let status = match rejection {
+                    // What the body says is wrong, not how it was sent.
+                    JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
+                    _ => rejection.status(),
+                };
+                Err(ApiError::new(status, "bad_request", rejection.body_text()))
+            }
+        }
+    }
+}
