@@ -45,12 +45,20 @@ pub fn compile_package(
         CompileError::Diagnostics(diagnostics)
     };
     let entry_path = package_root.join(entry);
-    let template = khutulun_tosca::compile(
-        &entry_path,
-        &khutulun_tosca::FsReader,
-        &khutulun_profile::registry(),
-    )
-    .map_err(relative)?;
+    let at_entry = |message: String| {
+        CompileError::Diagnostics(vec![Diagnostic {
+            severity: khutulun_tosca::Severity::Error,
+            file: entry.to_owned(),
+            line: 1,
+            column: 1,
+            message,
+        }])
+    };
+    // Imports may not leave the package (no `..` out of it, no absolute or file: paths).
+    let reader = khutulun_tosca::ConfinedReader::new(package_root)
+        .map_err(|e| at_entry(format!("cannot read the package: {e}")))?;
+    let template = khutulun_tosca::compile(&entry_path, &reader, &khutulun_profile::registry())
+        .map_err(relative)?;
     let mut graph =
         khutulun_graph::instantiate_with(&template, inputs, functions).map_err(relative)?;
     // Artifacts are named relative to the package, which moves after the compile.

@@ -59,6 +59,7 @@ async fn deploy_staged(
             .map_err(ApiError::internal)?
             .map_err(|m| ApiError::bad_request("bad_package", m))?;
     }
+    check_entry(&input.entry)?;
     if !khutulun_state::blocking(|| package.join(&input.entry).is_file()) {
         return Err(ApiError::bad_request(
             "bad_package",
@@ -509,6 +510,25 @@ pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef 
 }
 
 /// Names become file names: keep them plain.
+/// The entry names a file of the package: a relative path without `..` (checked before the
+/// path is used; the compiler then reads nothing outside the package either).
+fn check_entry(entry: &str) -> Result<(), ApiError> {
+    use std::path::Component;
+    let path = std::path::Path::new(entry);
+    let inside = !entry.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if inside {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "bad_entry",
+            format!("the entry \"{entry}\" is not a file of the package: give a path relative to the package root, without \"..\""),
+        ))
+    }
+}
+
 pub fn check_name(what: &'static str, name: &str) -> Result<(), ApiError> {
     khutulun_state::Name::parse(what, name)
         .map(|_| ())

@@ -149,3 +149,61 @@ fn a_process_that_dies_at_start_fails_the_deploy_and_leaves_nothing_running() {
         "{ports}"
     );
 }
+
+/// A deploy reads nothing outside its package: not as its entry (`/etc/...`, `../...`),
+/// not through an import. (An entry of `/etc/shadow` used to be compiled, each of its lines
+/// echoed back in the diagnostics.)
+#[test]
+fn a_deploy_reads_no_file_outside_its_package() {
+    use base64::Engine;
+    let agent = Agent::start();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.yaml");
+    std::fs::write(
+        &secret,
+        "tosca_definitions_version: tosca_2_0\nsecret_line: hunter2\n",
+    )
+    .unwrap();
+    let put = |entry: &str, service_yaml: &str| {
+        let dir = template_dir(&[("service.yaml", service_yaml)]);
+        let package = khutulun_agent::pack_directory(dir.path()).unwrap();
+        let body = serde_json::json!({
+            "entry": entry,
+            "inputs": {},
+            "package": base64::engine::general_purpose::STANDARD.encode(package),
+        });
+        http_request(
+            "PUT",
+            &format!("{}/v1/namespaces/default/services/leak", agent.url),
+            None,
+            Some(&body.to_string()),
+        )
+        .unwrap()
+    };
+    let plain = format!("{PROFILE_IMPORT}service_template:\n  node_templates: {{}}\n");
+    for entry in [
+        secret.to_str().unwrap().to_owned(),
+        format!("../../../../../..{}", secret.display()),
+        "../service.yaml".to_owned(),
+    ] {
+        let (status, answer) = put(&entry, &plain);
+        assert_eq!(status, 400, "{entry}: {answer}");
+        let error: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(error["code"], "bad_entry", "{answer}");
+        assert!(!answer.contains("hunter2"), "{answer}");
+    }
+    for import in [
+        format!("file://{}", secret.display()),
+        format!("../../../../../..{}", secret.display()),
+    ] {
+        let template = format!(
+            "tosca_definitions_version: tosca_2_0\nimports:\n  - url: {import}\nservice_template:\n  node_templates: {{}}\n"
+        );
+        let (status, answer) = put("service.yaml", &template);
+        assert_eq!(status, 422, "{import}: {answer}");
+        assert!(answer.contains("outside the package"), "{answer}");
+        assert!(!answer.contains("hunter2"), "{answer}");
+    }
+    let services = agent.json(&["services"]);
+    assert_eq!(services.as_array().map(Vec::len), Some(0), "{services}");
+}

@@ -40,7 +40,7 @@ mod yaml_compat;
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use model::*;
 pub use profiles::{Profile, ProfileRegistry};
-pub use source::{FsReader, MemoryReader, SourceReader};
+pub use source::{ConfinedReader, FsReader, MemoryReader, SourceReader};
 
 use diagnostic::Diagnostics;
 use std::path::Path;

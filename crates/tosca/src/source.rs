@@ -32,6 +32,53 @@ impl SourceReader for FsReader {
     }
 }
 
+/// Reads files of one directory tree only (an uploaded package): a path that leads
+/// outside it, by `..`, by an absolute path or `file:` import, or through a symbolic link,
+/// is refused without being opened, so a template cannot make the compiler read (and echo in
+/// its diagnostics) a file of the machine it runs on.
+#[derive(Debug, Clone)]
+pub struct ConfinedReader {
+    root: PathBuf,
+}
+
+impl ConfinedReader {
+    /// Confines reads to `root` (resolved now: it must exist).
+    pub fn new(root: &Path) -> io::Result<ConfinedReader> {
+        Ok(ConfinedReader {
+            root: root.canonicalize()?,
+        })
+    }
+
+    fn refuse(path: &Path) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is outside the package: a template may only read files of its own package",
+                path.display()
+            ),
+        )
+    }
+}
+
+impl SourceReader for ConfinedReader {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        let absolute = if path.is_absolute() {
+            normalize(path)
+        } else {
+            normalize(&self.root.join(path))
+        };
+        if !absolute.starts_with(&self.root) {
+            return Err(Self::refuse(path));
+        }
+        // Symbolic links (packages hold none, but a root given by a caller might).
+        let real = absolute.canonicalize()?;
+        if !real.starts_with(&self.root) {
+            return Err(Self::refuse(path));
+        }
+        FsReader.read(&real)
+    }
+}
+
 /// Files held in memory, keyed by normalized path. Used by tests and by callers that already
 /// hold a package in memory.
 #[derive(Debug, Default, Clone)]
@@ -167,6 +214,36 @@ mod tests {
             classify_url("https://example.com/x.yaml"),
             ImportUrl::Remote("https://example.com/x.yaml")
         );
+    }
+
+    #[test]
+    fn a_confined_reader_reads_only_inside_its_root() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.yaml"), "secret: 1").unwrap();
+        let package = outside.path().join("package");
+        std::fs::create_dir_all(package.join("types")).unwrap();
+        std::fs::write(package.join("types/t.yaml"), "ok: 1").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.yaml"),
+            package.join("link.yaml"),
+        )
+        .unwrap();
+        let reader = ConfinedReader::new(&package).unwrap();
+        assert_eq!(reader.read(&package.join("types/t.yaml")).unwrap(), "ok: 1");
+        assert_eq!(
+            reader.read(&package.join("types/../types/t.yaml")).unwrap(),
+            "ok: 1"
+        );
+        for path in [
+            package.join("../secret.yaml"),
+            outside.path().join("secret.yaml"),
+            PathBuf::from("/etc/hostname"),
+            package.join("link.yaml"),
+        ] {
+            let err = reader.read(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{path:?}");
+            assert!(err.to_string().contains("outside the package"), "{err}");
+        }
     }
 
     #[test]
