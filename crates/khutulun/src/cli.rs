@@ -208,6 +208,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command's `--timeout`, in seconds, for those that have one: every call it makes
+    /// to the agent is bounded by it.
+    pub fn timeout(&self) -> Option<u64> {
+        match self {
+            Command::Up { timeout, .. }
+            | Command::Deploy { timeout, .. }
+            | Command::Delete { timeout, .. } => Some(*timeout),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Show a service, its status and its instances.

@@ -4,13 +4,19 @@ use crate::failure::{CliResult, Failure};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The command's `--timeout`, counted from its start: no call waits past it.
+    deadline: Option<(Instant, Duration)>,
 }
+
+/// How long one call may wait for an answer when the command has no `--timeout` (an agent
+/// that hangs must not hang the CLI). Streams are bounded until their first bytes only.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -28,7 +34,38 @@ impl Client {
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .expect("HTTP client"),
+            deadline: None,
         }
+    }
+
+    /// Bounds every call of this command by `timeout` from now (`--timeout`).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.deadline = Some((Instant::now() + timeout, timeout));
+    }
+
+    /// How long the next call may wait, or the failure when the command's time is up.
+    fn call_limit(&self) -> CliResult<Duration> {
+        match self.deadline {
+            None => Ok(CALL_TIMEOUT),
+            Some((deadline, total)) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(self.timed_out())
+                } else {
+                    Ok(left.min(total))
+                }
+            }
+        }
+    }
+
+    /// The command's time ran out (its `--timeout`, or one call's limit without one).
+    fn timed_out(&self) -> Failure {
+        let limit = self.deadline.map_or(CALL_TIMEOUT, |(_, total)| total);
+        Failure::new(format!(
+            "the agent at {} did not answer within {} s; it may be overloaded or hung (see its log); raise --timeout to wait longer",
+            self.base,
+            limit.as_secs()
+        ))
     }
 
     pub fn base(&self) -> &str {
@@ -49,7 +86,11 @@ impl Client {
 
     /// Sends a request; a non-2xx answer becomes a Failure carrying the agent's message.
     pub async fn send(&self, request: RequestBuilder) -> CliResult<Response> {
-        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let limit = self.call_limit()?;
+        let response = tokio::time::timeout(limit, request.send())
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|e| self.unreachable(e))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -70,7 +111,11 @@ impl Client {
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
         let response = self.send(self.request(Method::GET, path)).await?;
-        response.json().await.map_err(|e| {
+        let limit = self.call_limit()?;
+        let body = tokio::time::timeout(limit, response.json())
+            .await
+            .map_err(|_| self.timed_out())?;
+        body.map_err(|e| {
             Failure::new(format!(
                 "the agent's answer to GET {path} is not what this CLI expects: {e}"
             ))

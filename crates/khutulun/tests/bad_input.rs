@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 
 const PROFILE_IMPORT: &str =
     "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\n";
@@ -206,4 +207,67 @@ fn a_deploy_reads_no_file_outside_its_package() {
     }
     let services = agent.json(&["services"]);
     assert_eq!(services.as_array().map(Vec::len), Some(0), "{services}");
+}
+
+/// `--timeout` bounds the whole command, its calls to the agent included: against an agent
+/// that accepts connections and never answers, `deploy --timeout 2` gives up by itself and
+/// says so. (It used to wait for as long as the agent hung: over 10 minutes.)
+#[test]
+fn a_hung_agent_does_not_hang_a_command_past_its_timeout() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hung.local_addr().unwrap());
+    // Accept and hold every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = template_dir(&[(
+        "service.yaml",
+        &format!("{PROFILE_IMPORT}service_template:\n  node_templates: {{}}\n"),
+    )]);
+    for args in [
+        vec![
+            "deploy",
+            "h",
+            dir.path().to_str().unwrap(),
+            "--timeout",
+            "2",
+        ],
+        vec![
+            "deploy",
+            "h",
+            dir.path().to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "2",
+        ],
+        vec!["delete", "h", "--wait", "--timeout", "2"],
+    ] {
+        let mut child = std::process::Command::new(BIN)
+            .args(["--agent", &url])
+            .args(&args)
+            .env_remove("KHUTULUN_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Far beyond the 2 s it was given: only a command that ignores --timeout gets here.
+        let ended = eventually(Duration::from_secs(60), || child.try_wait().unwrap());
+        if ended.is_none() {
+            let _ = child.kill();
+            panic!(
+                "`{}` still waits on a hung agent after 60 s",
+                args.join(" ")
+            );
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let message = stderr(&out);
+        assert!(
+            message.contains("did not answer within 2 s"),
+            "{args:?}: {message}"
+        );
+    }
 }

@@ -31,7 +31,10 @@ pub fn instance_arg(text: &str) -> CliResult<(&str, u32)> {
 
 pub async fn run(cli: Cli) -> CliResult {
     let global = cli.global;
-    let client = Client::new(&global.agent, global.token.clone());
+    let mut client = Client::new(&global.agent, global.token.clone());
+    if let Some(timeout) = cli.command.timeout() {
+        client.set_timeout(std::time::Duration::from_secs(timeout));
+    }
     let ns = global.namespace.as_str();
     match cli.command {
         Command::Agent(args) => agent::run(*args, global.token).await,
