@@ -23,6 +23,69 @@ fn openapi_document_lists_the_api() {
     }
 }
 
+/// The document agrees with the routes: every `{param}` of a path is declared as a path
+/// parameter of each of its operations and nothing else is; query parameters are declared
+/// in the query; every operation behind the token documents 401, every one that takes a
+/// body documents 400 and 415, every one with a name in its path documents 400.
+#[test]
+fn openapi_parameters_and_error_responses_match_the_routes() {
+    let agent = Agent::start();
+    let (_, body) = http_get(&format!("{}/v1/openapi.json", agent.url), None).unwrap();
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let template: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let in_path: Vec<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for name in &template {
+                if !in_path.contains(name) {
+                    problems.push(format!("{method} {path}: {{{name}}} is not declared"));
+                }
+            }
+            for name in &in_path {
+                if !template.contains(name) {
+                    problems.push(format!(
+                        "{method} {path}: \"{name}\" declared in the path but not in it"
+                    ));
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let public = path == "/v1/health" || path == "/v1/openapi.json";
+            if !public && !responses.contains_key("401") {
+                problems.push(format!("{method} {path}: no 401"));
+            }
+            if !op["requestBody"].is_null() {
+                for code in ["400", "415"] {
+                    if !responses.contains_key(code) {
+                        problems.push(format!("{method} {path}: takes a body, no {code}"));
+                    }
+                }
+            }
+            if !template.is_empty() && !responses.contains_key("400") {
+                problems.push(format!("{method} {path}: names in its path, no 400"));
+            }
+        }
+    }
+    let events = &doc["paths"]["/v1/events"]["get"]["parameters"];
+    for p in events.as_array().unwrap() {
+        if p["in"] != "query" {
+            problems.push(format!(
+                "GET /v1/events: parameter {} is in {}",
+                p["name"], p["in"]
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 #[test]
 fn errors_are_json_with_a_stable_code() {
     let agent = Agent::start();

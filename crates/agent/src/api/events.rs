@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio_stream::wrappers::BroadcastStream;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Only events at or after this time (RFC 3339).
     since: Option<DateTime<Utc>>,
@@ -115,7 +116,7 @@ pub struct EmitRequest {
         (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn emit(
     State(agent): State<Agent>,
-    Json(request): Json<EmitRequest>,
+    super::body::JsonBody(request): super::body::JsonBody<EmitRequest>,
 ) -> Result<(axum::http::StatusCode, Json<Event>), ApiError> {
     let valid_name = !request.name.is_empty()
         && request.name.len() <= 128

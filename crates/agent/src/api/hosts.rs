@@ -102,7 +102,9 @@ fn host_note(
 /// Drains a host: it takes no new instances, and its instances move to other hosts
 /// (stopped there, started elsewhere, dependants restarted with the new address). Answers
 /// when every instance has moved or could not be.
-#[utoipa::path(post, path = "/v1/hosts/{name}/drain", responses((status = 200, body = DrainResult)))]
+#[utoipa::path(post, path = "/v1/hosts/{name}/drain",
+    params(("name" = String, Path, description = "Host")),
+    responses((status = 200, body = DrainResult), (status = 404, body = super::error::ErrorBody)))]
 pub async fn drain(
     State(agent): State<Agent>,
     Path(name): Path<String>,
@@ -137,7 +139,9 @@ pub async fn drain(
 }
 
 /// Ends a drain: the host takes new instances again (nothing moves back by itself).
-#[utoipa::path(delete, path = "/v1/hosts/{name}/drain", responses((status = 204)))]
+#[utoipa::path(delete, path = "/v1/hosts/{name}/drain",
+    params(("name" = String, Path, description = "Host")),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn undrain(
     State(agent): State<Agent>,
     Path(name): Path<String>,

@@ -48,6 +48,7 @@ pub async fn list_service(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// stdout, stderr or both (default).
     #[serde(default)]

@@ -64,7 +64,7 @@ use utoipa::OpenApi;
         crate::plugins::PluginView,
         events::EmitRequest,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -81,6 +81,64 @@ impl utoipa::Modify for BearerAuth {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+    }
+}
+
+/// The error answers every route can give besides its own, documented where they apply:
+/// 401 behind the token (everything but health and this document), 400 for a name in the
+/// path that is not a valid name, 400 and 415 for a body that does not fit or is not JSON.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let public = path == "/v1/health" || path == "/v1/openapi.json";
+            let names_in_path = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut op.responses.responses;
+                let mut add = |code: &str, description: &str| {
+                    responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                if !public {
+                    add("401", "No token, or the wrong one (`unauthorized`)");
+                }
+                if names_in_path {
+                    add("400", "A name in the path is not a valid name (`bad_name`)");
+                }
+                if op.request_body.is_some() {
+                    add(
+                        "400",
+                        "The body does not fit its type (`bad_request`) or holds a bad value",
+                    );
+                    add(
+                        "415",
+                        "The body is not sent as application/json (`bad_request`)",
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
-use axum::Json;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,7 +39,7 @@ pub struct RunRequest {
 pub async fn run(
     State(agent): State<Agent>,
     Path((ns, name, node, index, operation)): Path<(String, String, String, u32, String)>,
-    body: Option<Json<RunRequest>>,
+    body: Option<super::body::JsonBody<RunRequest>>,
 ) -> Result<Response, ApiError> {
     super::existing_service(&agent, &ns, &name)?;
     check_name("node", &node)?;

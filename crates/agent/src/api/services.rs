@@ -61,7 +61,7 @@ pub async fn show(
 pub async fn deploy(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
-    Json(request): Json<DeployRequest>,
+    super::body::JsonBody(request): super::body::JsonBody<DeployRequest>,
 ) -> Result<(StatusCode, Json<ServiceView>), ApiError> {
     let package = base64::engine::general_purpose::STANDARD
         .decode(request.package.as_bytes())
