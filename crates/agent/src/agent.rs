@@ -55,6 +55,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Exposed endpoints' ports in the host firewall.
     pub exposure: crate::exposure::Exposure,
+    /// User events this agent accepts (`POST /v1/events`): they go to the permanent log.
+    pub user_events: Mutex<crate::rate::TokenBucket>,
     /// The Wasm plugin host, made on first use (its cache is `<data>/plugin-cache`).
     plugin_host: OnceLock<Result<Arc<khutulun_plugins::PluginHost>, String>>,
     process: ProcessDelegate,
@@ -154,6 +156,10 @@ impl Agent {
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))?,
             exposure: crate::exposure::Exposure::new(),
+            user_events: Mutex::new(crate::rate::TokenBucket::new(
+                crate::api::USER_EVENT_BURST,
+                crate::api::USER_EVENTS_PER_SECOND,
+            )),
             plugin_host: OnceLock::new(),
             process: ProcessDelegate,
             directory: DirectoryDelegate,

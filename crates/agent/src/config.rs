@@ -57,6 +57,14 @@ pub struct AgentConfig {
 impl AgentConfig {
     /// Refuses configurations that would be unsafe or cannot work.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(token) = &self.token {
+            if !token.is_empty() && token.trim().is_empty() {
+                return Err("the token is blank (only whitespace): give a real secret with --token or KHUTULUN_TOKEN".into());
+            }
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err("the token holds whitespace or control characters, which an HTTP header cannot carry: use printable characters only".into());
+            }
+        }
         if !self.api.ip().is_loopback() && self.token.as_deref().unwrap_or("").is_empty() {
             return Err(format!(
                 "the API address {} is reachable from other machines, so a token is required: pass --token or set KHUTULUN_TOKEN (or listen on 127.0.0.1)",
@@ -124,5 +132,15 @@ mod tests {
         let err = config("0.0.0.0:8181", None).validate().unwrap_err();
         assert!(err.contains("a token is required"), "{err}");
         assert!(config("0.0.0.0:8181", Some("s3cret")).validate().is_ok());
+    }
+
+    #[test]
+    fn blank_tokens_and_tokens_with_spaces_are_refused() {
+        for token in ["   ", "\t", "two words", "tab\tinside", "new\nline"] {
+            let err = config("0.0.0.0:8181", Some(token)).validate().unwrap_err();
+            assert!(err.contains("token"), "{token:?}: {err}");
+            assert!(config("127.0.0.1:8181", Some(token)).validate().is_err());
+        }
+        assert!(config("127.0.0.1:8181", Some("")).validate().is_ok());
     }
 }

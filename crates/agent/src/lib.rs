@@ -24,6 +24,7 @@ pub mod operations;
 mod package;
 mod placement;
 pub mod plugins;
+mod rate;
 mod readiness;
 mod relocate;
 mod remote;

@@ -6,6 +6,15 @@ use std::path::{Component, Path};
 /// The largest package the agent accepts, compressed and unpacked.
 pub const MAX_PACKAGE_BYTES: u64 = 256 * 1024 * 1024;
 
+/// At most this many files and directories in a package: a small archive must not unpack
+/// into a flood of inodes on the shared state.
+pub const MAX_PACKAGE_ENTRIES: usize = 10_000;
+
+/// The largest deploy request body: a package of [`MAX_PACKAGE_BYTES`] in base64 (4 bytes
+/// for every 3), and 1 MiB for the entry, the inputs and the JSON around them. The one
+/// user-facing limit stays the package's.
+pub const MAX_DEPLOY_BODY_BYTES: usize = (MAX_PACKAGE_BYTES as usize).div_ceil(3) * 4 + (1 << 20);
+
 /// Packs a directory (without `.git` and `target`) into a tar.gz.
 pub fn pack_directory(dir: &Path) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
@@ -45,7 +54,12 @@ pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
     let entries = archive
         .entries()
         .map_err(|e| format!("the package is not a tar.gz archive: {e}"))?;
-    for entry in entries {
+    for (count, entry) in entries.enumerate() {
+        if count >= MAX_PACKAGE_ENTRIES {
+            return Err(format!(
+                "the package holds more than {MAX_PACKAGE_ENTRIES} files and directories; refusing it"
+            ));
+        }
         let mut entry = entry.map_err(|e| format!("the package archive is damaged: {e}"))?;
         let path = entry
             .path()
@@ -84,6 +98,32 @@ pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_package_of_too_many_entries_is_refused_before_it_fills_the_disk() {
+        let src = tempfile::tempdir().unwrap();
+        for i in 0..=MAX_PACKAGE_ENTRIES {
+            std::fs::write(src.path().join(format!("f{i}")), "").unwrap();
+        }
+        let bytes = pack_directory(src.path()).unwrap();
+        assert!(
+            bytes.len() < 1 << 20,
+            "a small archive: {} bytes",
+            bytes.len()
+        );
+        let dest = tempfile::tempdir().unwrap();
+        let err = unpack(&bytes, dest.path()).unwrap_err();
+        assert!(err.contains("more than 10000 files"), "{err}");
+        let unpacked = std::fs::read_dir(dest.path()).unwrap().count();
+        assert!(unpacked <= MAX_PACKAGE_ENTRIES, "{unpacked}");
+    }
+
+    #[test]
+    fn the_body_limit_fits_a_package_of_the_limit_and_little_more() {
+        let base64_of_limit = (MAX_PACKAGE_BYTES as usize).div_ceil(3) * 4;
+        assert!(MAX_DEPLOY_BODY_BYTES > base64_of_limit);
+        assert!(MAX_DEPLOY_BODY_BYTES <= base64_of_limit + (2 << 20));
+    }
 
     #[test]
     fn round_trip_keeps_files_and_skips_git() {

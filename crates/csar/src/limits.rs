@@ -21,11 +21,12 @@ pub struct Limits {
 pub const RATIO_ALLOWANCE: u64 = 1 << 20;
 
 impl Default for Limits {
-    /// 10 000 entries, 512 MiB in total, 256 MiB per file, compression ratio 200:1.
+    /// 10 000 entries, 256 MiB in total (the agent's package limit: a CSAR the CLI accepts is
+    /// one the agent accepts), 256 MiB per file, compression ratio 200:1.
     fn default() -> Self {
         Limits {
             max_entries: 10_000,
-            max_total_bytes: 512 << 20,
+            max_total_bytes: 256 << 20,
             max_entry_bytes: 256 << 20,
             max_ratio: 200,
         }

@@ -271,3 +271,69 @@ fn a_hung_agent_does_not_hang_a_command_past_its_timeout() {
         );
     }
 }
+
+/// User events go to the permanent log: their data is bounded (a 5 MB event used to be
+/// stored), they come at a bounded rate, and a node they name is a valid name.
+#[test]
+fn user_events_are_bounded_in_size_and_rate() {
+    let agent = Agent::start();
+    let post = |body: String| {
+        http_request(
+            "POST",
+            &format!("{}/v1/events", agent.url),
+            None,
+            Some(&body),
+        )
+        .unwrap()
+    };
+    let big = "x".repeat(5 << 20);
+    let (status, answer) = post(format!(r#"{{"name":"big","data":"{big}"}}"#));
+    assert_eq!(status, 400, "{}", &answer[..answer.len().min(300)]);
+    assert!(answer.contains("limited to 16 KiB"), "{answer}");
+    let (status, answer) = post(r#"{"name":"n","service":"s","node":"../x"}"#.into());
+    assert_eq!(status, 400, "{answer}");
+    let small = "y".repeat(15 << 10);
+    let (status, answer) = post(format!(r#"{{"name":"fits","data":"{small}"}}"#));
+    assert_eq!(status, 201, "{}", &answer[..answer.len().min(300)]);
+    // A flood: the burst is taken, then refusals that say when to come back.
+    let mut refused = None;
+    for _ in 0..300 {
+        let (status, answer) = post(r#"{"name":"flood"}"#.into());
+        if status == 429 {
+            refused = Some(answer);
+            break;
+        }
+        assert_eq!(status, 201, "{answer}");
+    }
+    let refused = refused.expect("300 events at once were all accepted");
+    let error: serde_json::Value = serde_json::from_str(&refused).unwrap();
+    assert_eq!(error["code"], "too_many_events");
+    assert!(!agent.events().iter().any(|e| e["name"] == "big"));
+}
+
+/// A token of only whitespace (or with spaces in it) is refused at start, not accepted as a
+/// secret that no client can send.
+#[test]
+fn an_agent_refuses_a_blank_token() {
+    let dir = tempfile::tempdir().unwrap();
+    for token in ["   ", "two words"] {
+        let mut child = std::process::Command::new(BIN)
+            .args(["agent", "--api", "127.0.0.1:0", "--token", token])
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("KHUTULUN_TOKEN")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ended = eventually(Duration::from_secs(20), || child.try_wait().unwrap());
+        if ended.is_none() {
+            let _ = child.kill();
+            panic!("an agent started with the token {token:?}");
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("whitespace"), "{}", stderr(&out));
+    }
+}

@@ -1,5 +1,6 @@
 use super::error::ApiError;
 use crate::agent::Agent;
+use crate::deploy::check_name;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -109,11 +110,15 @@ pub struct EmitRequest {
     pub data: serde_json::Value,
 }
 
+/// The largest `data` of a user event, serialized.
+pub const MAX_USER_EVENT_DATA: usize = 16 << 10;
+
 /// Publishes a user event on this agent's bus and in the log; policy triggers on it run on
 /// this host. Answers the event as recorded.
 #[utoipa::path(post, path = "/v1/events", request_body = EmitRequest,
     responses((status = 201, description = "The event as recorded", body = Object),
-        (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+        (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+        (status = 429, description = "More user events than the agent takes (`too_many_events`)", body = super::error::ErrorBody)))]
 pub async fn emit(
     State(agent): State<Agent>,
     super::body::JsonBody(request): super::body::JsonBody<EmitRequest>,
@@ -130,6 +135,36 @@ pub async fn emit(
             format!(
                 "\"{}\" is not a usable event name: use 1 to 128 letters, digits, '_', '.', ':' or '-'",
                 request.name
+            ),
+        ));
+    }
+    let data_bytes = serde_json::to_vec(&request.data).map_or(0, |d| d.len());
+    if data_bytes > MAX_USER_EVENT_DATA {
+        return Err(ApiError::bad_request(
+            "invalid_event",
+            format!(
+                "the event's data is {data_bytes} bytes; events go to the permanent log, so data is limited to {} KiB: store larger things elsewhere and refer to them",
+                MAX_USER_EVENT_DATA >> 10
+            ),
+        ));
+    }
+    if let Some(node) = &request.node {
+        check_name("node", node)?;
+    }
+    let allowed = agent
+        .user_events
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(std::time::Instant::now());
+    if let Err(wait) = allowed {
+        return Err(ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_events",
+            format!(
+                "this agent takes at most {} user events a second (bursts of {}); try again in {} ms",
+                super::USER_EVENTS_PER_SECOND,
+                super::USER_EVENT_BURST,
+                wait.as_millis().max(1)
             ),
         ));
     }

@@ -84,6 +84,10 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// User events: a burst of this many, then this many a second (per agent).
+pub const USER_EVENT_BURST: u32 = 100;
+pub const USER_EVENTS_PER_SECOND: u32 = 20;
+
 /// The error answers every route can give besides its own, documented where they apply:
 /// 401 behind the token (everything but health and this document), 400 for a name in the
 /// path that is not a valid name, 400 and 415 for a body that does not fit or is not JSON.
@@ -192,7 +196,7 @@ pub fn router(agent: Agent) -> Router {
         // Health answers without a token so that clients can tell "no agent" from "wrong token".
         .route("/health", get(health))
         .layer(axum::extract::DefaultBodyLimit::max(
-            (crate::package::MAX_PACKAGE_BYTES as usize) * 2,
+            crate::package::MAX_DEPLOY_BODY_BYTES,
         ));
     Router::new()
         .nest("/v1", v1)
