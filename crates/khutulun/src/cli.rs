@@ -25,9 +25,18 @@ pub struct Global {
         default_value = "http://127.0.0.1:8181"
     )]
     pub agent: String,
-    /// Bearer token for the agent's API (and, for `agent`, the token it requires).
+    /// Bearer token for the agent's API (and, for `agent`, the token it requires). On the
+    /// command line every user sees it in `ps`: prefer --token-file or KHUTULUN_TOKEN.
     #[arg(long, global = true, env = "KHUTULUN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding the token (its first line), instead of --token.
+    #[arg(
+        long,
+        global = true,
+        env = "KHUTULUN_TOKEN_FILE",
+        conflicts_with = "token"
+    )]
+    pub token_file: Option<std::path::PathBuf>,
     /// Namespace of the services.
     #[arg(short = 'n', long, global = true, default_value = "default")]
     pub namespace: String,

@@ -74,6 +74,13 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
                 as usize,
         },
     };
+    // Not dumpable: its /proc entries (environ with KHUTULUN_TOKEN, memory, descriptors)
+    // belong to root, so a workload running as the agent's own user cannot read them.
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!("warning: cannot make the agent non-dumpable ({e}): workloads running as its user could read its environment");
+    }
     khutulun_agent::run(config).await.map_err(Failure::new)
 }
 

@@ -29,8 +29,37 @@ pub fn instance_arg(text: &str) -> CliResult<(&str, u32)> {
     }
 }
 
+/// The token: from --token-file, or --token / KHUTULUN_TOKEN (with a warning when it was
+/// typed on the command line, where `ps` shows it to every user).
+fn token(global: &crate::cli::Global) -> CliResult<Option<String>> {
+    if let Some(path) = &global.token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(format!(
+                "cannot read the token file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let token = text.lines().next().unwrap_or("").trim_end().to_owned();
+        if token.is_empty() {
+            return Err(Failure::new(format!(
+                "the token file {} is empty: write the token on its first line",
+                path.display()
+            )));
+        }
+        return Ok(Some(token));
+    }
+    let typed = std::env::args().any(|a| a == "--token" || a.starts_with("--token="));
+    if typed && global.token.is_some() {
+        eprintln!(
+            "warning: a token given with --token is visible to every user of this machine (ps, /proc); use --token-file FILE or KHUTULUN_TOKEN"
+        );
+    }
+    Ok(global.token.clone())
+}
+
 pub async fn run(cli: Cli) -> CliResult {
-    let global = cli.global;
+    let mut global = cli.global;
+    global.token = token(&global)?;
     let mut client = Client::new(&global.agent, global.token.clone());
     if let Some(timeout) = cli.command.timeout() {
         client.set_timeout(std::time::Duration::from_secs(timeout));
