@@ -23,18 +23,26 @@ pub struct DeployInput {
     /// The entry TOSCA file, relative to the package root.
     pub entry: String,
     pub inputs: BTreeMap<String, Value>,
-    /// The package as a tar.gz.
-    pub package: Vec<u8>,
+    /// A staging directory (`DirStore::staging_dir`) holding the package as a tar.gz in
+    /// [`ARCHIVE`]. The deploy removes it when it is done, whatever the outcome.
+    pub staging: std::path::PathBuf,
 }
 
+/// The uploaded archive's name in the staging directory.
+pub const ARCHIVE: &str = "package.tar.gz";
+
 pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, ApiError> {
-    check_name("namespace", &input.namespace)?;
-    check_name("service", &input.name)?;
     // A task of its own: a client that goes away must not cut a deploy in half.
     let agent = agent.clone();
     tokio::spawn(async move {
-        let staging = agent.store.staging_dir().map_err(ApiError::internal)?;
-        let result = deploy_staged(&agent, &input, &staging).await;
+        let staging = input.staging.clone();
+        let result = match (
+            check_name("namespace", &input.namespace),
+            check_name("service", &input.name),
+        ) {
+            (Ok(()), Ok(())) => deploy_staged(&agent, &input, &staging).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         let _ = khutulun_state::blocking(|| std::fs::remove_dir_all(&staging));
         result
     })
@@ -53,8 +61,8 @@ async fn deploy_staged(
     khutulun_state::blocking(|| std::fs::create_dir_all(&package)).map_err(ApiError::internal)?;
     {
         let package = package.clone();
-        let bytes = input.package.clone();
-        tokio::task::spawn_blocking(move || crate::package::unpack(&bytes, &package))
+        let archive = staging.join(ARCHIVE);
+        tokio::task::spawn_blocking(move || crate::package::unpack_file(&archive, &package))
             .await
             .map_err(ApiError::internal)?
             .map_err(|m| ApiError::bad_request("bad_package", m))?;

@@ -49,7 +49,23 @@ fn add_dir<W: std::io::Write>(
 /// Unpacks a tar.gz into `dest`, refusing entries that would land outside it, links, and
 /// archives that grow beyond [`MAX_PACKAGE_BYTES`].
 pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
-    let mut archive = tar::Archive::new(GzDecoder::new(bytes));
+    unpack_from(bytes, dest)
+}
+
+/// [`unpack`] of the archive file at `archive` (an upload streamed to disk), read as it is
+/// unpacked: memory stays small whatever the package's size.
+pub fn unpack_file(archive: &Path, dest: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(archive).map_err(|e| {
+        format!(
+            "cannot open the uploaded package {}: {e}",
+            archive.display()
+        )
+    })?;
+    unpack_from(std::io::BufReader::new(file), dest)
+}
+
+fn unpack_from(reader: impl std::io::Read, dest: &Path) -> Result<(), String> {
+    let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let mut total: u64 = 0;
     let entries = archive
         .entries()

@@ -11,6 +11,7 @@ mod internal;
 mod operations;
 mod plugins;
 mod services;
+mod upload;
 pub mod views;
 
 use crate::agent::Agent;

@@ -3,10 +3,9 @@ use super::views::{DeployRequest, InstanceView, ServiceDetail, ServiceView};
 use crate::agent::Agent;
 use crate::deploy::{check_name, DeployInput};
 use crate::runtime::InstanceAttributes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use base64::Engine;
 use std::collections::BTreeMap;
 
 /// The services of a namespace.
@@ -53,29 +52,34 @@ pub async fn show(
 /// Deploys a package as a service (a new revision if the service exists). Returns once the
 /// revision is stored; instances start in the background (watch the service or the events).
 #[utoipa::path(put, path = "/v1/namespaces/{ns}/services/{name}",
-    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service")),
-    request_body = DeployRequest,
+    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service"),
+        super::upload::DeployQuery),
+    request_body(content(
+        (DeployRequest = "application/json"),
+        (Vec<u8> = "application/gzip", example = "the package as a tar.gz, with ?entry= and ?inputs="))),
     responses((status = 202, body = ServiceView),
+        (status = 413, description = "The package is larger than the limit (`package_too_large`)", body = super::error::ErrorBody),
+        (status = 507, description = "The package cannot be stored (`cannot_store`, with the OS's reason)", body = super::error::ErrorBody),
         (status = 422, description = "The template does not compile (`invalid_template`, with diagnostics) or cannot run", body = super::error::ErrorBody),
         (status = 409, description = "Ports unavailable or the service is being deleted", body = super::error::ErrorBody)))]
 pub async fn deploy(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
-    super::body::JsonBody(request): super::body::JsonBody<DeployRequest>,
+    Query(query): Query<super::upload::DeployQuery>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<ServiceView>), ApiError> {
-    let package = base64::engine::general_purpose::STANDARD
-        .decode(request.package.as_bytes())
-        .map_err(|e| {
-            ApiError::bad_request("bad_package", format!("package is not valid base64: {e}"))
-        })?;
+    // Names first: a bad one is refused before the package is received.
+    check_name("namespace", &ns)?;
+    check_name("service", &name)?;
+    let upload = super::upload::receive(&agent, query, request).await?;
     let record = crate::deploy::deploy(
         &agent,
         DeployInput {
             namespace: ns.clone(),
             name: name.clone(),
-            entry: request.entry,
-            inputs: request.inputs,
-            package,
+            entry: upload.entry,
+            inputs: upload.inputs,
+            staging: upload.staging,
         },
     )
     .await?;

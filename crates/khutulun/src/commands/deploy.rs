@@ -2,7 +2,6 @@ use crate::cli::Format;
 use crate::client::Client;
 use crate::failure::{CliResult, Failure};
 use crate::package;
-use base64::Engine;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::Value;
@@ -54,16 +53,18 @@ pub async fn send(
     let bytes = tokio::task::spawn_blocking(move || khutulun_agent::pack_directory(&root))
         .await?
         .map_err(|e| Failure::new(format!("cannot pack {}: {e}", located.root.display())))?;
-    let body = serde_json::json!({
-        "entry": located.entry,
-        "inputs": inputs,
-        "package": base64::engine::general_purpose::STANDARD.encode(bytes),
-    });
+    // The package itself as the body (the agent streams it to disk), the rest in the query.
+    let inputs = serde_json::to_string(&inputs).expect("inputs are JSON");
     let response = client
         .send(
             client
                 .request(Method::PUT, &format!("/namespaces/{ns}/services/{name}"))
-                .json(&body),
+                .query(&[
+                    ("entry", located.entry.as_str()),
+                    ("inputs", inputs.as_str()),
+                ])
+                .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+                .body(bytes),
         )
         .await?;
     Ok(response.json().await?)
