@@ -229,6 +229,11 @@ pub fn spawn(
                 // Fenced or replaced while it ran: its end is not this supervisor's to record.
                 return;
             }
+            if workload.kind == crate::workload::DelegateKind::Process {
+                // The run is over when its main process is: what it left in its group (a
+                // shell's background child) ends too, before any restart.
+                let _ = delegate.stop(&running, workload.stop_timeout).await;
+            }
             on_exit(&agent, &instance, &running, exit);
             if !workload.restart.restarts_after(&exit) {
                 finish(&agent, &instance, id);

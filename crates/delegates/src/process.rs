@@ -235,7 +235,19 @@ impl Delegate for ProcessDelegate {
             return Ok(());
         };
         if !self.is_alive(running).await {
-            signal_group(pid, Signal::KILL);
+            // The leader ended; what it left in its group (a shell's background child) gets
+            // the same grace as the leader would have.
+            if proc_stat::live_group_members(pid).is_empty() {
+                return Ok(());
+            }
+            signal_group(pid, Signal::TERM);
+            let deadline = std::time::Instant::now() + grace;
+            while !proc_stat::live_group_members(pid).is_empty()
+                && std::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            end_group(pid).await;
             return Ok(());
         }
         let fd = open_pidfd(pid);
@@ -254,15 +266,7 @@ impl Delegate for ProcessDelegate {
                 wait_readable(fd).await;
             }
         }
-        // Whatever the leader left behind in its group goes too. SIGKILL is delivered
-        // asynchronously: wait, bounded, until every member has died, so that what they held
-        // (a port) is free when this returns.
-        signal_group(pid, Signal::KILL);
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while !proc_stat::live_group_members(pid).is_empty() && std::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        end_group(pid).await;
         Ok(())
     }
 
@@ -356,6 +360,17 @@ fn signal_group(pid: u32, signal: Signal) {
     if let Some(pid) = Pid::from_raw(pid as i32) {
         // ESRCH: the group is already empty.
         let _ = kill_process_group(pid, signal);
+    }
+}
+
+/// Whatever is left in process group `pgid` goes. SIGKILL is delivered asynchronously:
+/// wait, bounded, until every member has died, so that what they held (a port) is free
+/// when this returns.
+async fn end_group(pgid: u32) {
+    signal_group(pgid, Signal::KILL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !proc_stat::live_group_members(pgid).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -1,0 +1,85 @@
+//! What a process workload leaves behind when its main process ends: nothing. A restart
+//! first ends the rest of the old run's process group (a background child of a shell used
+//! to be left behind on every restart), and so does an end without restart.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Live (not zombie) processes whose command line is exactly `line`.
+fn count(line: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let args: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                args.join(" ") == line
+            }) && process_alive(*pid)
+        })
+        .count()
+}
+
+fn template(restart: &str, child: &str) -> String {
+    format!(
+        r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    app:
+      type: Process
+      properties:
+        command: sh
+        arguments: [ -c, '{child} & sleep 0.5' ]
+        restart: {restart}
+"#
+    )
+}
+
+#[test]
+fn a_main_process_that_ends_takes_its_group_with_it() {
+    let agent = Agent::start();
+    let tag = std::process::id() % 100_000;
+    // restart: always — the run ends every half second and is started again.
+    let child = format!("sleep 6{tag:05}");
+    let dir = template_dir(&[("service.yaml", &template("always", &child))]);
+    agent.ok(&["deploy", "again", dir.path().to_str().unwrap(), "--wait"]);
+    let restarted = eventually(Duration::from_secs(30), || {
+        let n = agent
+            .events()
+            .iter()
+            .filter(|e| e["type"] == "instance_restarting")
+            .count();
+        (n >= 3).then_some(n)
+    });
+    assert!(restarted.is_some(), "no restarts: {}", agent.log());
+    let left = count(&child);
+    assert!(
+        left <= 1,
+        "{left} background children of earlier runs still run"
+    );
+    agent.ok(&["delete", "again", "--wait"]);
+    assert_eq!(count(&child), 0);
+
+    // restart: never — once the run ends, so does what it started.
+    let child = format!("sleep 7{tag:05}");
+    let dir = template_dir(&[("service.yaml", &template("never", &child))]);
+    agent.ok(&["deploy", "once", dir.path().to_str().unwrap(), "--wait"]);
+    let gone = eventually(Duration::from_secs(20), || {
+        let exited = agent.instance("once", "app")["state"] != "running";
+        (exited && count(&child) == 0).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the background child outlived its run: {} left",
+        count(&child)
+    );
+    agent.ok(&["delete", "once", "--wait"]);
+}
