@@ -65,7 +65,14 @@ async fn deploy_staged(
         tokio::task::spawn_blocking(move || crate::package::unpack_file(&archive, &package))
             .await
             .map_err(ApiError::internal)?
-            .map_err(|m| ApiError::bad_request("bad_package", m))?;
+            .map_err(|e| match e {
+                crate::package::UnpackError::Refused(m) => ApiError::bad_request("bad_package", m),
+                crate::package::UnpackError::Storage(m) => ApiError::new(
+                    axum::http::StatusCode::INSUFFICIENT_STORAGE,
+                    "cannot_store",
+                    m,
+                ),
+            })?;
     }
     check_entry(&input.entry)?;
     if !khutulun_state::blocking(|| package.join(&input.entry).is_file()) {

@@ -48,38 +48,70 @@ fn add_dir<W: std::io::Write>(
 
 /// Unpacks a tar.gz into `dest`, refusing entries that would land outside it, links, and
 /// archives that grow beyond [`MAX_PACKAGE_BYTES`].
-pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), String> {
+pub fn unpack(bytes: &[u8], dest: &Path) -> Result<(), UnpackError> {
     unpack_from(bytes, dest)
+}
+
+/// Why a package was not unpacked: the package (refused, 400) or the place it goes to (the
+/// OS's own words, e.g. "No space left on device": 507).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnpackError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl From<String> for UnpackError {
+    fn from(message: String) -> Self {
+        UnpackError::Refused(message)
+    }
+}
+
+/// The OS error under a tar or IO error, if the failure came from the system (a full or
+/// read-only disk), not from the archive's content.
+fn os_cause(e: &std::io::Error) -> Option<std::io::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return Some(std::io::Error::from_raw_os_error(code));
+            }
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// [`unpack`] of the archive file at `archive` (an upload streamed to disk), read as it is
 /// unpacked: memory stays small whatever the package's size.
-pub fn unpack_file(archive: &Path, dest: &Path) -> Result<(), String> {
+pub fn unpack_file(archive: &Path, dest: &Path) -> Result<(), UnpackError> {
     let file = std::fs::File::open(archive).map_err(|e| {
-        format!(
+        UnpackError::Storage(format!(
             "cannot open the uploaded package {}: {e}",
             archive.display()
-        )
+        ))
     })?;
     unpack_from(std::io::BufReader::new(file), dest)
 }
 
-fn unpack_from(reader: impl std::io::Read, dest: &Path) -> Result<(), String> {
+fn unpack_from(reader: impl std::io::Read, dest: &Path) -> Result<(), UnpackError> {
     let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let mut total: u64 = 0;
     let entries = archive
         .entries()
-        .map_err(|e| format!("the package is not a tar.gz archive: {e}"))?;
+        .map_err(|e| UnpackError::Refused(format!("the package is not a tar.gz archive: {e}")))?;
     for (count, entry) in entries.enumerate() {
         if count >= MAX_PACKAGE_ENTRIES {
             return Err(format!(
                 "the package holds more than {MAX_PACKAGE_ENTRIES} files and directories; refusing it"
-            ));
+            ).into());
         }
-        let mut entry = entry.map_err(|e| format!("the package archive is damaged: {e}"))?;
+        let mut entry = entry
+            .map_err(|e| UnpackError::Refused(format!("the package archive is damaged: {e}")))?;
         let path = entry
             .path()
-            .map_err(|e| format!("bad path in the package: {e}"))?
+            .map_err(|e| UnpackError::Refused(format!("bad path in the package: {e}")))?
             .into_owned();
         if path
             .components()
@@ -88,25 +120,31 @@ fn unpack_from(reader: impl std::io::Read, dest: &Path) -> Result<(), String> {
             return Err(format!(
                 "package entry {} points outside the package; refusing it",
                 path.display()
-            ));
+            )
+            .into());
         }
         let kind = entry.header().entry_type();
         if !(kind.is_file() || kind.is_dir()) {
             return Err(format!(
                 "package entry {} is a link or special file; packages hold plain files and directories",
                 path.display()
-            ));
+            ).into());
         }
         total += entry.header().size().unwrap_or(0);
         if total > MAX_PACKAGE_BYTES {
             return Err(format!(
                 "the package unpacks to more than {} MiB; refusing it",
                 MAX_PACKAGE_BYTES / (1024 * 1024)
-            ));
+            )
+            .into());
         }
-        entry
-            .unpack_in(dest)
-            .map_err(|e| format!("cannot unpack {}: {e}", path.display()))?;
+        entry.unpack_in(dest).map_err(|e| match os_cause(&e) {
+            Some(os) => UnpackError::Storage(format!(
+                "cannot store {} of the package: {os}",
+                path.display()
+            )),
+            None => UnpackError::Refused(format!("cannot unpack {}: {e}", path.display())),
+        })?;
     }
     Ok(())
 }
@@ -129,9 +167,40 @@ mod tests {
         );
         let dest = tempfile::tempdir().unwrap();
         let err = unpack(&bytes, dest.path()).unwrap_err();
-        assert!(err.contains("more than 10000 files"), "{err}");
+        assert!(
+            matches!(&err, UnpackError::Refused(m) if m.contains("more than 10000 files")),
+            "{err}"
+        );
         let unpacked = std::fs::read_dir(dest.path()).unwrap().count();
         assert!(unpacked <= MAX_PACKAGE_ENTRIES, "{unpacked}");
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_in_the_os_s_words_not_as_a_bad_package() {
+        // A 1 MiB tmpfs (root only) and a package that unpacks to 2 MiB.
+        let dest = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dest.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipping: cannot mount a tmpfs here (not root?)");
+            return;
+        }
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("big.bin"), "x".repeat(2 << 20)).unwrap();
+        let bytes = pack_directory(src.path()).unwrap();
+        let err = unpack(&bytes, dest.path());
+        let _ = std::process::Command::new("umount")
+            .arg(dest.path())
+            .status();
+        match err {
+            Err(UnpackError::Storage(m)) => {
+                assert!(m.contains("No space left on device"), "{m}")
+            }
+            other => panic!("expected a storage error, got {other:?}"),
+        }
     }
 
     #[test]
@@ -174,6 +243,9 @@ mod tests {
         let bytes = builder.into_inner().unwrap().finish().unwrap();
         let dest = tempfile::tempdir().unwrap();
         let err = unpack(&bytes, dest.path()).unwrap_err();
-        assert!(err.contains("points outside the package"), "{err}");
+        assert!(
+            matches!(&err, UnpackError::Refused(m) if m.contains("points outside the package")),
+            "{err}"
+        );
     }
 }
