@@ -389,12 +389,21 @@ impl DirStore {
 
     /// Removes a service's directory. Caller holds the service lock. The directory is first
     /// renamed away so that readers never see half of it.
+    /// Removes a service's directory, and its lock file: the caller holds the service lock,
+    /// and a waiter for it finds the file unlinked when it gets it and takes the lock on a
+    /// new one (`FileLock::acquire`), so no lock file is left per deleted service.
     pub fn remove_service(&self, namespace: &str, service: &str) -> StateResult<()> {
         crate::offload::blocking(|| self.remove_service_here(namespace, service))
     }
 
     fn remove_service_here(&self, namespace: &str, service: &str) -> StateResult<()> {
         let dir = self.layout.service(namespace, service);
+        let lock = self.layout.service_lock(namespace, service);
+        match fs::remove_file(&lock) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(StateError::io("remove", &lock, e)),
+        }
         if !dir.exists() {
             return Ok(());
         }
@@ -642,10 +651,26 @@ mod tests {
         let store = DirStore::open(dir.path()).unwrap();
         let lock = store.lock_service("default", "s").unwrap();
         store.write_service(&record("default", "s", 1)).unwrap();
+        // Another holder-to-be waits on the lock while the service is removed.
+        let waiter = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _lock = store.lock_service("default", "s").unwrap();
+                store.write_service(&record("default", "s", 2)).unwrap();
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
         store.remove_service("default", "s").unwrap();
+        let lock_file = store.layout().service_lock("default", "s");
+        assert!(!lock_file.exists(), "the lock file outlived its service");
         drop(lock);
+        waiter.join().unwrap();
+        // The waiter got the lock (on a new file) and wrote after the removal.
+        assert_eq!(store.service("default", "s").unwrap().unwrap().revision, 2);
+        store.remove_service("default", "s").unwrap();
         assert!(store.service("default", "s").unwrap().is_none());
         assert!(store.services("default").unwrap().is_empty());
+        assert!(!lock_file.exists());
         let _again = store.lock_service("default", "s").unwrap();
     }
 
