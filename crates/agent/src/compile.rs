@@ -64,13 +64,7 @@ pub fn compile_package(
     // Artifacts are named relative to the package, which moves after the compile.
     graph.relativize_artifacts(package_root);
     if let Err(cycle) = khutulun_graph::start_order(&graph) {
-        return Err(CompileError::Diagnostics(vec![Diagnostic {
-            severity: khutulun_tosca::Severity::Error,
-            file: entry.to_owned(),
-            line: 1,
-            column: 1,
-            message: cycle.to_string(),
-        }]));
+        return Err(at_entry(cycle.to_string()));
     }
     Ok(graph)
 }

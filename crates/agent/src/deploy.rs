@@ -17,6 +17,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// What a deploy is given. The API checked `namespace` and `name` (`check_name`) before it
+/// received the package.
 pub struct DeployInput {
     pub namespace: String,
     pub name: String,
@@ -36,13 +38,7 @@ pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, 
     let agent = agent.clone();
     tokio::spawn(async move {
         let staging = input.staging.clone();
-        let result = match (
-            check_name("namespace", &input.namespace),
-            check_name("service", &input.name),
-        ) {
-            (Ok(()), Ok(())) => deploy_staged(&agent, &input, &staging).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+        let result = deploy_staged(&agent, &input, &staging).await;
         let _ = khutulun_state::blocking(|| std::fs::remove_dir_all(&staging));
         result
     })
@@ -67,11 +63,7 @@ async fn deploy_staged(
             .map_err(ApiError::internal)?
             .map_err(|e| match e {
                 crate::package::UnpackError::Refused(m) => ApiError::bad_request("bad_package", m),
-                crate::package::UnpackError::Storage(m) => ApiError::new(
-                    axum::http::StatusCode::INSUFFICIENT_STORAGE,
-                    "cannot_store",
-                    m,
-                ),
+                crate::package::UnpackError::Storage(m) => ApiError::cannot_store(m),
             })?;
     }
     check_entry(&input.entry)?;
@@ -524,7 +516,6 @@ pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef 
     })
 }
 
-/// Names become file names: keep them plain.
 /// The entry names a file of the package: a relative path without `..` (checked before the
 /// path is used; the compiler then reads nothing outside the package either).
 fn check_entry(entry: &str) -> Result<(), ApiError> {
@@ -544,6 +535,7 @@ fn check_entry(entry: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Names become file names: keep them plain (the rule is `khutulun_state::Name`'s).
 pub fn check_name(what: &'static str, name: &str) -> Result<(), ApiError> {
     khutulun_state::Name::parse(what, name)
         .map(|_| ())

@@ -1,12 +1,17 @@
 //! Reading /proc/<pid>/stat: the start time that tells a live process from a reused pid.
 
+/// The fields of /proc/<pid>/stat from field 3 (state) on, if the process exists. (The
+/// command name, field 2, is in parentheses and may contain spaces or ')'.)
+fn fields_after_comm(pid: u32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = text.get(text.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
 /// (state letter, start time in clock ticks since boot) of a process, if it exists.
 pub fn state_and_start_time(pid: u32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain spaces or ')'.
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state); starttime is field 22.
+    let fields = fields_after_comm(pid)?;
+    // Starttime is field 22.
     let state = fields.first()?.chars().next()?;
     let start = fields.get(22 - 3)?.parse().ok()?;
     Some((state, start))
@@ -22,10 +27,8 @@ pub fn start_time(pid: u32) -> Option<u64> {
 
 /// The session id of a process (field 6), if it exists.
 pub fn session(pid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 2..];
     // From field 3: state, ppid, pgrp, session.
-    rest.split_whitespace().nth(3)?.parse().ok()
+    fields_after_comm(pid)?.get(3)?.parse().ok()
 }
 
 /// Pids of the live (not zombie) processes of process group `pgid`.
@@ -37,15 +40,11 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let Some(rest) = text.rfind(')').map(|i| &text[i + 2..]) else {
+            let Some(fields) = fields_after_comm(*pid) else {
                 return false;
             };
             // From field 3: state, ppid, pgrp.
-            let fields: Vec<&str> = rest.split_whitespace().take(3).collect();
-            let live = !matches!(fields.first(), Some(&"Z") | Some(&"X"));
+            let live = !matches!(fields.first().map(String::as_str), Some("Z") | Some("X"));
             live && fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
         })
         .collect()

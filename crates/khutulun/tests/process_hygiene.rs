@@ -7,23 +7,8 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// Live (not zombie) processes whose command line is exactly `line`.
 fn count(line: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
-                let args: Vec<String> = raw
-                    .split(|b| *b == 0)
-                    .filter(|a| !a.is_empty())
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect();
-                args.join(" ") == line
-            }) && process_alive(*pid)
-        })
-        .count()
+    pids_with_cmdline(line).len()
 }
 
 fn template(restart: &str, child: &str) -> String {

@@ -8,28 +8,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-/// Pids of processes whose command line is exactly `line` (arguments joined by spaces).
-fn pids_with_cmdline(line: &str) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = raw
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.join(" ") == line && process_alive(pid) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
 #[test]
 fn self_fencing_ends_a_daemon_that_left_its_workload_s_session() {
     let source = tempfile::tempdir().unwrap();

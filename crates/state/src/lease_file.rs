@@ -16,7 +16,7 @@ use crate::lease::LeaseRecord;
 use rustix::fs::{flock, FlockOperation};
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Records are padded to a multiple of this.
@@ -78,7 +78,7 @@ impl LeaseFile {
         &self,
         change: impl FnOnce(Option<LeaseRecord>) -> Option<LeaseRecord>,
     ) -> StateResult<Option<LeaseRecord>> {
-        if !self.still_linked() {
+        if !crate::lock::still_linked(&self.file, &self.path) {
             return Err(StateError::io(
                 "lock",
                 &self.path,
@@ -118,13 +118,6 @@ impl LeaseFile {
                 return Ok(bytes);
             }
             bytes.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn still_linked(&self) -> bool {
-        match (self.file.metadata(), std::fs::metadata(&self.path)) {
-            (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
-            _ => false,
         }
     }
 }
@@ -177,6 +170,7 @@ fn encode(record: &LeaseRecord) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::lease::LeaseState;
+    use std::os::unix::fs::MetadataExt;
 
     fn record(epoch: u64, host: &str) -> LeaseRecord {
         LeaseRecord {

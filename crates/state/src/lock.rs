@@ -72,7 +72,9 @@ fn open_lock_file(path: &Path) -> StateResult<File> {
         .map_err(|e| StateError::io("open lock file", path, e))
 }
 
-fn still_linked(file: &File, path: &Path) -> bool {
+/// Whether `file` is still the file named `path` (not unlinked or replaced since it was
+/// opened).
+pub(crate) fn still_linked(file: &File, path: &Path) -> bool {
     match (file.metadata(), std::fs::metadata(path)) {
         (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
         _ => false,

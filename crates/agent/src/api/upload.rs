@@ -161,9 +161,7 @@ fn too_large() -> ApiError {
 
 /// Writing the upload failed: the disk's own words (e.g. "No space left on device").
 fn disk_error(e: std::io::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "cannot_store",
-        format!("cannot store the uploaded package on the shared state: {e}"),
-    )
+    ApiError::cannot_store(format!(
+        "cannot store the uploaded package on the shared state: {e}"
+    ))
 }

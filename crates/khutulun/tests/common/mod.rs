@@ -273,6 +273,27 @@ pub fn kill(pid: u32, signal: i32) {
 }
 
 /// True when a process with this pid exists and is not a zombie.
+/// Live (not zombie) processes whose command line, arguments joined by spaces, is `line`.
+pub fn pids_with_cmdline(line: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let args: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                args.join(" ") == line
+            }) && process_alive(*pid)
+        })
+        .collect()
+}
+
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
