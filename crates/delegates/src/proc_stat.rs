@@ -60,10 +60,28 @@ mod tests {
         assert!(start > 0);
         assert_eq!(super::start_time(me), Some(start));
         assert_eq!(super::start_time(u32::MAX / 2), None);
-        let sid = rustix::process::getsid(None)
-            .unwrap()
-            .as_raw_nonzero()
-            .get() as u32;
-        assert_eq!(super::session(me), Some(sid));
+        // getsid(2) says 0 when our session's leader is outside this pid namespace (as in
+        // a container); rustix's Pid cannot hold 0, so ask libc.
+        let sid = unsafe { libc::getsid(0) };
+        assert!(sid >= 0);
+        assert_eq!(super::session(me), Some(sid as u32));
+    }
+
+    #[test]
+    fn a_session_leader_s_session_is_its_own_pid() {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new("sleep");
+        command.arg("30");
+        unsafe {
+            command.pre_exec(|| {
+                rustix::process::setsid()?;
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        let seen = super::session(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen, Some(child.id()));
     }
 }
