@@ -491,9 +491,16 @@ fn memory_bytes() -> u64 {
 /// the next agent on this host adopts them.
 pub async fn run(config: AgentConfig) -> Result<(), String> {
     config.validate()?;
-    let listener = tokio::net::TcpListener::bind(config.api)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.api))?;
+    let tcp = match config.api {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| format!("cannot listen on {address}: {e}"))?,
+        ),
+        None => None,
+    };
+    let socket = api::local_socket::bind(&config.socket).await?;
+    let socket_path = config.socket.clone();
     let agent = Agent::new(config)?;
     agent.connect_docker().await;
     crate::handlers::spawn(&agent);
@@ -504,18 +511,45 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
     crate::adopt::adopt_all(&agent, &Default::default()).await;
     crate::lease::spawn(&agent);
     let app = api::router(agent.clone());
-    tracing::info!(
-        "agent for host {} listening on {}",
-        agent.host.name,
-        agent.host.api_url
-    );
+    match &tcp {
+        Some(_) => tracing::info!(
+            "agent for host {} listening on {} and on {}",
+            agent.host.name,
+            agent.host.api_url,
+            socket_path.display()
+        ),
+        None => tracing::info!(
+            "agent for host {} listening on {} (no token, so no TCP)",
+            agent.host.name,
+            socket_path.display()
+        ),
+    }
     let (stopping, stopped) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    });
+    let until_stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let local = axum::serve(
+        socket,
+        app.clone()
+            .layer(axum::Extension(api::local_socket::LocalPeer)),
+    )
+    .with_graceful_shutdown(until_stopping());
+    let remote = async {
+        match tcp {
+            Some(listener) => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(until_stopping())
+                    .await
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        result = server => result.map_err(|e| format!("API server failed: {e}"))?,
+        result = local => result.map_err(|e| format!("API server (Unix socket) failed: {e}"))?,
+        result = remote => result.map_err(|e| format!("API server failed: {e}"))?,
         () = async {
             shutdown_signal().await;
             let _ = stopping.send(true);

@@ -27,11 +27,14 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// This host's name in the cluster.
     pub host: String,
-    /// Where the HTTP API listens.
-    pub api: SocketAddr,
+    /// Where the HTTP API listens on TCP; only with a token (see `validate`).
+    pub api: Option<SocketAddr>,
+    /// The API's Unix socket, for this host's own users: mode 0600, owned by the agent's
+    /// user, served always and without a token (the kernel says who connects).
+    pub socket: PathBuf,
     /// The address workloads on this host are reached at.
     pub address: String,
-    /// Bearer token required by the API; mandatory when `api` is not loopback.
+    /// Bearer token required on TCP; the API is served on TCP only with one.
     pub token: Option<String>,
     /// Ports handed out to endpoints that ask for any port.
     pub port_range: PortRange,
@@ -65,10 +68,28 @@ impl AgentConfig {
                 return Err("the token holds whitespace or control characters, which an HTTP header cannot carry: use printable characters only".into());
             }
         }
-        if !self.api.ip().is_loopback() && self.token.as_deref().unwrap_or("").is_empty() {
+        let token = self.token.as_deref().unwrap_or("");
+        if let (Some(api), true) = (self.api, token.is_empty()) {
+            return Err(if api.ip().is_loopback() {
+                format!(
+                    "serving the API on TCP ({api}) needs a token: without one, every local user could act as this agent's user through it. Give a token (--token-file or KHUTULUN_TOKEN), or drop --api and use the agent's Unix socket ({})",
+                    self.socket.display()
+                )
+            } else {
+                format!(
+                    "the API address {api} is reachable from other machines, so a token is required: pass --token-file or set KHUTULUN_TOKEN (or drop --api and use the Unix socket {})",
+                    self.socket.display()
+                )
+            });
+        }
+        let joins = !self.gossip.seeds.is_empty() || self.gossip.multicast.is_some();
+        if joins && self.api.is_none() {
+            return Err("joining a cluster (--seed or --multicast) needs the API on TCP, where the other agents call it: give every agent the same token (--token-file or KHUTULUN_TOKEN) and an --api address".into());
+        }
+        if self.socket.as_os_str().len() > 100 {
             return Err(format!(
-                "the API address {} is reachable from other machines, so a token is required: pass --token or set KHUTULUN_TOKEN (or listen on 127.0.0.1)",
-                self.api
+                "the socket path {} is too long for a Unix socket (at most 100 bytes here): choose a shorter --socket",
+                self.socket.display()
             ));
         }
         if self.host.is_empty() || self.host.contains('/') || self.host.starts_with('.') {
@@ -80,17 +101,22 @@ impl AgentConfig {
         Ok(())
     }
 
+    /// Where other agents reach this one: its TCP address, or `unix:<socket>` when it serves
+    /// only its Unix socket (then only this host's own clients can).
     pub fn api_url(&self) -> String {
-        let ip = self.api.ip();
+        let Some(api) = self.api else {
+            return format!("unix:{}", self.socket.display());
+        };
+        let ip = api.ip();
         let host = if ip.is_unspecified() {
             self.address.clone()
         } else {
             ip.to_string()
         };
         if host.contains(':') {
-            format!("http://[{host}]:{}", self.api.port())
+            format!("http://[{host}]:{}", api.port())
         } else {
-            format!("http://{host}:{}", self.api.port())
+            format!("http://{host}:{}", api.port())
         }
     }
 }
@@ -104,7 +130,10 @@ mod tests {
             state_dir: "/tmp/s".into(),
             data_dir: "/tmp/d".into(),
             host: "h".into(),
-            api: api.parse().unwrap(),
+            api: Some(api)
+                .filter(|a| !a.is_empty())
+                .map(|a| a.parse().unwrap()),
+            socket: "/tmp/d/agent.sock".into(),
             address: "127.0.0.1".into(),
             token: token.map(str::to_owned),
             port_range: PortRange::default(),
@@ -127,11 +156,27 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_api_needs_a_token() {
-        assert!(config("127.0.0.1:8181", None).validate().is_ok());
+    fn tcp_needs_a_token_and_the_unix_socket_does_not() {
+        assert!(config("", None).validate().is_ok());
+        assert_eq!(config("", None).api_url(), "unix:/tmp/d/agent.sock");
+        let err = config("127.0.0.1:8181", None).validate().unwrap_err();
+        assert!(err.contains("needs a token"), "{err}");
+        assert!(err.contains("/tmp/d/agent.sock"), "{err}");
         let err = config("0.0.0.0:8181", None).validate().unwrap_err();
         assert!(err.contains("a token is required"), "{err}");
         assert!(config("0.0.0.0:8181", Some("s3cret")).validate().is_ok());
+        assert!(config("127.0.0.1:8181", Some("s3cret")).validate().is_ok());
+    }
+
+    #[test]
+    fn a_cluster_needs_the_api_on_tcp() {
+        let mut joining = config("", None);
+        joining.gossip.seeds = vec!["10.0.0.1:8183".into()];
+        let err = joining.validate().unwrap_err();
+        assert!(err.contains("--seed or --multicast"), "{err}");
+        let mut joining = config("10.0.0.2:8181", Some("s3cret"));
+        joining.gossip.seeds = vec!["10.0.0.1:8183".into()];
+        assert!(joining.validate().is_ok());
     }
 
     #[test]
@@ -139,8 +184,8 @@ mod tests {
         for token in ["   ", "\t", "two words", "tab\tinside", "new\nline"] {
             let err = config("0.0.0.0:8181", Some(token)).validate().unwrap_err();
             assert!(err.contains("token"), "{token:?}: {err}");
-            assert!(config("127.0.0.1:8181", Some(token)).validate().is_err());
+            assert!(config("", Some(token)).validate().is_err());
         }
-        assert!(config("127.0.0.1:8181", Some("")).validate().is_ok());
+        assert!(config("", Some("")).validate().is_ok());
     }
 }

@@ -99,6 +99,13 @@ pub fn api_url(agent: &Agent, host: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .map(|h| h.api_url)
         .ok_or_else(|| format!("host {host} is not known in the state (no host.json)"))
+        .and_then(|url| {
+            if url.starts_with("unix:") {
+                Err(format!("the agent of host {host} serves its API only on its Unix socket (it has no token), so other agents cannot reach it: give every agent of a cluster the same token and an --api address"))
+            } else {
+                Ok(url)
+            }
+        })
 }
 
 /// Adds this agent's token to a request to another agent.

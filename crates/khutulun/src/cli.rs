@@ -17,14 +17,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The agent to talk to.
-    #[arg(
-        long,
-        global = true,
-        env = "KHUTULUN_AGENT",
-        default_value = "http://127.0.0.1:8181"
-    )]
-    pub agent: String,
+    /// The agent to talk to: its Unix socket (`unix:/path`) or its URL (`http://host:port`,
+    /// with a token) [default: the local agent's socket, `agent.sock` in its data directory].
+    #[arg(long, global = true, env = "KHUTULUN_AGENT")]
+    pub agent: Option<String>,
     /// Bearer token for the agent's API (and, for `agent`, the token it requires). On the
     /// command line every user sees it in `ps`: prefer --token-file or KHUTULUN_TOKEN.
     #[arg(long, global = true, env = "KHUTULUN_TOKEN", hide_env_values = true)]
@@ -312,9 +308,14 @@ pub struct AgentArgs {
     /// This host's name [default: the system's host name].
     #[arg(long, env = "KHUTULUN_HOST")]
     pub host: Option<String>,
-    /// Address and port of the HTTP API.
-    #[arg(long, env = "KHUTULUN_API", default_value = "127.0.0.1:8181")]
-    pub api: SocketAddr,
+    /// Address and port of the HTTP API on TCP, which needs a token [default: 127.0.0.1:8181
+    /// when a token is given; without a token, only the Unix socket is served].
+    #[arg(long, env = "KHUTULUN_API")]
+    pub api: Option<SocketAddr>,
+    /// The API's Unix socket, for this host's own users (mode 0600, no token)
+    /// [default: agent.sock in the data directory].
+    #[arg(long, env = "KHUTULUN_SOCKET")]
+    pub socket: Option<PathBuf>,
     /// The address workloads on this host are reached at [default: the API's address, or 127.0.0.1].
     #[arg(long)]
     pub address: Option<String>,

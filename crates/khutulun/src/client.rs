@@ -4,9 +4,47 @@ use crate::failure::{CliResult, Failure};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// Where the agent is: its Unix socket (this host's own, no token needed) or a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Socket(PathBuf),
+    Url(String),
+}
+
+impl Endpoint {
+    /// `unix:/path`, a bare absolute path, or an `http(s)://` URL.
+    pub fn parse(given: &str) -> CliResult<Endpoint> {
+        if let Some(path) = given.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            return Ok(Endpoint::Socket(PathBuf::from(path)));
+        }
+        if given.starts_with('/') {
+            return Ok(Endpoint::Socket(PathBuf::from(given)));
+        }
+        if given.starts_with("http://") || given.starts_with("https://") {
+            return Ok(Endpoint::Url(given.trim_end_matches('/').to_owned()));
+        }
+        Err(Failure::new(format!(
+            "--agent \"{given}\" is neither a socket (unix:/path) nor a URL (http://host:port)"
+        )))
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Socket(path) => write!(f, "unix:{}", path.display()),
+            Endpoint::Url(url) => f.write_str(url),
+        }
+    }
+}
+
 pub struct Client {
+    endpoint: Endpoint,
+    /// The URL requests are built on (a placeholder host for the socket).
     base: String,
     token: Option<String>,
     http: reqwest::Client,
@@ -26,14 +64,20 @@ struct ErrorBody {
 }
 
 impl Client {
-    pub fn new(base: &str, token: Option<String>) -> Client {
+    pub fn new(endpoint: Endpoint, token: Option<String>) -> Client {
+        let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        let (builder, base) = match &endpoint {
+            Endpoint::Socket(path) => (
+                builder.unix_socket(path.as_path()),
+                "http://localhost".to_owned(),
+            ),
+            Endpoint::Url(url) => (builder, url.clone()),
+        };
         Client {
-            base: base.trim_end_matches('/').to_owned(),
+            endpoint,
+            base,
             token: token.filter(|t| !t.is_empty()),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .expect("HTTP client"),
+            http: builder.build().expect("HTTP client"),
             deadline: None,
         }
     }
@@ -63,11 +107,16 @@ impl Client {
         let limit = self.deadline.map_or(CALL_TIMEOUT, |(_, total)| total);
         Failure::new(format!(
             "the agent at {} did not answer within {} s; it may be overloaded or hung (see its log); raise --timeout to wait longer",
-            self.base,
+            self.endpoint,
             limit.as_secs()
         ))
     }
 
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The URL requests go to (for the socket, a placeholder host).
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -134,19 +183,28 @@ impl Client {
 
     fn unreachable(&self, e: reqwest::Error) -> Failure {
         if e.is_connect() || e.is_timeout() {
-            Failure::new(format!(
-                "cannot reach the agent at {}: {}; start one with `khutulun agent` (or `khutulun up PATH`), or point --agent / KHUTULUN_AGENT at a running one",
-                self.base,
-                root_cause(&e)
-            ))
+            unreachable_failure(&self.endpoint, &root_cause(&e))
         } else {
             Failure::new(format!(
                 "request to {} failed: {}",
-                self.base,
+                self.endpoint,
                 root_cause(&e)
             ))
         }
     }
+}
+
+/// No connection to the agent: why, and what to do.
+pub fn unreachable_failure(endpoint: &Endpoint, cause: &str) -> Failure {
+    if matches!(endpoint, Endpoint::Socket(_)) && cause.to_lowercase().contains("permission denied")
+    {
+        return Failure::new(format!(
+            "cannot reach the agent at {endpoint}: {cause}; its socket is only for the agent's own user and root: run this as that user, or reach the agent over TCP with its token (--agent http://HOST:PORT, --token-file)"
+        ));
+    }
+    Failure::new(format!(
+        "cannot reach the agent at {endpoint}: {cause}; start one with `khutulun agent` (or `khutulun up PATH`), or point --agent / KHUTULUN_AGENT at a running one"
+    ))
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -155,4 +213,33 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_sockets_or_urls() {
+        let socket = |p: &str| Endpoint::Socket(PathBuf::from(p));
+        assert_eq!(
+            Endpoint::parse("unix:/run/a.sock").unwrap(),
+            socket("/run/a.sock")
+        );
+        assert_eq!(
+            Endpoint::parse("unix:///run/a.sock").unwrap(),
+            socket("/run/a.sock")
+        );
+        assert_eq!(
+            Endpoint::parse("/run/a.sock").unwrap(),
+            socket("/run/a.sock")
+        );
+        assert_eq!(
+            Endpoint::parse("http://10.0.0.1:8181/").unwrap(),
+            Endpoint::Url("http://10.0.0.1:8181".into())
+        );
+        let err = Endpoint::parse("10.0.0.1:8181").unwrap_err();
+        assert!(err.message.contains("unix:/path"), "{}", err.message);
+        assert_eq!(socket("/run/a.sock").to_string(), "unix:/run/a.sock");
+    }
 }

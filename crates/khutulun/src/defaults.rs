@@ -23,6 +23,16 @@ pub fn data_dir() -> PathBuf {
     base_dir().join("data")
 }
 
+/// The local agent's API socket: `agent.sock` in its data directory (KHUTULUN_DATA_DIR when
+/// set, as the agent reads it too).
+pub fn socket() -> PathBuf {
+    std::env::var_os("KHUTULUN_DATA_DIR")
+        .map(PathBuf::from)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(data_dir)
+        .join("agent.sock")
+}
+
 pub fn host_name() -> String {
     rustix::system::uname()
         .nodename()

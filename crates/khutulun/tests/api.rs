@@ -151,13 +151,10 @@ fn an_agent_reachable_from_the_network_refuses_to_start_without_a_token() {
 fn a_second_agent_for_the_same_host_refuses_to_start() {
     let agent = Agent::start();
     let out = Command::new(BIN)
-        .args([
-            "agent",
-            "--api",
-            &format!("127.0.0.1:{}", free_port()),
-            "--host",
-            "test-host",
-        ])
+        .args(["agent", "--host", "test-host"])
+        // A socket of its own, so that it gets as far as the host's lock.
+        .arg("--socket")
+        .arg(agent.dir.path().join("second.sock"))
         .arg("--state-dir")
         .arg(agent.state_dir())
         .arg("--data-dir")
@@ -168,6 +165,10 @@ fn a_second_agent_for_the_same_host_refuses_to_start() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already served by a running agent"), "{err}");
+    assert!(
+        !agent.dir.path().join("second.sock").exists(),
+        "the refused agent left its socket behind"
+    );
 }
 
 /// The internal API takes names from its body like the public API takes them from paths:

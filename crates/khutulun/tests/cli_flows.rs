@@ -12,11 +12,11 @@ use std::time::Duration;
 #[test]
 fn up_starts_a_local_agent_deploys_waits_and_prints_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}", free_port());
+    // No --agent: the CLI and the agent `up` starts meet at the socket in the data directory.
     let run = |args: &[&str]| {
         Command::new(BIN)
-            .args(["--agent", &url])
             .args(args)
+            .env_remove("KHUTULUN_AGENT")
             .env("KHUTULUN_STATE_DIR", dir.path().join("state"))
             .env("KHUTULUN_DATA_DIR", dir.path().join("data"))
             .env_remove("KHUTULUN_TOKEN")
@@ -43,6 +43,13 @@ fn up_starts_a_local_agent_deploys_waits_and_prints_outputs() {
         "up failed:\n{stdout}\n{stderr}\n{agent_log}"
     );
     assert!(stderr.contains("started a local agent"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "unix:{}",
+            dir.path().join("data/agent.sock").display()
+        )),
+        "{stderr}"
+    );
     assert!(agent_pid.is_some(), "{hosts}");
     let url_line = stdout
         .lines()

@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,12 +45,9 @@ service_template:
 "#;
 
 /// A GET with a time limit for the whole exchange; the raw answer.
-fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> Result<String, String> {
-    let mut stream = TcpStream::connect_timeout(&addr, limit).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(limit))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+fn get_within(url: &str, limit: Duration) -> Result<String, String> {
+    let (mut stream, host, path) = connect(url, limit).map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut answer = String::new();
     stream
         .read_to_string(&mut answer)
@@ -60,16 +56,14 @@ fn get_within(addr: SocketAddr, path: &str, limit: Duration) -> Result<String, S
 }
 
 /// One health probe with a hard 1 s budget for connect, request and answer.
-fn health_latency(addr: SocketAddr) -> Result<(Duration, String), String> {
+fn health_latency(url: &str) -> Result<(Duration, String), String> {
     let started = Instant::now();
     let budget = Duration::from_secs(1);
-    let mut stream = TcpStream::connect_timeout(&addr, budget).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(budget))
-        .map_err(|e| e.to_string())?;
+    let (mut stream, host, path) =
+        connect(&format!("{url}/v1/health"), budget).map_err(|e| e.to_string())?;
     write!(
         stream,
-        "GET /v1/health HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
     let mut answer = String::new();
@@ -163,7 +157,7 @@ struct Health {
 }
 
 fn sample_health(
-    addr: SocketAddr,
+    url: String,
     sampling: Arc<AtomicBool>,
 ) -> (Arc<Mutex<Health>>, std::thread::JoinHandle<()>) {
     let seen = Arc::new(Mutex::new(Health::default()));
@@ -171,7 +165,7 @@ fn sample_health(
         let seen = seen.clone();
         std::thread::spawn(move || {
             while sampling.load(Ordering::Relaxed) {
-                let result = health_latency(addr);
+                let result = health_latency(&url);
                 let mut seen = seen.lock().unwrap();
                 seen.probes += 1;
                 match result {
@@ -236,9 +230,8 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
     let template = dir.path().to_str().unwrap().to_owned();
     agent.ok(&["deploy", "r", &template, "--wait"]);
 
-    let addr: SocketAddr = agent.api.parse().unwrap();
     let sampling = Arc::new(AtomicBool::new(true));
-    let (health, sampler) = sample_health(addr, sampling.clone());
+    let (health, sampler) = sample_health(agent.url.clone(), sampling.clone());
 
     let started = Instant::now();
     let deploys: Vec<_> = (1..=20)
@@ -264,8 +257,7 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
         // workloads are stopped (self-fencing) within half the lease and its stop budget.
         let asked = Instant::now();
         let answer = get_within(
-            addr,
-            "/v1/namespaces/default/services",
+            &format!("{}/v1/namespaces/default/services", agent.url),
             Duration::from_secs(30),
         );
         let took = asked.elapsed();

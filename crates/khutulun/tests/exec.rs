@@ -171,3 +171,30 @@ fn exec_beside_a_process_passes_streams_and_exit_codes() {
     // The process itself was never disturbed.
     assert_eq!(agent.instance("ex", "worker")["pid"].as_u64(), Some(pid));
 }
+
+/// Over the agent's Unix socket (a local agent without a token, as most users run it) exec
+/// works the same: the session's WebSocket runs over the socket.
+#[test]
+fn exec_works_over_the_agent_s_unix_socket() {
+    let agent = Agent::start();
+    assert!(agent.url.starts_with("unix:"), "{}", agent.url);
+    let dir = template_dir(&[("service.yaml", template())]);
+    agent.ok(&["deploy", "ex", dir.path().to_str().unwrap(), "--wait"]);
+    let out = exec(
+        &agent,
+        "",
+        &[
+            "-i",
+            "ex",
+            "worker",
+            "--",
+            "sh",
+            "-c",
+            "read line; echo got $line $COLOUR; exit 3",
+        ],
+        b"hello\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(text(&out.stdout), "got hello teal\n");
+    agent.ok(&["delete", "ex", "--wait"]);
+}

@@ -168,3 +168,131 @@ fn a_token_on_the_command_line_is_warned_about_and_token_files_are_checked() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is empty"), "{stderr}");
 }
+
+/// The escalation that used to work: a workload running as `nobody` on a root agent without
+/// a token asks that agent to deploy a process running as root. Now the agent serves no TCP
+/// without a token, and its Unix socket refuses nobody — by the file's mode, and by the
+/// peer's credentials should the mode ever be opened up.
+#[test]
+fn a_workload_running_as_nobody_cannot_use_a_root_agent_without_a_token() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: needs root to run an agent as root and a workload as nobody");
+        return;
+    }
+    let agent = Agent::start();
+    let socket = agent.data_dir().join("agent.sock");
+    // Every directory on the way is open to nobody: only the socket itself guards it.
+    for dir in [agent.dir.path(), &agent.data_dir()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket's mode");
+    let listening = std::fs::read_to_string("/proc/net/tcp").unwrap()
+        + &std::fs::read_to_string("/proc/net/tcp6").unwrap_or_default();
+    let pid = agent.child.as_ref().unwrap().id();
+    assert!(
+        !tcp_listeners_of(pid, &listening),
+        "an agent without a token listens on TCP"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let evil = template_dir(&[(
+        "service.yaml",
+        "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\nservice_template:\n  node_templates:\n    root:\n      type: Process\n      properties:\n        command: sleep\n        arguments: [ \"600\" ]\n",
+    )]);
+    std::fs::set_permissions(evil.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        evil.path().join("service.yaml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    // The attempt, from inside a workload running as nobody: once as the socket is, once
+    // after someone opened its mode to everyone.
+    let attempt = |report: &str| {
+        format!(
+            "{BIN} --agent unix:{socket} deploy evil {evil} --wait --timeout 20 > {out}/{report} 2>&1; echo exit=$? >> {out}/{report}",
+            socket = socket.display(),
+            evil = evil.path().display(),
+            out = out.path().display(),
+        )
+    };
+    let template = format!(
+        r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    app:
+      type: Process
+      properties:
+        command: sh
+        arguments: [ -c, '{first}; while [ ! -e {out}/opened ]; do sleep 0.1; done; {second}; exec sleep 600' ]
+        user: nobody
+"#,
+        first = attempt("closed"),
+        second = attempt("opened-report"),
+        out = out.path().display(),
+    );
+    let dir = template_dir(&[("service.yaml", &template)]);
+    agent.ok(&["deploy", "t", dir.path().to_str().unwrap(), "--wait"]);
+    let report = |name: &str| {
+        eventually(Duration::from_secs(30), || {
+            std::fs::read_to_string(out.path().join(name))
+                .ok()
+                .filter(|t| t.contains("exit="))
+        })
+        .unwrap_or_else(|| panic!("the workload did not report {name}; {}", agent.log()))
+    };
+    let closed = report("closed");
+    assert!(!closed.contains("exit=0"), "{closed}");
+    assert!(closed.contains("Permission denied"), "{closed}");
+    assert!(closed.contains("only for the agent's own user"), "{closed}");
+
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::write(out.path().join("opened"), "").unwrap();
+    let opened = report("opened-report");
+    assert!(!opened.contains("exit=0"), "{opened}");
+    assert!(
+        agent
+            .log()
+            .contains("refused a connection on the API socket"),
+        "{}",
+        agent.log()
+    );
+    let services = agent.json(&["services"]);
+    let names: Vec<&str> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["t"], "only the test's own service exists");
+    agent.ok(&["delete", "t", "--wait"]);
+}
+
+/// True when `pid` holds a listening TCP socket (state 0A in /proc/net/tcp).
+fn tcp_listeners_of(pid: u32, table: &str) -> bool {
+    let listening: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(3) == Some(&"0A")).then(|| fields.get(9).copied())?
+        })
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .any(|inode| listening.contains(&inode.as_str()))
+}

@@ -22,15 +22,10 @@ fn peak_kib(pid: u32) -> u64 {
 /// PUTs `size` zero bytes as `content_type`, in 1 MiB writes; the status and body of the
 /// answer (the agent may answer, and close, before all is sent).
 fn put_zeros(url: &str, content_type: &str, size: usize) -> (u16, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (authority, path) = rest.split_once('/').unwrap();
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
+    let (mut stream, host, path) = connect(url, Duration::from_secs(60)).unwrap();
     write!(
         stream,
-        "PUT /{path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let chunk = vec![0u8; 1 << 20];

@@ -8,6 +8,7 @@ mod gossip;
 mod hosts;
 mod instances;
 mod internal;
+pub mod local_socket;
 mod operations;
 mod plugins;
 mod services;
@@ -208,6 +209,13 @@ pub fn router(agent: Agent) -> Router {
 }
 
 async fn require_token(State(agent): State<Agent>, request: Request, next: Next) -> Response {
+    if request
+        .extensions()
+        .get::<local_socket::LocalPeer>()
+        .is_some()
+    {
+        return next.run(request).await;
+    }
     let Some(expected) = agent.config.token.as_deref().filter(|t| !t.is_empty()) else {
         return next.run(request).await;
     };

@@ -13,12 +13,18 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
         )
         .with_writer(std::io::stderr)
         .init();
+    // With a token the API is on TCP as before (127.0.0.1:8181 unless told otherwise);
+    // without one only the Unix socket is served (`validate` refuses --api without a token).
+    let has_token = token.as_deref().is_some_and(|t| !t.is_empty());
+    let api = args
+        .api
+        .or_else(|| has_token.then(|| SocketAddr::from(([127, 0, 0, 1], 8181))));
+    let api_ip = api.map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let address = args.address.unwrap_or_else(|| {
-        let ip = args.api.ip();
-        if ip.is_unspecified() {
+        if api_ip.is_unspecified() {
             "127.0.0.1".to_owned()
         } else {
-            ip.to_string()
+            api_ip.to_string()
         }
     });
     let labels = parse_labels(&args.labels)?;
@@ -42,14 +48,14 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
                 })?)
             }
         };
-    let gossip_bind = args
-        .gossip
-        .unwrap_or_else(|| SocketAddr::new(args.api.ip(), 8183));
+    let gossip_bind = args.gossip.unwrap_or_else(|| SocketAddr::new(api_ip, 8183));
+    let data_dir = args.data_dir.unwrap_or_else(defaults::data_dir);
     let config = AgentConfig {
         state_dir: args.state_dir.unwrap_or_else(defaults::state_dir),
-        data_dir: args.data_dir.unwrap_or_else(defaults::data_dir),
+        socket: args.socket.unwrap_or_else(|| data_dir.join("agent.sock")),
+        data_dir,
         host: args.host.unwrap_or_else(defaults::host_name),
-        api: args.api,
+        api,
         address,
         token,
         port_range: args.port_range,

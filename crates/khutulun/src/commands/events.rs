@@ -46,7 +46,7 @@ pub async fn run(
         let chunk = chunk.map_err(|e| {
             crate::failure::Failure::new(format!(
                 "the event stream from {} ended: {e} (did the agent stop?)",
-                client.base()
+                client.endpoint()
             ))
         })?;
         buffer.push_str(&String::from_utf8_lossy(&chunk));

@@ -1,7 +1,7 @@
 //! `khutulun exec`: a command in an instance over the agent's exec WebSocket, standard
 //! streams relayed, the terminal raw under `-t`, the command's exit code as ours.
 
-use crate::client::Client;
+use crate::client::{unreachable_failure, Client, Endpoint};
 use crate::failure::{CliResult, Failure};
 use futures_util::{SinkExt, StreamExt};
 use khutulun_agent::exec::protocol::{
@@ -47,47 +47,90 @@ pub async fn run(
             .map_err(|_| failed("the token cannot be sent in a header"))?;
         request.headers_mut().insert("authorization", value);
     }
-    let (socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| connect_failure(client.base(), e))?;
-    let (mut sink, mut stream) = socket.split();
-
-    let terminal_in = termios::isatty(std::io::stdin());
-    let size = tty.then(terminal_size).flatten();
-    let start = ClientMessage::Start(ExecRequest {
+    let endpoint = client.endpoint().to_string();
+    let session = Session {
         command,
         tty,
-        stdin: interactive || tty,
-        size,
-    });
-    sink.send(text(&start))
-        .await
-        .map_err(|e| failed(format!("the exec session with {url} failed: {e}")))?;
-
-    // Raw mode for the session's length: keys go to the remote terminal as typed.
-    let _raw = (tty && terminal_in).then(RawMode::enter).flatten();
-    let (outgoing_tx, mut outgoing_rx) = mpsc::channel::<Message>(16);
-    if interactive || tty {
-        forward_stdin(outgoing_tx.clone());
-    }
-    if tty {
-        forward_resizes(outgoing_tx.clone());
-    }
-    drop(outgoing_tx);
-    let sender = tokio::spawn(async move {
-        while let Some(message) = outgoing_rx.recv().await {
-            if sink.send(message).await.is_err() {
-                break;
-            }
+        interactive,
+        url: &url,
+    };
+    match client.endpoint() {
+        Endpoint::Url(_) => {
+            let (socket, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .map_err(|e| connect_failure(&endpoint, e))?;
+            session.run(socket).await
         }
-    });
+        Endpoint::Socket(path) => {
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| unreachable_failure(client.endpoint(), &e.to_string()))?;
+            let (socket, _) = tokio_tungstenite::client_async(request, stream)
+                .await
+                .map_err(|e| connect_failure(&endpoint, e))?;
+            session.run(socket).await
+        }
+    }
+}
 
-    let outcome = receive(&mut stream).await;
-    sender.abort();
-    drop(_raw);
-    match outcome? {
-        0 => Ok(()),
-        code => Err(Failure::exit_quietly((code & 0xff) as u8)),
+/// One exec session over an open WebSocket (TCP or the agent's Unix socket).
+struct Session<'a> {
+    command: Vec<String>,
+    tty: bool,
+    interactive: bool,
+    url: &'a str,
+}
+
+impl Session<'_> {
+    async fn run<S>(self, socket: tokio_tungstenite::WebSocketStream<S>) -> CliResult
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Session {
+            command,
+            tty,
+            interactive,
+            url,
+        } = self;
+        let (mut sink, mut stream) = socket.split();
+
+        let terminal_in = termios::isatty(std::io::stdin());
+        let size = tty.then(terminal_size).flatten();
+        let start = ClientMessage::Start(ExecRequest {
+            command,
+            tty,
+            stdin: interactive || tty,
+            size,
+        });
+        sink.send(text(&start))
+            .await
+            .map_err(|e| failed(format!("the exec session with {url} failed: {e}")))?;
+
+        // Raw mode for the session's length: keys go to the remote terminal as typed.
+        let _raw = (tty && terminal_in).then(RawMode::enter).flatten();
+        let (outgoing_tx, mut outgoing_rx) = mpsc::channel::<Message>(16);
+        if interactive || tty {
+            forward_stdin(outgoing_tx.clone());
+        }
+        if tty {
+            forward_resizes(outgoing_tx.clone());
+        }
+        drop(outgoing_tx);
+        let sender = tokio::spawn(async move {
+            while let Some(message) = outgoing_rx.recv().await {
+                if sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+
+        let outcome = receive(&mut stream).await;
+        sender.abort();
+        drop(_raw);
+        match outcome? {
+            0 => Ok(()),
+            code => Err(Failure::exit_quietly((code & 0xff) as u8)),
+        }
     }
 }
 

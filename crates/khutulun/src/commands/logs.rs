@@ -29,7 +29,7 @@ pub async fn run(
         let chunk = chunk.map_err(|e| {
             Failure::new(format!(
                 "the log stream from {} ended: {e} (did the agent stop?)",
-                client.base()
+                client.endpoint()
             ))
         })?;
         stdout.write_all(&chunk)?;

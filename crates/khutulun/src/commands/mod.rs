@@ -14,7 +14,7 @@ use crate::cli::{
     Cli, Command, CsarCommand, EventCommand, HostCommand, PluginCommand, ServiceCommand,
     ToscaCommand,
 };
-use crate::client::Client;
+use crate::client::{Client, Endpoint};
 use crate::failure::{CliResult, Failure};
 
 /// NODE or NODE/INDEX (index 0 when omitted).
@@ -60,7 +60,11 @@ fn token(global: &crate::cli::Global) -> CliResult<Option<String>> {
 pub async fn run(cli: Cli) -> CliResult {
     let mut global = cli.global;
     global.token = token(&global)?;
-    let mut client = Client::new(&global.agent, global.token.clone());
+    let endpoint = match &global.agent {
+        Some(given) => Endpoint::parse(given)?,
+        None => Endpoint::Socket(crate::defaults::socket()),
+    };
+    let mut client = Client::new(endpoint, global.token.clone());
     if let Some(timeout) = cli.command.timeout() {
         client.set_timeout(std::time::Duration::from_secs(timeout));
     }

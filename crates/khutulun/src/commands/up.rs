@@ -1,7 +1,7 @@
 //! `up`: the one command a new user runs. Ensure a local agent, deploy, wait, print outputs.
 
 use crate::cli::{Format, Global};
-use crate::client::Client;
+use crate::client::{Client, Endpoint};
 use crate::defaults;
 use crate::failure::{CliResult, Failure};
 use crate::package;
@@ -28,22 +28,33 @@ pub async fn run(
     super::query::outputs(client, ns, &name, Format::Table).await
 }
 
-/// Starts a local agent in the background when none answers at a loopback --agent URL.
+/// Starts a local agent in the background when none answers at the --agent socket (or
+/// loopback URL).
 async fn ensure_agent(client: &Client, global: &Global) -> CliResult {
     if client.reachable().await {
         return Ok(());
     }
-    let url = reqwest::Url::parse(client.base())
-        .map_err(|e| Failure::new(format!("--agent {} is not a URL: {e}", client.base())))?;
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let local = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]" | "::1");
-    if !local {
-        return Err(Failure::new(format!(
-            "no agent answers at {}; `up` starts an agent only on this machine (127.0.0.1); start the remote one first",
-            client.base()
-        )));
-    }
-    let port = url.port_or_known_default().unwrap_or(8181);
+    let listen = match client.endpoint() {
+        Endpoint::Socket(path) => vec!["--socket".into(), path.display().to_string()],
+        Endpoint::Url(given) => {
+            let url = reqwest::Url::parse(given)
+                .map_err(|e| Failure::new(format!("--agent {given} is not a URL: {e}")))?;
+            let host = url.host_str().unwrap_or_default().to_owned();
+            let local = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]" | "::1");
+            if !local {
+                return Err(Failure::new(format!(
+                    "no agent answers at {given}; `up` starts an agent only on this machine (127.0.0.1); start the remote one first"
+                )));
+            }
+            if global.token.is_none() {
+                return Err(Failure::new(format!(
+                    "no agent answers at {given}, and an agent serves TCP only with a token: give one (--token-file or KHUTULUN_TOKEN), or leave --agent out to use the local agent's socket"
+                )));
+            }
+            let port = url.port_or_known_default().unwrap_or(8181);
+            vec!["--api".into(), format!("127.0.0.1:{port}")]
+        }
+    };
     let data_dir = std::env::var_os("KHUTULUN_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(defaults::data_dir);
@@ -59,8 +70,7 @@ async fn ensure_agent(client: &Client, global: &Global) -> CliResult {
     let mut command = std::process::Command::new(exe);
     command
         .arg("agent")
-        .arg("--api")
-        .arg(format!("127.0.0.1:{port}"))
+        .args(&listen)
         // A local single-host agent: gossip on any free loopback port, never in the way.
         .arg("--gossip")
         .arg("127.0.0.1:0")
@@ -81,8 +91,9 @@ async fn ensure_agent(client: &Client, global: &Global) -> CliResult {
         .spawn()
         .map_err(|e| Failure::new(format!("cannot start a local agent: {e}")))?;
     eprintln!(
-        "started a local agent (pid {}) on 127.0.0.1:{port}; its log is {}",
+        "started a local agent (pid {}) on {}; its log is {}",
         child.id(),
+        client.endpoint(),
         log_path.display()
     );
     let deadline = Instant::now() + Duration::from_secs(30);

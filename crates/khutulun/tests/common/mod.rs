@@ -59,8 +59,10 @@ pub fn free_port() -> u16 {
 /// One agent with its own state and data directories, stopped when dropped.
 pub struct Agent {
     pub dir: tempfile::TempDir,
+    /// `unix:<data>/agent.sock` without a token, else `http://127.0.0.1:<port>`.
     pub url: String,
-    pub api: String,
+    /// The TCP address, served only with a token.
+    pub api: Option<String>,
     pub token: Option<String>,
     pub port_range: String,
     pub extra_args: Vec<String>,
@@ -76,11 +78,16 @@ impl Agent {
 
     pub fn start_with(token: Option<&str>, range: (u16, u16)) -> Agent {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        // Without a token an agent serves only its Unix socket (as a user's would).
+        let api = token.map(|_| format!("127.0.0.1:{}", free_port()));
+        let url = match &api {
+            Some(api) => format!("http://{api}"),
+            None => format!("unix:{}", dir.path().join("data/agent.sock").display()),
+        };
         let mut agent = Agent {
             dir,
-            url: format!("http://127.0.0.1:{port}"),
-            api: format!("127.0.0.1:{port}"),
+            url,
+            api,
             token: token.map(str::to_owned),
             port_range: format!("{}-{}", range.0, range.1),
             extra_args: Vec::new(),
@@ -128,10 +135,9 @@ impl Agent {
             .unwrap();
         let mut command = Command::new(BIN);
         command
+            .arg("agent")
+            .args(self.api.iter().flat_map(|api| ["--api", api]))
             .args([
-                "agent",
-                "--api",
-                &self.api,
                 "--host",
                 "test-host",
                 "--port-range",
@@ -315,6 +321,39 @@ pub fn http_get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
     http_request("GET", url, token, None)
 }
 
+/// A stream to an agent, TCP or Unix.
+pub trait Connection: std::io::Read + std::io::Write {}
+impl Connection for std::net::TcpStream {}
+impl Connection for std::os::unix::net::UnixStream {}
+
+/// Opens a connection for `url` (`http://host:port/path` or `unix:/dir/agent.sock/v1/...`)
+/// with `budget` to connect and to read: (stream, Host header, request path).
+pub fn connect(
+    url: &str,
+    budget: Duration,
+) -> std::io::Result<(Box<dyn Connection>, String, String)> {
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidInput, url.to_owned());
+    if let Some(rest) = url.strip_prefix("unix:") {
+        let at = rest.find("/v1").unwrap_or(rest.len());
+        let (socket, path) = rest.split_at(at);
+        let stream = std::os::unix::net::UnixStream::connect(socket)?;
+        stream.set_read_timeout(Some(budget))?;
+        let path = if path.is_empty() { "/" } else { path };
+        return Ok((Box::new(stream), "localhost".into(), path.to_owned()));
+    }
+    let rest = url.strip_prefix("http://").ok_or_else(invalid)?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map(|(a, p)| (a, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let address = std::net::ToSocketAddrs::to_socket_addrs(authority)?
+        .next()
+        .ok_or_else(invalid)?;
+    let stream = std::net::TcpStream::connect_timeout(&address, budget)?;
+    stream.set_read_timeout(Some(budget))?;
+    Ok((Box::new(stream), authority.to_owned(), path))
+}
+
 /// One HTTP/1.0 request, with a JSON body when given: (status, body).
 pub fn http_request(
     method: &str,
@@ -323,15 +362,7 @@ pub fn http_request(
     json: Option<&str>,
 ) -> Option<(u16, String)> {
     use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = rest
-        .split_once('/')
-        .map(|(a, p)| (a, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let mut stream = std::net::TcpStream::connect(authority).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
+    let (mut stream, host, path) = connect(url, Duration::from_secs(10)).ok()?;
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
@@ -345,7 +376,7 @@ pub fn http_request(
         .unwrap_or_else(|| "\r\n".into());
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\n{auth}Connection: close\r\n{body}"
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}Connection: close\r\n{body}"
     )
     .ok()?;
     let mut response = String::new();
