@@ -17,6 +17,7 @@ pub async fn adopt_all(agent: &Agent, fenced: &BTreeSet<InstanceRef>) {
     stop_stale(agent).await;
     let namespaces = agent.store.namespaces().unwrap_or_default();
     for ns in namespaces {
+        crate::commit::remove_uncommitted_services(agent, &ns).await;
         let services = match agent.store.services(&ns) {
             Ok(s) => s,
             Err(e) => {
@@ -25,30 +26,61 @@ pub async fn adopt_all(agent: &Agent, fenced: &BTreeSet<InstanceRef>) {
             }
         };
         for service in services {
-            // A flow another live agent runs is that agent's business.
-            let ours = match service.coordinator.as_deref() {
-                None => true,
-                Some(host) if host == agent.host.name => true,
-                Some(host) => !agent.store.host_is_alive(host).unwrap_or(false),
-            };
-            match service.status {
-                ServiceStatus::Deleting => {
-                    if ours {
-                        crate::delete::spawn_delete(agent, ns.clone(), service.name.clone())
-                    }
-                }
-                ServiceStatus::Failed => {}
-                ServiceStatus::Deploying | ServiceStatus::Deployed => {
-                    if let Err(e) = adopt_service(agent, &ns, &service.name, fenced).await {
-                        tracing::error!("cannot adopt {ns}/{}: {e}", service.name);
-                    }
-                    if service.status == ServiceStatus::Deploying && ours {
-                        spawn_start(agent, ns.clone(), service.name.clone());
-                    }
-                }
+            adopt_one(agent, &ns, &service.name, fenced).await;
+        }
+    }
+}
+
+/// One service of the pass, under its lock: no deploy stores a revision meanwhile, and a
+/// flow of this agent that runs for it is seen (it owns the instances: a deploy that
+/// resumed after the lease came back; adopting beside it would start them twice).
+async fn adopt_one(agent: &Agent, ns: &str, name: &str, fenced: &BTreeSet<InstanceRef>) {
+    let lock = match agent.lock_service(ns, name).await {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!("cannot adopt {ns}/{name}: {e}");
+            return;
+        }
+    };
+    if agent.service_task_running(ns, name) {
+        return;
+    }
+    let service = match agent.store.service(ns, name) {
+        Ok(Some(service)) => service,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!("cannot adopt {ns}/{name}: {e}");
+            return;
+        }
+    };
+    // A flow another live agent runs is that agent's business.
+    let ours = match service.coordinator.as_deref() {
+        None => true,
+        Some(host) if host == agent.host.name => true,
+        Some(host) => !agent.store.host_is_alive(host).unwrap_or(false),
+    };
+    if ours && service.status != ServiceStatus::Deleting {
+        if let Err(e) = crate::commit::recover_locked(agent, ns, name, &service) {
+            tracing::error!("cannot recover {ns}/{name}: {e}");
+        }
+    }
+    match service.status {
+        ServiceStatus::Deleting => {
+            if ours {
+                crate::delete::spawn_delete(agent, ns.to_owned(), name.to_owned())
+            }
+        }
+        ServiceStatus::Failed => {}
+        ServiceStatus::Deploying | ServiceStatus::Deployed => {
+            if let Err(e) = adopt_service(agent, ns, name, fenced).await {
+                tracing::error!("cannot adopt {ns}/{name}: {e}");
+            }
+            if service.status == ServiceStatus::Deploying && ours {
+                spawn_start(agent, ns.to_owned(), name.to_owned());
             }
         }
     }
+    drop(lock);
 }
 
 async fn adopt_service(
@@ -130,7 +162,10 @@ async fn adopt_service(
                 );
                 continue;
             }
-            // It ended while no agent watched: report it, then restart it per its policy.
+            // It ended while no agent watched (or it was started and never recorded: the
+            // agent died in between). Nothing of it may run on: a copy found by its mark
+            // is ended before a new one starts. Then report it and restart it per its policy.
+            crate::local::end_unrecorded(agent, &instance).await;
             let exit = Exit {
                 code: None,
                 signal: None,
@@ -228,8 +263,11 @@ async fn stop_stale(agent: &Agent) {
             let _ = delegate
                 .stop(&running, std::time::Duration::from_secs(10))
                 .await;
-            agent.emit(EventKind::InstanceStopped { instance });
+            agent.emit(EventKind::InstanceStopped {
+                instance: instance.clone(),
+            });
         }
+        crate::local::end_unrecorded(agent, &instance).await;
         let _ = std::fs::remove_file(&note_path);
     }
 }

@@ -80,6 +80,7 @@ impl Agent {
     pub fn new(config: AgentConfig) -> Result<Agent, String> {
         config.validate()?;
         khutulun_state::install_blocking_hook(off_the_workers);
+        khutulun_state::set_writer(&config.host);
         let store = DirStore::open(&config.state_dir).map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             format!(
@@ -95,6 +96,14 @@ impl Agent {
             );
         }
         let alive = claim(&store, &config.host)?;
+        // The only agent of this host now: what an earlier one left half-written is ours.
+        match store.sweep_leftovers(&config.host) {
+            Ok((0, 0)) => {}
+            Ok((temps, locks)) => tracing::info!(
+                "removed {temps} temporary file(s) and {locks} lock file(s) that earlier crashes left in the state"
+            ),
+            Err(e) => tracing::warn!("cannot sweep the state for leftovers of crashes: {e}"),
+        }
         let lifeline = store
             .hold_workloads_lock(&config.host)
             .map_err(|e| format!("cannot hold this host's workloads lock: {e}"))?;
@@ -378,6 +387,15 @@ impl Agent {
             body(Cancel(cancelled)).await;
         });
         tasks.insert(key, ServiceTask { handle, cancel });
+    }
+
+    /// True while a flow (deploy, start, delete) of this agent runs for the service: the
+    /// flow owns its instances, the adoption pass leaves them alone.
+    pub fn service_task_running(&self, namespace: &str, service: &str) -> bool {
+        let tasks = self.service_tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks
+            .get(&(namespace.to_owned(), service.to_owned()))
+            .is_some_and(|task| !task.handle.is_finished())
     }
 
     /// Tells the flow running for a service to stop at its next safe point and waits until

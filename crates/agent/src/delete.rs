@@ -31,6 +31,7 @@ pub async fn delete(
             .map_err(ApiError::internal)?;
         record
     };
+    crate::crash::point("delete.marked");
     agent.emit(EventKind::ServiceDeleting {
         namespace: ns.to_owned(),
         service: svc.to_owned(),
@@ -52,8 +53,10 @@ pub fn spawn_delete(agent: &Agent, ns: String, svc: String) {
 async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String> {
     // Stopping with `remove` also takes away directories that are not kept and instance data.
     stop_service_instances(agent, ns, svc, true).await;
+    crate::crash::point("delete.stopped");
     let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
     release_all_ports(agent, ns, svc, &records);
+    crate::crash::point("delete.ports-released");
     {
         let _lock = agent
             .lock_service(ns, svc)

@@ -114,9 +114,22 @@ async fn deploy_staged(
             ));
         }
         // A new revision replaces the old one: end the flow still starting it (at its next
-        // safe point: nothing is left half-started), then stop its instances.
+        // safe point: nothing is left half-started), then stop its instances. Intent
+        // first: until the new revision is committed the old one is "deploying" by this
+        // host, so an agent that dies in between restarts the old one, never leaves it
+        // stopped under "deployed".
         agent.supersede_service_task(&ns, &name).await;
+        let mut intent = previous.clone();
+        intent.status = ServiceStatus::Deploying;
+        intent.coordinator = Some(agent.host.name.clone());
+        intent.updated_at = chrono::Utc::now();
+        agent
+            .store
+            .write_service(&intent)
+            .map_err(ApiError::from_state_write)?;
+        crate::crash::point("deploy.old-marked-deploying");
         crate::delete::stop_service_instances(agent, &ns, &name, false).await;
+        crate::crash::point("deploy.old-stopped");
         let old = agent
             .store
             .instances(&ns, &name)
@@ -124,9 +137,6 @@ async fn deploy_staged(
         release_all_ports(agent, &ns, &name, &old);
         for old in old {
             old_epochs.insert((old.node.clone(), old.index), old.epoch);
-            let _ = agent
-                .store
-                .remove_instance(&ns, &name, &old.node, old.index);
         }
     }
 
@@ -156,16 +166,57 @@ async fn deploy_staged(
         }
     })?;
 
+    crate::crash::point("deploy.placed");
+
+    // The records the new revision plans; they become the instance records once the
+    // revision is committed.
+    let now = chrono::Utc::now();
+    let mut plan: Vec<InstanceRecord> = assigned
+        .iter()
+        .map(|a| {
+            let node = graph
+                .node(&a.node)
+                .expect("assigned nodes are in the graph");
+            InstanceRecord {
+                namespace: ns.clone(),
+                service: name.clone(),
+                node: a.node.clone(),
+                index: a.index,
+                revision: 0,
+                host: a.host.name.clone(),
+                epoch: khutulun_state::lease::placement_epoch(
+                    old_epochs.get(&(a.node.clone(), a.index)).copied(),
+                    now.timestamp_millis().max(0) as u64,
+                ),
+                delegate: DelegateKind::of(&graph, node).name().to_owned(),
+                state: InstanceStatus::Pending,
+                address: a.host.address.clone(),
+                pid: None,
+                pid_start_time: None,
+                ports: a.ports.clone(),
+                attributes: BTreeMap::new(),
+                exit_code: None,
+                exit_signal: None,
+                restarts: 0,
+                message: None,
+                cpu_millis: a.resources.cpu_millis,
+                memory_bytes: a.resources.memory_bytes,
+                placement: a.reasons.clone(),
+                updated_at: now,
+            }
+        })
+        .collect();
+    // Stored, then committed in one step (service.json names the revision), then the
+    // records written from the plan. A crash before the commit leaves the old revision
+    // (the new one's directory is removed at the next start); after it, the next start
+    // writes what is missing of the plan (`commit::materialize`).
+    let mut committed = false;
     let stored = (|| -> Result<ServiceRecord, ApiError> {
         let revision = agent
             .store
-            .create_revision(&ns, &name, &package, &graph)
-            .map_err(ApiError::internal)?;
-        agent
-            .store
-            .set_current_revision(&ns, &name, revision)
-            .map_err(ApiError::internal)?;
-        let now = chrono::Utc::now();
+            .create_revision(&ns, &name, &package, &graph, &mut plan)
+            .map_err(ApiError::from_state_write)?;
+        crate::crash::point("deploy.revision-stored");
         let record = ServiceRecord {
             namespace: ns.clone(),
             name: name.clone(),
@@ -181,52 +232,51 @@ async fn deploy_staged(
         agent
             .store
             .write_service(&record)
-            .map_err(ApiError::internal)?;
-        for a in &assigned {
-            let node = graph
-                .node(&a.node)
-                .expect("assigned nodes are in the graph");
-            agent
-                .store
-                .write_instance(&InstanceRecord {
-                    namespace: ns.clone(),
-                    service: name.clone(),
-                    node: a.node.clone(),
-                    index: a.index,
-                    revision,
-                    host: a.host.name.clone(),
-                    epoch: khutulun_state::lease::placement_epoch(
-                        old_epochs.get(&(a.node.clone(), a.index)).copied(),
-                        now.timestamp_millis().max(0) as u64,
-                    ),
-                    delegate: DelegateKind::of(&graph, node).name().to_owned(),
-                    state: InstanceStatus::Pending,
-                    address: a.host.address.clone(),
-                    pid: None,
-                    pid_start_time: None,
-                    ports: a.ports.clone(),
-                    attributes: BTreeMap::new(),
-                    exit_code: None,
-                    exit_signal: None,
-                    restarts: 0,
-                    message: None,
-                    cpu_millis: a.resources.cpu_millis,
-                    memory_bytes: a.resources.memory_bytes,
-                    placement: a.reasons.clone(),
-                    updated_at: now,
-                })
-                .map_err(ApiError::internal)?;
-        }
+            .map_err(ApiError::from_state_write)?;
+        committed = true;
+        crate::crash::point("deploy.committed");
+        crate::commit::materialize(agent, &ns, &name, &plan, true)
+            .map_err(ApiError::from_state_write)?;
         Ok(record)
     })();
     let record = match stored {
         Ok(record) => record,
         Err(e) => {
-            for a in &assigned {
-                let _ =
+            if committed {
+                // The next agent start completes it; say what happened meanwhile.
+                let _ = set_failed_now(agent, &ns, &name, &e.message);
+            } else {
+                for a in &assigned {
+                    let _ = agent.store.release_instance_ports(
+                        &a.host.name,
+                        &ns,
+                        &name,
+                        &a.node,
+                        a.index,
+                    );
+                }
+                let previous_revision = previous.as_ref().map_or(0, |p| p.revision);
+                if let Err(cleanup) =
                     agent
                         .store
-                        .release_instance_ports(&a.host.name, &ns, &name, &a.node, a.index);
+                        .remove_uncommitted_revisions(&ns, &name, previous_revision)
+                {
+                    tracing::warn!(
+                        "{ns}/{name}: cannot remove the revision that failed to commit: {cleanup}"
+                    );
+                }
+                if let Some(previous) = &previous {
+                    let mut record = previous.clone();
+                    record.status = ServiceStatus::Failed;
+                    record.message = Some(format!(
+                        "revision {} was stopped to deploy a new one, which could not be stored: {}",
+                        previous.revision, e.message
+                    ));
+                    record.updated_at = chrono::Utc::now();
+                    if let Err(write) = agent.store.write_service(&record) {
+                        tracing::warn!("{ns}/{name}: cannot record the failed deploy: {write}");
+                    }
+                }
             }
             return Err(e);
         }
@@ -245,6 +295,7 @@ async fn deploy_staged(
     // Registered while the lock is held, so that the next deploy of this service finds
     // this flow and waits for it before it touches the instances.
     spawn_start(agent, ns, name);
+    crate::crash::point("deploy.accepted");
     drop(lock);
     Ok(record)
 }
@@ -406,6 +457,25 @@ pub fn load_current(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("revision {} of {ns}/{svc} has no graph", record.revision))?;
     Ok((record, graph))
+}
+
+/// Marks the service failed with `message`, under the lock the caller holds; the write's
+/// own failure is logged (it is what reports the first one).
+fn set_failed_now(agent: &Agent, ns: &str, svc: &str, message: &str) -> Result<(), String> {
+    let mut record = agent
+        .store
+        .require_service(ns, svc)
+        .map_err(|e| e.to_string())?;
+    record.status = ServiceStatus::Failed;
+    record.message = Some(format!(
+        "revision {} was committed but not all of its instance records could be written ({message}); deploy again once the state can be written",
+        record.revision
+    ));
+    record.updated_at = chrono::Utc::now();
+    agent.store.write_service(&record).map_err(|e| {
+        tracing::error!("{ns}/{svc}: cannot record that the deploy failed: {e}");
+        e.to_string()
+    })
 }
 
 /// Records how a start flow ended, unless a newer flow took the service over (it asks this

@@ -199,6 +199,9 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
             }
         }
     }
+    // Whatever the stopped run left (a daemon that left its session), or a copy started
+    // but never recorded by an agent that died.
+    end_unrecorded(agent, instance).await;
     crate::exposure::close(agent, instance).await;
     let _ = std::fs::remove_file(pid_file(agent, instance));
     if remove {
@@ -273,6 +276,36 @@ pub struct PidFile {
     /// The placement epoch it was started under (0: before epochs).
     #[serde(default)]
     pub epoch: u64,
+}
+
+/// The mark every process of an instance carries in its environment: its directory.
+pub const INSTANCE_MARK: &str = "KHUTULUN_INSTANCE_DIR";
+
+/// Ends every process that carries the instance's mark: what an agent that died between
+/// starting a process and recording it left running, or what a stopped process left behind
+/// (a daemon in a session of its own). Only for instances no supervisor watches. Returns
+/// how many processes it ended.
+pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
+    let dir = workload::instance_dir(
+        &agent.config.data_dir,
+        &instance.namespace,
+        &instance.service,
+        &instance.node,
+        instance.index,
+    );
+    let mark = dir.display().to_string();
+    let ended = tokio::task::spawn_blocking(move || {
+        khutulun_delegates::marked::end_marked(INSTANCE_MARK, &mark, Duration::from_secs(10))
+    })
+    .await
+    .unwrap_or_default();
+    if !ended.is_empty() {
+        tracing::warn!(
+            "{instance}: ended {} process(es) no record accounted for (pids {ended:?})",
+            ended.len()
+        );
+    }
+    ended.len()
 }
 
 pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {

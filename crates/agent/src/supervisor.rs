@@ -98,6 +98,7 @@ pub async fn start_workload(
         .start(&agent.with_lifeline(&workload.spec))
         .await
         .map_err(|e| format!("{instance} could not start: {e}"))?;
+    crate::crash::point("start.spawned");
     // Noted before the fence check: self-fencing marks the host fenced before it takes the
     // list, so a start either is on the list or sees the fence.
     agent.note_live(instance, workload.kind, &running);
@@ -120,6 +121,7 @@ pub async fn start_workload(
         r.exit_code = None;
         r.exit_signal = None;
     });
+    crate::crash::point("start.recorded");
     let ports: Vec<u16> = record
         .as_ref()
         .map(|r| r.ports.values().copied().collect())

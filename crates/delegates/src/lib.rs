@@ -9,6 +9,7 @@ pub mod docker;
 mod executable;
 pub mod firewall;
 pub mod lifeline;
+pub mod marked;
 pub mod nspawn;
 pub mod podman;
 pub mod proc_context;

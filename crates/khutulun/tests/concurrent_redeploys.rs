@@ -371,7 +371,7 @@ fn redeploy_twenty_times(agent: &Agent, freeze: Option<&freezefs::FrozenMount>) 
     let instances = agent.instances("r");
     assert_eq!(instances.len(), 2, "{instances:?}");
     for instance in &instances {
-        assert_eq!(instance["state"], "running", "{instance}");
+        assert_eq!(instance["state"], "running", "{instance}\n{}", agent.log());
         let node = instance["node"].as_str().unwrap();
         let found = copies(&agent.data_dir(), "r", node, 0);
         assert_eq!(

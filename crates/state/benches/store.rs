@@ -62,8 +62,9 @@ fn main() {
     measure("service lock + read-modify-write", 500, |_| {
         let _lock = store.lock_service("default", "bench").unwrap();
         let record = store.service("default", "bench").unwrap();
-        let _ = record;
-        store.set_current_revision("default", "bench", 1).unwrap();
+        if let Some(record) = record {
+            store.write_service(&record).unwrap();
+        }
     });
     measure("append event (locked, fsync)", 500, |i| {
         store

@@ -10,6 +10,45 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Who writes: the host name an agent sets at start (`set_writer`), so that its temporary
+/// files can be told from other hosts' on a shared state and swept after a crash.
+static WRITER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this process's temporary files after `host` (once; later calls are ignored).
+pub fn set_writer(host: &str) {
+    let _ = WRITER.set(host.to_owned());
+}
+
+/// The temporary name `write_atomic` uses for `name`: `.<name>~<host>~<pid>.<n>.tmp`.
+fn temp_name(name: &str) -> String {
+    format!(
+        ".{name}~{}~{}.{}.tmp",
+        WRITER.get().map_or("", String::as_str),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// True when `file_name` is a temporary file of `write_atomic` written for `host` by a
+/// process other than this one: left behind by a crash of an earlier agent of the host.
+pub(crate) fn is_stale_temp_of(file_name: &str, host: &str) -> bool {
+    let Some(inner) = file_name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let mut parts = inner.rsplit('~');
+    let (Some(pid_and_n), Some(writer)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let pid = pid_and_n
+        .split('.')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok());
+    writer == host && pid.is_some_and(|p| p != std::process::id())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory:
 /// write, fsync, rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> StateResult<()> {
@@ -20,11 +59,7 @@ fn write_atomic_here(path: &Path, bytes: &[u8]) -> StateResult<()> {
     let dir = path.parent().expect("state paths always have a parent");
     fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let temp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let temp = dir.join(temp_name(name));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -77,6 +112,28 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> StateResult<Option<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporary_files_are_told_by_host_and_pid() {
+        let other_pid = std::process::id() + 1;
+        assert!(is_stale_temp_of(
+            &format!(".service.json~h1~{other_pid}.3.tmp"),
+            "h1"
+        ));
+        let mine = format!(".service.json~h1~{}.3.tmp", std::process::id());
+        assert!(!is_stale_temp_of(&mine, "h1"), "this process's own");
+        assert!(!is_stale_temp_of(
+            &format!(".service.json~h2~{other_pid}.3.tmp"),
+            "h1"
+        ));
+        assert!(!is_stale_temp_of("service.json", "h1"));
+        assert!(!is_stale_temp_of(".a~b.tmp", "h1"));
+        // Host names may hold dots and file names tildes.
+        assert!(is_stale_temp_of(
+            &format!(".a~b.json~h.x~{other_pid}.0.tmp"),
+            "h.x"
+        ));
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temp_files() {

@@ -93,8 +93,15 @@ impl Layout {
         self.service(namespace, service).join("service.json")
     }
 
-    pub fn current_revision(&self, namespace: &str, service: &str) -> PathBuf {
-        self.service(namespace, service).join("current")
+    /// Where a revision's instance records are planned before it is committed: the records
+    /// its deploy writes once service.json names it.
+    pub fn revision_plan(&self, namespace: &str, service: &str, revision: u64) -> PathBuf {
+        self.revision(namespace, service, revision)
+            .join("instances.json")
+    }
+
+    pub fn revisions(&self, namespace: &str, service: &str) -> PathBuf {
+        self.service(namespace, service).join("revisions")
     }
 
     pub fn revision(&self, namespace: &str, service: &str, revision: u64) -> PathBuf {

@@ -14,7 +14,7 @@ mod offload;
 mod ports;
 mod store;
 
-pub use atomic::{read_json, write_atomic, write_json};
+pub use atomic::{read_json, set_writer, write_atomic, write_json};
 pub use error::{StateError, StateResult};
 pub use events::{Event, EventKind, InstanceRef};
 pub use layout::Layout;

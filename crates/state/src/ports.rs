@@ -139,6 +139,28 @@ impl PortReservations {
     }
 
     /// Releases every port of a service; returns how many were released.
+    /// Makes the service's reservations exactly `held` (owner and port, as its instance
+    /// records say). A port `held` names that another service holds stays with the other
+    /// (first come); returns the owners that could not get theirs.
+    pub fn resync_service(
+        &mut self,
+        namespace: &str,
+        service: &str,
+        held: &[(PortOwner, u16)],
+    ) -> Vec<PortOwner> {
+        self.release_service(namespace, service);
+        let mut refused = Vec::new();
+        for (owner, port) in held {
+            match self.ports.get(port) {
+                Some(other) if other != owner => refused.push(owner.clone()),
+                _ => {
+                    self.ports.insert(*port, owner.clone());
+                }
+            }
+        }
+        refused
+    }
+
     pub fn release_service(&mut self, namespace: &str, service: &str) -> usize {
         let before = self.ports.len();
         self.ports

@@ -1,7 +1,7 @@
 //! DirStore: the state directory. Every write is atomic; read-modify-write happens under a
 //! flock (service lock, host ports lock, events lock).
 
-use crate::atomic::{read_json, sync_dir, write_atomic, write_json};
+use crate::atomic::{read_json, sync_dir, write_json};
 use crate::error::{StateError, StateResult};
 use crate::events::Event;
 use crate::layout::Layout;
@@ -11,7 +11,7 @@ use crate::lock::FileLock;
 use crate::model::{
     ClusterInfo, DrainRecord, HostInfo, InstanceRecord, ServiceRecord, FORMAT_VERSION,
 };
-use crate::ports::{PortRange, PortRequest, PortReservations};
+use crate::ports::{PortOwner, PortRange, PortRequest, PortReservations};
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs;
@@ -273,6 +273,26 @@ impl DirStore {
         Ok(released)
     }
 
+    /// Makes the service's reservations on `host` exactly `held` (see
+    /// `PortReservations::resync_service`), under the host's ports lock.
+    pub fn resync_service_ports(
+        &self,
+        host: &str,
+        namespace: &str,
+        service: &str,
+        held: &[(PortOwner, u16)],
+    ) -> StateResult<Vec<PortOwner>> {
+        let _lock = FileLock::acquire(&self.layout.host_ports_lock(host))?;
+        let path = self.layout.host_ports(host);
+        let mut reservations: PortReservations = read_json(&path)?.unwrap_or_default();
+        let before = reservations.clone();
+        let refused = reservations.resync_service(namespace, service, held);
+        if reservations != before {
+            write_json(&path, &reservations)?;
+        }
+        Ok(refused)
+    }
+
     pub fn port_reservations(&self, host: &str) -> StateResult<PortReservations> {
         Ok(read_json(&self.layout.host_ports(host))?.unwrap_or_default())
     }
@@ -299,6 +319,19 @@ impl DirStore {
         Ok(services)
     }
 
+    /// Service directories without a service record: a first deploy that stored its
+    /// revision and never committed it. (Another agent may be in the middle of one: take
+    /// the service lock before removing.)
+    pub fn uncommitted_services(&self, namespace: &str) -> StateResult<Vec<String>> {
+        let mut found = Vec::new();
+        for name in list_dir(&self.layout.services(namespace))? {
+            if self.service(namespace, &name)?.is_none() {
+                found.push(name);
+            }
+        }
+        Ok(found)
+    }
+
     pub fn service(&self, namespace: &str, service: &str) -> StateResult<Option<ServiceRecord>> {
         read_json(&self.layout.service_record(namespace, service))
     }
@@ -319,17 +352,21 @@ impl DirStore {
         )
     }
 
-    /// Stores a new, immutable revision: the package (moved from a staging directory) and the
-    /// graph. Returns its number. Caller holds the service lock; `current` is not changed.
+    /// Stores a new, immutable revision: the package (moved from a staging directory), the
+    /// graph and the instance records it plans (stamped with its number). Returns the number. Caller holds the service
+    /// lock. The revision counts only once it is committed: once service.json names it
+    /// (`write_service`); until then a crash leaves a directory that
+    /// `remove_uncommitted_revisions` takes away, and its number is used again.
     pub fn create_revision<G: Serialize>(
         &self,
         namespace: &str,
         service: &str,
         staged_package: &Path,
         graph: &G,
+        plan: &mut [InstanceRecord],
     ) -> StateResult<u64> {
         crate::offload::blocking(|| {
-            self.create_revision_here(namespace, service, staged_package, graph)
+            self.create_revision_here(namespace, service, staged_package, graph, plan)
         })
     }
 
@@ -339,13 +376,16 @@ impl DirStore {
         service: &str,
         staged_package: &Path,
         graph: &G,
+        plan: &mut [InstanceRecord],
     ) -> StateResult<u64> {
-        let revisions = self.layout.service(namespace, service).join("revisions");
-        let next = list_dir(&revisions)?
-            .iter()
-            .filter_map(|n| n.parse::<u64>().ok())
+        let committed = self.service(namespace, service)?.map_or(0, |r| r.revision);
+        self.remove_uncommitted_revisions_here(namespace, service, committed)?;
+        let next = self
+            .revision_numbers(namespace, service)?
+            .into_iter()
             .max()
             .unwrap_or(0)
+            .max(committed)
             + 1;
         let dir = self.layout.revision(namespace, service, next);
         fs::create_dir_all(&dir).map_err(|e| StateError::io("create directory", &dir, e))?;
@@ -353,29 +393,61 @@ impl DirStore {
         fs::rename(staged_package, &package)
             .map_err(|e| StateError::io("move package into", &package, e))?;
         write_json(&self.layout.revision_graph(namespace, service, next), graph)?;
+        for record in plan.iter_mut() {
+            record.revision = next;
+        }
+        write_json(&self.layout.revision_plan(namespace, service, next), &plan)?;
         sync_dir(&dir)?;
         Ok(next)
     }
 
-    pub fn set_current_revision(
+    fn revision_numbers(&self, namespace: &str, service: &str) -> StateResult<Vec<u64>> {
+        Ok(list_dir(&self.layout.revisions(namespace, service))?
+            .iter()
+            .filter_map(|n| n.parse::<u64>().ok())
+            .collect())
+    }
+
+    /// Removes the revisions above `committed`: stored by a deploy that never committed
+    /// them (it failed, or its agent died, before service.json named them). Caller holds the
+    /// service lock. Returns the numbers removed.
+    pub fn remove_uncommitted_revisions(
+        &self,
+        namespace: &str,
+        service: &str,
+        committed: u64,
+    ) -> StateResult<Vec<u64>> {
+        crate::offload::blocking(|| {
+            self.remove_uncommitted_revisions_here(namespace, service, committed)
+        })
+    }
+
+    fn remove_uncommitted_revisions_here(
+        &self,
+        namespace: &str,
+        service: &str,
+        committed: u64,
+    ) -> StateResult<Vec<u64>> {
+        let mut removed = Vec::new();
+        for n in self.revision_numbers(namespace, service)? {
+            if n > committed {
+                let dir = self.layout.revision(namespace, service, n);
+                fs::remove_dir_all(&dir).map_err(|e| StateError::io("remove", &dir, e))?;
+                removed.push(n);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The instance records a revision planned (None for revisions stored before plans
+    /// were kept).
+    pub fn revision_plan(
         &self,
         namespace: &str,
         service: &str,
         revision: u64,
-    ) -> StateResult<()> {
-        write_atomic(
-            &self.layout.current_revision(namespace, service),
-            format!("{revision}\n").as_bytes(),
-        )
-    }
-
-    pub fn current_revision(&self, namespace: &str, service: &str) -> StateResult<Option<u64>> {
-        let path = self.layout.current_revision(namespace, service);
-        match crate::offload::blocking(|| fs::read_to_string(&path)) {
-            Ok(text) => Ok(text.trim().parse().ok()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StateError::io("read", path, e)),
-        }
+    ) -> StateResult<Option<Vec<InstanceRecord>>> {
+        read_json(&self.layout.revision_plan(namespace, service, revision))
     }
 
     pub fn read_graph<G: DeserializeOwned>(
@@ -413,6 +485,46 @@ impl DirStore {
         sync_dir(&self.layout.services(namespace))?;
         fs::remove_dir_all(&graveyard).map_err(|e| StateError::io("remove", &graveyard, e))?;
         Ok(())
+    }
+
+    /// Removes what crashes leave on the state: temporary files of `write_atomic` that an
+    /// earlier agent of `host` never renamed into place, and service lock files without a
+    /// service (taken first, so that nobody holds one as it goes). Other hosts' temporary
+    /// files are theirs. Returns (temporary files, lock files) removed.
+    pub fn sweep_leftovers(&self, host: &str) -> StateResult<(usize, usize)> {
+        crate::offload::blocking(|| {
+            let temps = sweep_temp_files(self.layout.root(), host);
+            let mut locks = 0;
+            for ns in list_dir(&self.layout.namespaces())? {
+                let dir = self.layout.services(&ns);
+                let names = match fs::read_dir(&dir) {
+                    Ok(entries) => entries
+                        .flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .collect::<Vec<_>>(),
+                    Err(_) => continue,
+                };
+                for name in names {
+                    let Some(service) =
+                        name.strip_prefix('.').and_then(|n| n.strip_suffix(".lock"))
+                    else {
+                        continue;
+                    };
+                    if self.layout.service(&ns, service).exists() {
+                        continue;
+                    }
+                    let path = self.layout.service_lock(&ns, service);
+                    if let Some(_held) = FileLock::try_acquire(&path)? {
+                        if !self.layout.service(&ns, service).exists()
+                            && fs::remove_file(&path).is_ok()
+                        {
+                            locks += 1;
+                        }
+                    }
+                }
+            }
+            Ok((temps, locks))
+        })
     }
 
     // ---- instances ----
@@ -551,6 +663,33 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Removes `host`'s stale temporary files below `dir` (revision packages are skipped: no
+/// temporary file is ever written there). Returns how many.
+fn sweep_temp_files(dir: &Path, host: &str) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && name != "package" => {
+                removed += sweep_temp_files(&entry.path(), host);
+            }
+            Ok(t)
+                if t.is_file()
+                    && crate::atomic::is_stale_temp_of(&name, host)
+                    && fs::remove_file(entry.path()).is_ok() =>
+            {
+                removed += 1;
+            }
+            _ => {}
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,12 +735,12 @@ mod tests {
                     "web",
                     &staged,
                     &serde_json::json!({"rev": expected}),
+                    &mut [],
                 )
                 .unwrap();
             assert_eq!(n, expected);
-            store.set_current_revision("default", "web", n).unwrap();
+            store.write_service(&record("default", "web", n)).unwrap();
         }
-        assert_eq!(store.current_revision("default", "web").unwrap(), Some(2));
         let graph: serde_json::Value = store.read_graph("default", "web", 1).unwrap().unwrap();
         assert_eq!(graph["rev"], 1);
         assert!(store
@@ -609,6 +748,67 @@ mod tests {
             .revision_package("default", "web", 2)
             .join("service.yaml")
             .exists());
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_are_swept_and_live_things_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        store.write_service(&record("default", "web", 1)).unwrap();
+        let service_dir = store.layout().service("default", "web");
+        let dead_pid = u32::MAX - 1;
+        let stale = service_dir.join(format!(".service.json~h1~{dead_pid}.0.tmp"));
+        let other_host = service_dir.join(format!(".service.json~h2~{dead_pid}.0.tmp"));
+        for path in [&stale, &other_host] {
+            fs::write(path, "{").unwrap();
+        }
+        // A lock without a service, one somebody holds, and the live service's own.
+        let orphan = store.layout().service_lock("default", "gone");
+        let held_path = store.layout().service_lock("default", "coming");
+        fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+        fs::write(&orphan, "").unwrap();
+        let held = store.lock_service("default", "coming").unwrap();
+        drop(store.lock_service("default", "web").unwrap());
+        assert_eq!(store.sweep_leftovers("h1").unwrap(), (1, 1));
+        assert!(!stale.exists());
+        assert!(other_host.exists(), "another host's temporary file stays");
+        assert!(!orphan.exists());
+        assert!(held_path.exists(), "a held lock stays");
+        assert!(store.layout().service_lock("default", "web").exists());
+        drop(held);
+    }
+
+    #[test]
+    fn an_uncommitted_revision_is_removed_and_its_number_used_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let create = |store: &DirStore| {
+            let staged = store.staging_dir().unwrap();
+            fs::write(staged.join("service.yaml"), "x").unwrap();
+            store
+                .create_revision("default", "web", &staged, &serde_json::json!({}), &mut [])
+                .unwrap()
+        };
+        let _lock = store.lock_service("default", "web").unwrap();
+        assert_eq!(create(&store), 1);
+        store.write_service(&record("default", "web", 1)).unwrap();
+        // Stored, never committed (the deploy failed or its agent died): 2 goes away.
+        assert_eq!(create(&store), 2);
+        assert_eq!(
+            store
+                .remove_uncommitted_revisions("default", "web", 1)
+                .unwrap(),
+            vec![2]
+        );
+        assert!(!store.layout().revision("default", "web", 2).exists());
+        // And the next deploy that commits gets 2, not 3.
+        assert_eq!(create(&store), 2);
+        assert_eq!(
+            create(&store),
+            2,
+            "an uncommitted 2 is replaced, not skipped"
+        );
+        assert!(store.layout().revision("default", "web", 1).exists());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Agent {
     pub token: Option<String>,
     pub port_range: String,
     pub extra_args: Vec<String>,
+    /// Extra environment of the agent process (e.g. a crash point).
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
     /// A state directory elsewhere than `<dir>/state` (e.g. on a test filesystem).
     pub state_override: Option<PathBuf>,
@@ -91,6 +93,7 @@ impl Agent {
             token: token.map(str::to_owned),
             port_range: format!("{}-{}", range.0, range.1),
             extra_args: Vec::new(),
+            env: Vec::new(),
             child: None,
             state_override: None,
         };
@@ -158,6 +161,7 @@ impl Agent {
         if let Some(token) = &self.token {
             command.env("KHUTULUN_TOKEN", token);
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(command.spawn().unwrap());
         self.wait_healthy();
     }
@@ -171,6 +175,22 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("agent did not become healthy; log:\n{}", self.log());
+    }
+
+    /// Waits for the agent process to end by itself (e.g. at a crash point): its status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the agent with SIGTERM, as a service manager would; workloads keep running.
