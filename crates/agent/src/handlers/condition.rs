@@ -149,6 +149,59 @@ mod tests {
         .unwrap());
     }
 
+    /// Conditions know every boolean function of §10.2.2, with the standard's meaning.
+    #[test]
+    fn conditions_have_every_boolean_function_of_the_standard() {
+        let g = graph();
+        let check = |function: &str, args: Vec<Value>| {
+            let expr = call(function, args.into_iter().map(v).collect());
+            holds(&g, &expr, &EvalContext::None, &NoRuntime)
+        };
+        use serde_json::json;
+        assert_eq!(check("xor", vec![json!(true), json!(false)]), Ok(true));
+        assert_eq!(check("xor", vec![json!(true), json!(true)]), Ok(false));
+        // Lists are equal entry by entry, numbers by value (1 is 1.0).
+        assert_eq!(
+            check("equal", vec![json!([1, 2]), json!([1.0, 2])]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("equal", vec![json!({ "a": [1] }), json!({ "a": [1.0] })]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("valid_values", vec![json!("b"), json!(["a", "b"])]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("contains", vec![json!("hello"), json!("ell")]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("has_prefix", vec![json!([1, 2, 3]), json!([1, 2])]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("matches", vec![json!("abc"), json!("^a.c$")]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("has_key", vec![json!({ "a": 1 }), json!("b")]),
+            Ok(false)
+        );
+        assert_eq!(
+            check("has_any_entry", vec![json!({ "a": 1 }), json!([2, 1])]),
+            Ok(true)
+        );
+        // Arguments of different types are an error (§10.2.2.2.1), not false.
+        assert!(check("equal", vec![json!(1), json!("1")])
+            .unwrap_err()
+            .contains("same type"));
+        assert!(check("equal", vec![json!(true), json!(1)])
+            .unwrap_err()
+            .contains("same type"));
+    }
+
     #[test]
     fn a_condition_that_is_not_boolean_or_cannot_compare_is_an_error() {
         let g = graph();

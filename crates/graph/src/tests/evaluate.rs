@@ -331,9 +331,62 @@ fn concat_join_length_and_node_index() {
             expected
         );
     }
-    let unknown = call("sum", vec![json!(1), json!(2)]);
-    let error = evaluate(&graph, &unknown, &context, &NoRuntime).unwrap_err();
-    assert_eq!(error.to_string(), "$sum is not implemented yet");
+}
+
+/// Deploy time computes every built-in of §10.2.2 to §10.2.5, not only `$concat`, `$join`
+/// and `$length`.
+#[test]
+fn every_builtin_is_computed_at_deploy_time() {
+    let graph = graph_of(ATTRS, &[]);
+    let call = |function: &str, args: Vec<Value>| Expr::Call {
+        function: function.into(),
+        args: args.into_iter().map(Expr::Value).collect(),
+    };
+    let context = EvalContext::node("app", 0);
+    let cases = [
+        (call("xor", vec![json!(true), json!(false)]), json!(true)),
+        (
+            call("equal", vec![json!([1, "a"]), json!([1.0, "a"])]),
+            json!(true),
+        ),
+        (call("less_than", vec![json!("a"), json!("b")]), json!(true)),
+        (
+            call("valid_values", vec![json!(2), json!([1, 2])]),
+            json!(true),
+        ),
+        (
+            call("has_key", vec![json!({ "a": 1 }), json!("b")]),
+            json!(false),
+        ),
+        (
+            call("token", vec![json!("a:b:c"), json!(":"), json!(1)]),
+            json!("b"),
+        ),
+        (
+            call("union", vec![json!([1, 2]), json!([2, 3])]),
+            json!([1, 2, 3]),
+        ),
+        (call("sum", vec![json!(1), json!(2)]), json!(3)),
+        (call("round", vec![json!(3.5)]), json!(3)),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(
+            evaluate(&graph, &expr, &context, &NoRuntime).unwrap(),
+            expected,
+            "{expr:?}"
+        );
+    }
+}
+
+/// A comparison whose arguments are known at instantiation is computed then, like `$concat`.
+#[test]
+fn comparisons_of_known_values_are_computed_at_instantiation() {
+    let text = ATTRS.replace(
+        "  outputs:\n",
+        "  outputs:\n    same: { value: { $equal: [ { $get_property: [ db, command ] }, db ] } }\n",
+    );
+    let graph = graph_of(&text, &[]);
+    assert_eq!(graph.outputs["same"].value, Expr::Value(json!(true)));
 }
 
 #[test]
