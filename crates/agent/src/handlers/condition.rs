@@ -199,4 +199,53 @@ mod tests {
             Err(shared)
         );
     }
+
+    /// A condition compares attributes of declared scalar and version types as their types
+    /// say (§9.1.2), not as text.
+    #[test]
+    fn conditions_compare_declared_scalars_and_versions_by_their_type() {
+        let text = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+node_types:
+  Server:
+    properties:
+      memory: { type: Size }
+    attributes:
+      release: { type: version, default: "1.10" }
+policy_types:
+  P:
+    triggers:
+      newer:
+        event: e
+        condition: { $greater_than: [ { $get_attribute: [ SELF, release ] }, "1.9" ] }
+        action: []
+      big:
+        event: e
+        condition: { $greater_than: [ { $get_property: [ SELF, memory ] }, 512 MiB ] }
+        action: []
+service_template:
+  node_templates:
+    server:
+      type: Server
+      properties: { memory: 1 GiB }
+  policies:
+    - p: { type: P, targets: [ server ] }
+"#;
+        let template =
+            khutulun_tosca::compile_text("case.yaml", text, &khutulun_profile::registry())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        let g = khutulun_graph::instantiate(&template, &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let context = EvalContext::node("server", 0);
+        for trigger in &g.policies[0].triggers {
+            let condition = trigger.condition.as_ref().unwrap();
+            assert_eq!(
+                holds(&g, condition, &context, &NoRuntime),
+                Ok(true),
+                "{}",
+                trigger.name
+            );
+        }
+    }
 }

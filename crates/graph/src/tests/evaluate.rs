@@ -472,3 +472,35 @@ fn compile_time_and_deploy_time_agree_through_the_shared_builtins() {
         assert_eq!(deployed, shared, "${function}");
     }
 }
+
+const TYPED: &str = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+node_types:
+  Server:
+    properties:
+      memory: { type: Size }
+    attributes:
+      release: { type: version, default: "1.10" }
+service_template:
+  inputs:
+    minimum: { type: version, default: "1.9" }
+  node_templates:
+    server:
+      type: Server
+      properties: { memory: 1 GiB }
+  outputs:
+    newer: { value: { $greater_than: [ { $get_attribute: [ server, release ] }, { $get_input: minimum } ] } }
+    big: { value: { $greater_than: [ { $get_property: [ server, memory ] }, 512 MiB ] } }
+"#;
+
+/// Values of declared scalar and version types compare as their types say (§9.1.2), at
+/// deploy time as at compile time, not as text ("1.10" < "1.9", "1 GiB" < "512 MiB").
+#[test]
+fn declared_scalars_and_versions_compare_by_their_type_at_deploy_time() {
+    let graph = graph_of(TYPED, &[]);
+    assert_eq!(graph.outputs["big"].value, Expr::Value(json!(true)));
+    assert_eq!(output(&graph, "newer", &NoRuntime), Ok(json!(true)));
+    let runtime = Fake::default().node("server", 0, "release", json!("1.8.3"));
+    assert_eq!(output(&graph, "newer", &runtime), Ok(json!(false)));
+}
