@@ -18,7 +18,7 @@
 //! RELATIONSHIP`) are read as coming from representation 0 of their source.
 
 use crate::model::{Capability, Expr, Function, Node, Relationship, ServiceGraph};
-use khutulun_tosca::builtins::{self, Typed};
+use khutulun_tosca::builtins::{self, Kind, Typed};
 use khutulun_tosca::path::{self, EntityKind, Index, PathArg, Start, Step};
 use serde_json::Value;
 
@@ -372,7 +372,14 @@ impl<'g> Evaluator<'g> {
                 } else {
                     ""
                 };
-                let args: Vec<Typed> = values.into_iter().map(Typed::plain).collect();
+                let args: Vec<Typed> = values
+                    .into_iter()
+                    .zip(args)
+                    .map(|(value, arg)| Typed {
+                        value,
+                        kind: self.kind_of(arg, context),
+                    })
+                    .collect();
                 builtins::call(function, &args)
                     .map(Outcome::Value)
                     .map_err(|message| error(function, format!("{message}{hint}")))
@@ -401,6 +408,44 @@ impl<'g> Evaluator<'g> {
         }
     }
 
+    /// The kind of the value of `arg` when it reads an input, property or attribute whose
+    /// declared type compares specially (not of entries inside one, nor of lists from `ALL`).
+    fn kind_of(&self, arg: &Expr, context: &EvalContext) -> Option<Kind> {
+        let Expr::Call { function, args } = arg else {
+            return None;
+        };
+        let args: Vec<Value> = args
+            .iter()
+            .map(|a| match a {
+                Expr::Value(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        match (function.as_str(), args.as_slice()) {
+            ("get_input", [Value::String(name)]) => self.graph.input_kinds.get(name).cloned(),
+            ("get_property" | "get_attribute", _) => {
+                let parsed = parse_path(&args, context).ok()?;
+                let [Value::String(name)] = &args[parsed.consumed..] else {
+                    return None;
+                };
+                let (entities, many) = self.resolve(&parsed, context, function, "").ok()?;
+                match (entities.as_slice(), many) {
+                    ([entity], false) => self.kinds(*entity).get(name).cloned(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn kinds(&self, entity: Entity<'g>) -> &'g std::collections::BTreeMap<String, Kind> {
+        match entity {
+            Entity::Node { node, .. } => &node.kinds,
+            Entity::Capability { capability, .. } => &capability.kinds,
+            Entity::Relationship { relationship, .. } => &relationship.kinds,
+        }
+    }
+
     fn get_input(&self, args: &[Value]) -> Result<Value, EvalError> {
         let Some(Value::String(name)) = args.first() else {
             return Err(error("get_input", "$get_input needs an input name first"));
@@ -424,20 +469,7 @@ impl<'g> Evaluator<'g> {
         attribute: bool,
     ) -> Result<Outcome, EvalError> {
         let shown = format!("${function} {}", show_args(args));
-        let path_args: Vec<PathArg> = args
-            .iter()
-            .map(|a| match a {
-                Value::String(s) => PathArg::Str(s),
-                Value::Number(n) => n.as_i64().map(PathArg::Int).unwrap_or(PathArg::Other),
-                _ => PathArg::Other,
-            })
-            .collect();
-        let self_kind = match context {
-            EvalContext::None => None,
-            EvalContext::Node { .. } => Some(EntityKind::Node),
-            EvalContext::Relationship { .. } => Some(EntityKind::Relationship),
-        };
-        let parsed = path::parse(&path_args, self_kind)
+        let parsed = parse_path(args, context)
             .map_err(|message| error(function, format!("{shown}: {message}")))?;
         let Some(Value::String(name)) = args.get(parsed.consumed) else {
             return Err(error(
@@ -824,6 +856,24 @@ impl<'g> Evaluator<'g> {
             ),
         }
     }
+}
+
+/// The TOSCA path at the start of the arguments of `$get_property` / `$get_attribute`.
+fn parse_path(args: &[Value], context: &EvalContext) -> Result<path::ToscaPath, String> {
+    let path_args: Vec<PathArg> = args
+        .iter()
+        .map(|a| match a {
+            Value::String(s) => PathArg::Str(s),
+            Value::Number(n) => n.as_i64().map(PathArg::Int).unwrap_or(PathArg::Other),
+            _ => PathArg::Other,
+        })
+        .collect();
+    let self_kind = match context {
+        EvalContext::None => None,
+        EvalContext::Node { .. } => Some(EntityKind::Node),
+        EvalContext::Relationship { .. } => Some(EntityKind::Relationship),
+    };
+    path::parse(&path_args, self_kind)
 }
 
 /// Follows nested keys and indexes into a value.

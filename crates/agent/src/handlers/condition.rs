@@ -46,6 +46,7 @@ mod tests {
             outputs: BTreeMap::new(),
             policies: Vec::new(),
             functions: BTreeMap::new(),
+            input_kinds: BTreeMap::new(),
         }
     }
 

@@ -15,6 +15,7 @@
 
 mod arithmetic;
 mod compare;
+mod kind;
 mod logic;
 mod membership;
 pub(crate) mod regex;
@@ -26,41 +27,11 @@ pub(crate) mod special;
 #[cfg(test)]
 mod tests;
 
-use crate::model::ScalarUnits;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use kind::{Kind, Typed};
 pub use logic::decides;
 pub use signature::{check, computes, Place, Problem};
-
-/// How values of a special type compare and measure (§9.1.2), when the caller knows that a
-/// value has one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A scalar with the units of its type: compares by its value in the canonical unit.
-    Scalar(ScalarUnits),
-    /// Compares component by component.
-    Version,
-    /// Compares as an instant.
-    Timestamp,
-    /// Base64 text: `$length` counts the bytes it encodes.
-    Bytes,
-}
-
-/// An argument: its value, and the kind of its declared type when that matters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Typed {
-    pub value: Value,
-    pub kind: Option<Kind>,
-}
-
-impl Typed {
-    /// A value whose type does not change how it compares.
-    pub fn plain(value: Value) -> Typed {
-        Typed { value, kind: None }
-    }
-}
 
 /// Computes built-in `function` (without `$`) from its evaluated arguments: the result, or a
 /// message saying why there is none (arguments that do not fit, or what Khutulun cannot

@@ -1,6 +1,7 @@
 //! Each computed built-in's meaning, once: results, and the errors that are not results.
 
 use super::*;
+use crate::model::ScalarUnits;
 use serde_json::json;
 
 fn plain(values: Vec<Value>) -> Vec<Typed> {

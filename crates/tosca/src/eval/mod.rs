@@ -9,7 +9,7 @@
 pub(crate) mod render;
 
 use crate::builtins::{self, Kind, Typed};
-use crate::model::{Builtin, DataTypeInfo, DataTypeRef, Expr, ExprKind, ScalarUnits, Schema};
+use crate::model::{DataTypeInfo, DataTypeRef, Expr, ExprKind, Schema};
 use serde_json::Value;
 
 /// Looks up a property of SELF: its value and schema.
@@ -161,22 +161,6 @@ impl Context<'_> {
 
     /// How values of `schema` compare.
     pub fn kind_of(&self, schema: &Schema) -> Option<Kind> {
-        match schema.data_type {
-            DataTypeRef::Builtin(b) => builtin_kind(b, None),
-            DataTypeRef::Defined(i) => {
-                let info = self.data_types.get(i)?;
-                builtin_kind(info.base?, info.scalar.as_ref())
-            }
-        }
-    }
-}
-
-fn builtin_kind(builtin: Builtin, scalar: Option<&ScalarUnits>) -> Option<Kind> {
-    match builtin {
-        Builtin::Scalar => scalar.cloned().map(Kind::Scalar),
-        Builtin::Version => Some(Kind::Version),
-        Builtin::Timestamp => Some(Kind::Timestamp),
-        Builtin::Bytes => Some(Kind::Bytes),
-        _ => None,
+        Kind::of(schema, self.data_types)
     }
 }
