@@ -425,7 +425,7 @@ impl<'g> Evaluator<'g> {
             ("get_input", [Value::String(name)]) => self.graph.input_kinds.get(name).cloned(),
             ("get_property" | "get_attribute", _) => {
                 let parsed = parse_path(&args, context).ok()?;
-                let [Value::String(name)] = &args[parsed.consumed..] else {
+                let Some([Value::String(name)]) = args.get(parsed.consumed..) else {
                     return None;
                 };
                 let (entities, many) = self.resolve(&parsed, context, function, "").ok()?;
