@@ -302,12 +302,14 @@ mod tests {
             count: 1,
             properties: BTreeMap::new(),
             attributes: BTreeMap::new(),
+            kinds: BTreeMap::new(),
             capabilities: BTreeMap::from([(
                 "endpoint".into(),
                 Capability {
                     types: types(profile::TCP_ENDPOINT),
                     properties,
                     attributes: BTreeMap::new(),
+                    kinds: BTreeMap::new(),
                 },
             )]),
             interfaces: BTreeMap::new(),
@@ -324,6 +326,7 @@ mod tests {
             types: types(profile::CONNECTS_TO),
             properties: BTreeMap::from([("expose".into(), Expr::Value(Value::Bool(expose)))]),
             attributes: BTreeMap::new(),
+            kinds: BTreeMap::new(),
             interfaces: BTreeMap::new(),
         }
     }
@@ -336,6 +339,7 @@ mod tests {
             outputs: BTreeMap::new(),
             policies: Vec::new(),
             functions: BTreeMap::new(),
+            input_kinds: BTreeMap::new(),
         }
     }
 

@@ -3,10 +3,14 @@
 //! One evaluator serves two moments:
 //! - at instantiation ([`partial`]), with no runtime state: `$get_input`, `$get_property`,
 //!   `$concat` and friends are computed from the graph; `$get_attribute`, and any call whose
-//!   arguments contain it, stays a call (its constant arguments already evaluated);
+//!   arguments contain it, stays a call (its constant arguments already evaluated), unless
+//!   an argument already decides it (`false` for `$and`, `true` for `$or`);
 //! - at run time ([`evaluate`]): `$get_attribute` reads the runtime value of an attribute,
 //!   falling back to the attribute's value in the graph (null when it has none); a name that
 //!   is only a property reads the property, which TOSCA reflects as an attribute (§9.6).
+//!
+//! What the built-ins other than the graph queries compute is `khutulun_tosca::builtins`'s
+//! to say: this evaluator only finds their arguments' values.
 //!
 //! Paths follow §10.3. The graph records relationships per node template, not per node
 //! representation, so a relationship of representation `i` of its source is taken to reach
@@ -14,6 +18,7 @@
 //! RELATIONSHIP`) are read as coming from representation 0 of their source.
 
 use crate::model::{Capability, Expr, Function, Node, Relationship, ServiceGraph};
+use khutulun_tosca::builtins::{self, Kind, Typed};
 use khutulun_tosca::path::{self, EntityKind, Index, PathArg, Start, Step};
 use serde_json::Value;
 
@@ -325,6 +330,9 @@ impl<'g> Evaluator<'g> {
         for arg in args {
             match self.eval(arg, context, depth)? {
                 Outcome::Value(v) => {
+                    if let Some(decided) = builtins::decides(function, &v) {
+                        return Ok(Outcome::Value(decided));
+                    }
                     partial_args.push(Expr::Value(v.clone()));
                     values.push(v);
                 }
@@ -357,9 +365,25 @@ impl<'g> Evaluator<'g> {
             "get_input" => self.get_input(&values).map(Outcome::Value),
             "get_property" => self.get_value(function, &values, context, depth, false),
             "get_attribute" => self.get_value(function, &values, context, depth, true),
-            "concat" => concat(&values).map(Outcome::Value),
-            "join" => join(&values).map(Outcome::Value),
-            "length" => length(&values).map(Outcome::Value),
+            _ if builtins::computes(function) => {
+                // Null here is most often an attribute that has no value yet.
+                let hint = if values.iter().any(Value::is_null) {
+                    " (an attribute without a value yet?)"
+                } else {
+                    ""
+                };
+                let args: Vec<Typed> = values
+                    .into_iter()
+                    .zip(args)
+                    .map(|(value, arg)| Typed {
+                        value,
+                        kind: self.kind_of(arg, context),
+                    })
+                    .collect();
+                builtins::call(function, &args)
+                    .map(Outcome::Value)
+                    .map_err(|message| error(function, format!("{message}{hint}")))
+            }
             "node_index" => match context {
                 EvalContext::Node { index, .. } | EvalContext::Relationship { index, .. } => {
                     Ok(Outcome::Value(Value::from(*index)))
@@ -381,6 +405,44 @@ impl<'g> Evaluator<'g> {
                 function,
                 format!("${function} is not implemented yet"),
             )),
+        }
+    }
+
+    /// The kind of the value of `arg` when it reads an input, property or attribute whose
+    /// declared type compares specially (not of entries inside one, nor of lists from `ALL`).
+    fn kind_of(&self, arg: &Expr, context: &EvalContext) -> Option<Kind> {
+        let Expr::Call { function, args } = arg else {
+            return None;
+        };
+        let args: Vec<Value> = args
+            .iter()
+            .map(|a| match a {
+                Expr::Value(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        match (function.as_str(), args.as_slice()) {
+            ("get_input", [Value::String(name)]) => self.graph.input_kinds.get(name).cloned(),
+            ("get_property" | "get_attribute", _) => {
+                let parsed = parse_path(&args, context).ok()?;
+                let Some([Value::String(name)]) = args.get(parsed.consumed..) else {
+                    return None;
+                };
+                let (entities, many) = self.resolve(&parsed, context, function, "").ok()?;
+                match (entities.as_slice(), many) {
+                    ([entity], false) => self.kinds(*entity).get(name).cloned(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn kinds(&self, entity: Entity<'g>) -> &'g std::collections::BTreeMap<String, Kind> {
+        match entity {
+            Entity::Node { node, .. } => &node.kinds,
+            Entity::Capability { capability, .. } => &capability.kinds,
+            Entity::Relationship { relationship, .. } => &relationship.kinds,
         }
     }
 
@@ -407,20 +469,7 @@ impl<'g> Evaluator<'g> {
         attribute: bool,
     ) -> Result<Outcome, EvalError> {
         let shown = format!("${function} {}", show_args(args));
-        let path_args: Vec<PathArg> = args
-            .iter()
-            .map(|a| match a {
-                Value::String(s) => PathArg::Str(s),
-                Value::Number(n) => n.as_i64().map(PathArg::Int).unwrap_or(PathArg::Other),
-                _ => PathArg::Other,
-            })
-            .collect();
-        let self_kind = match context {
-            EvalContext::None => None,
-            EvalContext::Node { .. } => Some(EntityKind::Node),
-            EvalContext::Relationship { .. } => Some(EntityKind::Relationship),
-        };
-        let parsed = path::parse(&path_args, self_kind)
+        let parsed = parse_path(args, context)
             .map_err(|message| error(function, format!("{shown}: {message}")))?;
         let Some(Value::String(name)) = args.get(parsed.consumed) else {
             return Err(error(
@@ -809,6 +858,24 @@ impl<'g> Evaluator<'g> {
     }
 }
 
+/// The TOSCA path at the start of the arguments of `$get_property` / `$get_attribute`.
+fn parse_path(args: &[Value], context: &EvalContext) -> Result<path::ToscaPath, String> {
+    let path_args: Vec<PathArg> = args
+        .iter()
+        .map(|a| match a {
+            Value::String(s) => PathArg::Str(s),
+            Value::Number(n) => n.as_i64().map(PathArg::Int).unwrap_or(PathArg::Other),
+            _ => PathArg::Other,
+        })
+        .collect();
+    let self_kind = match context {
+        EvalContext::None => None,
+        EvalContext::Node { .. } => Some(EntityKind::Node),
+        EvalContext::Relationship { .. } => Some(EntityKind::Relationship),
+    };
+    path::parse(&path_args, self_kind)
+}
+
 /// Follows nested keys and indexes into a value.
 fn navigate(value: &Value, keys: &[Value], function: &str, what: &str) -> Result<Value, EvalError> {
     let mut current = value;
@@ -828,76 +895,6 @@ fn navigate(value: &Value, keys: &[Value], function: &str, what: &str) -> Result
         })?;
     }
     Ok(current.clone())
-}
-
-/// `$concat`: strings (numbers and booleans as text), or lists.
-fn concat(args: &[Value]) -> Result<Value, EvalError> {
-    if !args.is_empty() && args.iter().all(Value::is_array) {
-        let items = args
-            .iter()
-            .flat_map(|a| a.as_array().cloned().unwrap_or_default())
-            .collect();
-        return Ok(Value::Array(items));
-    }
-    let mut text = String::new();
-    for (i, arg) in args.iter().enumerate() {
-        match arg {
-            Value::String(s) => text.push_str(s),
-            Value::Number(n) => text.push_str(&n.to_string()),
-            Value::Bool(b) => text.push_str(&b.to_string()),
-            Value::Null => {
-                return Err(error(
-                    "concat",
-                    format!("$concat: argument {i} is null (an attribute without a value yet?)"),
-                ))
-            }
-            other => {
-                return Err(error(
-                    "concat",
-                    format!("$concat: argument {i} is {other}, not a string, number or list"),
-                ))
-            }
-        }
-    }
-    Ok(Value::String(text))
-}
-
-/// `$join`: a list of strings, with an optional delimiter.
-fn join(args: &[Value]) -> Result<Value, EvalError> {
-    let (Some(Value::Array(items)), delimiter) = (args.first(), args.get(1)) else {
-        return Err(error("join", "$join needs a list of strings first"));
-    };
-    let delimiter = match delimiter {
-        None => "",
-        Some(Value::String(d)) => d,
-        Some(other) => {
-            return Err(error(
-                "join",
-                format!("$join: the delimiter {other} is not a string"),
-            ))
-        }
-    };
-    let parts = items
-        .iter()
-        .map(|item| match item {
-            Value::String(s) => Ok(s.clone()),
-            other => Err(error(
-                "join",
-                format!("$join: entry {other} is not a string"),
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Value::String(parts.join(delimiter)))
-}
-
-/// `$length`: of a string (in characters), list or map.
-fn length(args: &[Value]) -> Result<Value, EvalError> {
-    match args {
-        [Value::String(s)] => Ok(Value::from(s.chars().count())),
-        [Value::Array(items)] => Ok(Value::from(items.len())),
-        [Value::Object(map)] => Ok(Value::from(map.len())),
-        _ => Err(error("length", "$length needs one string, list or map")),
-    }
 }
 
 /// The positions an index of a TOSCA path selects among `len` candidates: all of them for

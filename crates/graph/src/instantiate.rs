@@ -11,6 +11,7 @@ use crate::model::{
     Action, Artifact, Capability, Expr, Function, Implementation, Interface, Node, Operation,
     Output, Policy, Relationship, ServiceGraph, Trigger, TypeRef,
 };
+use khutulun_tosca::builtins::Kind;
 use khutulun_tosca::{self as tosca, Diagnostic, Location, ServiceTemplate, TypeName};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -63,6 +64,14 @@ pub fn instantiate_with(
                 )
             })
             .collect(),
+        input_kinds: template
+            .inputs
+            .iter()
+            .filter_map(|input| {
+                let kind = Kind::of(input.schema.as_ref()?, &template.data_types)?;
+                Some((input.name.clone(), kind))
+            })
+            .collect(),
     };
     for node in &template.node_templates {
         let count = match node_count(&raw, node, functions) {
@@ -78,6 +87,7 @@ pub fn instantiate_with(
             count,
             properties: values(&node.properties),
             attributes: attribute_values(&node.attributes),
+            kinds: node.kinds.clone(),
             capabilities: node
                 .capabilities
                 .iter()
@@ -88,6 +98,7 @@ pub fn instantiate_with(
                             types: type_refs(&capability.types),
                             properties: values(&capability.properties),
                             attributes: attribute_values(&capability.attributes),
+                            kinds: capability.kinds.clone(),
                         },
                     )
                 })
@@ -108,6 +119,7 @@ pub fn instantiate_with(
                 types: type_refs(&requirement.relationship.types),
                 properties: values(&requirement.relationship.properties),
                 attributes: attribute_values(&requirement.relationship.attributes),
+                kinds: requirement.relationship.kinds.clone(),
                 interfaces: interfaces(&requirement.relationship.interfaces),
             });
         }

@@ -5,6 +5,7 @@
 //! (`$get_attribute`, anything built on it) stay as [`Expr::Call`] and are evaluated against
 //! the runtime state when needed (see `eval`).
 
+use khutulun_tosca::builtins::Kind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -50,6 +51,10 @@ pub struct ServiceGraph {
     /// templates call them with (namespace prefix included, no `$`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub functions: BTreeMap<String, Function>,
+    /// The kinds of the inputs whose declared types compare specially (scalar, version,
+    /// timestamp, bytes), by name: built-in functions compare their values by them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub input_kinds: BTreeMap<String, Kind>,
 }
 
 /// A declared custom function the orchestrator implements with a plugin.
@@ -174,6 +179,10 @@ pub struct Node {
     /// Every attribute the type defines, with its default or assigned value when it has one,
     /// `Expr::Value(Value::Null)` when it has neither.
     pub attributes: BTreeMap<String, Expr>,
+    /// The kinds of the properties and attributes whose declared types compare specially,
+    /// by name (see `khutulun_tosca::NodeTemplate::kinds`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, Kind>,
     pub capabilities: BTreeMap<String, Capability>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub interfaces: BTreeMap<String, Interface>,
@@ -188,6 +197,10 @@ pub struct Capability {
     pub types: Vec<TypeRef>,
     pub properties: BTreeMap<String, Expr>,
     pub attributes: BTreeMap<String, Expr>,
+    /// The kinds of the properties and attributes whose declared types compare specially,
+    /// by name (see `khutulun_tosca::NodeTemplate::kinds`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, Kind>,
 }
 
 /// A fulfilled requirement: an edge from `source` to a capability of `target`.
@@ -203,6 +216,10 @@ pub struct Relationship {
     pub types: Vec<TypeRef>,
     pub properties: BTreeMap<String, Expr>,
     pub attributes: BTreeMap<String, Expr>,
+    /// The kinds of the properties and attributes whose declared types compare specially,
+    /// by name (see `khutulun_tosca::NodeTemplate::kinds`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, Kind>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub interfaces: BTreeMap<String, Interface>,
 }

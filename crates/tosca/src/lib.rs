@@ -14,13 +14,17 @@
 //! 5. `types`: parents, derivation cycles, inherited and refined definitions (properties,
 //!    capabilities, requirements, interfaces, artifacts, the lists a derived type narrows);
 //! 6. [`functions`]: function names (built-in or declared, with namespaces) and arguments
-//!    (the built-ins' rules, declared signatures);
+//!    (the built-ins' rules, from [`builtins`], and declared signatures);
 //! 7. [`values`]: values against data types, with their validation clauses evaluated by
 //!    `eval` where the values are known;
 //! 8. `template`: the service template — templates, requirements, interfaces, artifacts,
 //!    groups and policies, workflows, substitution mappings, TOSCA paths.
+//!
+//! [`builtins`] is the one home of what the computed built-in functions mean (§10.2.2 to
+//! §10.2.5), for compile-time evaluation here and for deploy-time evaluation elsewhere.
 
 mod ast;
+pub mod builtins;
 mod catalog;
 pub mod diagnostic;
 pub(crate) mod eval;

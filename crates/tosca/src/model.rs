@@ -360,6 +360,11 @@ pub struct NodeTemplate {
     pub properties: BTreeMap<String, Expr>,
     /// Every attribute the type defines, with its assigned or default value when it has one.
     pub attributes: BTreeMap<String, Option<Expr>>,
+    /// The kinds (scalar, version, timestamp, bytes) of the properties and attributes whose
+    /// declared types compare specially, by name (an attribute's over a property's), so that
+    /// deploy-time comparisons compare them as their types say (§9.1.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, crate::builtins::Kind>,
     pub capabilities: BTreeMap<String, CapabilityTemplate>,
     /// Fulfilled requirements, in assignment order.
     pub requirements: Vec<RequirementTemplate>,
@@ -394,6 +399,10 @@ pub struct CapabilityTemplate {
     pub types: Vec<TypeName>,
     pub properties: BTreeMap<String, Expr>,
     pub attributes: BTreeMap<String, Option<Expr>>,
+    /// As for node templates: the kinds of the properties and attributes that compare
+    /// specially.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, crate::builtins::Kind>,
 }
 
 /// A fulfilled requirement: the source is the node template that holds it.
@@ -418,6 +427,10 @@ pub struct RelationshipTemplate {
     pub types: Vec<TypeName>,
     pub properties: BTreeMap<String, Expr>,
     pub attributes: BTreeMap<String, Option<Expr>>,
+    /// As for node templates: the kinds of the properties and attributes that compare
+    /// specially.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kinds: BTreeMap<String, crate::builtins::Kind>,
     /// As for node templates: the type's interfaces with the assignments of the requirement's
     /// relationship (or of the relationship template it names).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -5,11 +5,12 @@
 //! accepted here. Validation clauses (§9.11) of the schema and of the data type are evaluated
 //! against literal values; a clause that cannot be evaluated before deployment is skipped.
 
+use crate::builtins::special::{parse_timestamp, parse_version, scalar_value};
 use crate::diagnostic::Location;
-use crate::eval::compare::{parse_timestamp, parse_version, scalar_value};
 use crate::eval::render::render;
-use crate::eval::{Context, SelfLookup, Value};
+use crate::eval::{Context, SelfLookup};
 use crate::model::{Builtin, DataTypeInfo, DataTypeRef, Expr, ExprKind, ScalarUnits, Schema};
+use serde_json::Value;
 
 /// One problem with a value: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq)]

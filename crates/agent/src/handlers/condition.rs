@@ -1,91 +1,23 @@
 //! Trigger conditions (§16.5): a boolean expression built from the TOSCA boolean and
-//! comparison functions (§10.2.2) over values the graph evaluator computes (attributes,
-//! properties, inputs).
+//! comparison functions (§10.2.2). The graph evaluator computes it, with the meaning every
+//! built-in has everywhere (`khutulun_tosca::builtins`), over the values it finds
+//! (attributes, properties, inputs).
 
 use khutulun_graph::{EvalContext, Expr, RuntimeAttributes, ServiceGraph};
 use serde_json::Value;
-use std::cmp::Ordering;
 
-/// Evaluates `condition`; anything but boolean true is false, and a condition that cannot
-/// be evaluated is an error that names why.
+/// Evaluates `condition`; anything but a boolean is an error, and so is a condition that
+/// cannot be evaluated, with the reason.
 pub fn holds(
     graph: &ServiceGraph,
     condition: &Expr,
     context: &EvalContext,
     runtime: &dyn RuntimeAttributes,
 ) -> Result<bool, String> {
-    match value(graph, condition, context, runtime)? {
-        Value::Bool(b) => Ok(b),
-        other => Err(format!("the condition gave {other}, not a boolean")),
-    }
-}
-
-fn value(
-    graph: &ServiceGraph,
-    expr: &Expr,
-    context: &EvalContext,
-    runtime: &dyn RuntimeAttributes,
-) -> Result<Value, String> {
-    let Expr::Call { function, args } = expr else {
-        return khutulun_graph::evaluate(graph, expr, context, runtime).map_err(|e| e.to_string());
-    };
-    let arg = |i: usize| -> Result<Value, String> {
-        let expr = args
-            .get(i)
-            .ok_or_else(|| format!("${function} needs at least {} arguments", i + 1))?;
-        value(graph, expr, context, runtime)
-    };
-    let boolean = |i: usize| -> Result<bool, String> {
-        match arg(i)? {
-            Value::Bool(b) => Ok(b),
-            other => Err(format!("${function} needs booleans, got {other}")),
-        }
-    };
-    let compare = |wanted: &[Ordering]| -> Result<Value, String> {
-        let (a, b) = (arg(0)?, arg(1)?);
-        let order =
-            order(&a, &b).ok_or_else(|| format!("${function} cannot compare {a} with {b}"))?;
-        Ok(Value::Bool(wanted.contains(&order)))
-    };
-    match function.as_str() {
-        "and" => {
-            for i in 0..args.len() {
-                if !boolean(i)? {
-                    return Ok(Value::Bool(false));
-                }
-            }
-            Ok(Value::Bool(true))
-        }
-        "or" => {
-            for i in 0..args.len() {
-                if boolean(i)? {
-                    return Ok(Value::Bool(true));
-                }
-            }
-            Ok(Value::Bool(false))
-        }
-        "not" => Ok(Value::Bool(!boolean(0)?)),
-        "equal" => Ok(Value::Bool(equal(&arg(0)?, &arg(1)?))),
-        "greater_than" => compare(&[Ordering::Greater]),
-        "greater_or_equal" => compare(&[Ordering::Greater, Ordering::Equal]),
-        "less_than" => compare(&[Ordering::Less]),
-        "less_or_equal" => compare(&[Ordering::Less, Ordering::Equal]),
-        _ => khutulun_graph::evaluate(graph, expr, context, runtime).map_err(|e| e.to_string()),
-    }
-}
-
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-fn order(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
-        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
-        _ => None,
+    match khutulun_graph::evaluate(graph, condition, context, runtime) {
+        Ok(Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("the condition gave {other}, not a boolean")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -114,6 +46,7 @@ mod tests {
             outputs: BTreeMap::new(),
             policies: Vec::new(),
             functions: BTreeMap::new(),
+            input_kinds: BTreeMap::new(),
         }
     }
 
@@ -149,6 +82,59 @@ mod tests {
         .unwrap());
     }
 
+    /// Conditions know every boolean function of §10.2.2, with the standard's meaning.
+    #[test]
+    fn conditions_have_every_boolean_function_of_the_standard() {
+        let g = graph();
+        let check = |function: &str, args: Vec<Value>| {
+            let expr = call(function, args.into_iter().map(v).collect());
+            holds(&g, &expr, &EvalContext::None, &NoRuntime)
+        };
+        use serde_json::json;
+        assert_eq!(check("xor", vec![json!(true), json!(false)]), Ok(true));
+        assert_eq!(check("xor", vec![json!(true), json!(true)]), Ok(false));
+        // Lists are equal entry by entry, numbers by value (1 is 1.0).
+        assert_eq!(
+            check("equal", vec![json!([1, 2]), json!([1.0, 2])]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("equal", vec![json!({ "a": [1] }), json!({ "a": [1.0] })]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("valid_values", vec![json!("b"), json!(["a", "b"])]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("contains", vec![json!("hello"), json!("ell")]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("has_prefix", vec![json!([1, 2, 3]), json!([1, 2])]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("matches", vec![json!("abc"), json!("^a.c$")]),
+            Ok(true)
+        );
+        assert_eq!(
+            check("has_key", vec![json!({ "a": 1 }), json!("b")]),
+            Ok(false)
+        );
+        assert_eq!(
+            check("has_any_entry", vec![json!({ "a": 1 }), json!([2, 1])]),
+            Ok(true)
+        );
+        // Arguments of different types are an error (§10.2.2.2.1), not false.
+        assert!(check("equal", vec![json!(1), json!("1")])
+            .unwrap_err()
+            .contains("same type"));
+        assert!(check("equal", vec![json!(true), json!(1)])
+            .unwrap_err()
+            .contains("same type"));
+    }
+
     #[test]
     fn a_condition_that_is_not_boolean_or_cannot_compare_is_an_error() {
         let g = graph();
@@ -162,5 +148,105 @@ mod tests {
         ))
         .unwrap_err()
         .contains("cannot compare"));
+    }
+
+    /// A handler condition means what the same expression means at compile time and at deploy
+    /// time: the condition of a trigger and an output of the same text agree with the shared
+    /// semantics, including where this module once had its own (lists, `$xor`, mixed types).
+    #[test]
+    fn a_condition_means_what_the_expression_means_everywhere() {
+        use khutulun_tosca::builtins::{self, Typed};
+        use serde_json::json;
+        let cases = [
+            ("{ $xor: [ true, false ] }", true),
+            ("{ $equal: [ [ 1, 2 ], [ 1.0, 2 ] ] }", true),
+            ("{ $has_any_key: [ { a: 1 }, [ b, c ] ] }", false),
+            (
+                "{ $or: [ false, { $matches: [ web-1, \"^web-[0-9]+$\" ] } ] }",
+                true,
+            ),
+        ];
+        for (expression, expected) in cases {
+            let text = format!(
+                "tosca_definitions_version: tosca_2_0\nnode_types:\n  N: {{}}\npolicy_types:\n  P:\n    triggers:\n      t:\n        event: e\n        condition: {expression}\n        action: []\nservice_template:\n  node_templates:\n    n: {{ type: N }}\n  policies:\n    - p: {{ type: P, targets: [ n ] }}\n  outputs:\n    result: {{ value: {expression} }}\n"
+            );
+            let template = khutulun_tosca::compile_text("case.yaml", &text, &Default::default())
+                .unwrap_or_else(|e| panic!("{expression}: {e:?}"));
+            let g = khutulun_graph::instantiate(&template, &BTreeMap::new())
+                .unwrap_or_else(|e| panic!("{expression}: {e:?}"));
+            let condition = g.policies[0].triggers[0].condition.clone().unwrap();
+            let context = EvalContext::node("n", 0);
+            assert_eq!(
+                holds(&g, &condition, &context, &NoRuntime),
+                Ok(expected),
+                "handler: {expression}"
+            );
+            assert_eq!(
+                g.outputs["result"].value,
+                Expr::Value(json!(expected)),
+                "deploy time: {expression}"
+            );
+        }
+        // Errors too are the shared ones.
+        let args = vec![json!(true), json!(1)];
+        let shared = builtins::call(
+            "equal",
+            &args.iter().cloned().map(Typed::plain).collect::<Vec<_>>(),
+        )
+        .unwrap_err();
+        let condition = call("equal", args.into_iter().map(v).collect());
+        assert_eq!(
+            holds(&graph(), &condition, &EvalContext::None, &NoRuntime),
+            Err(shared)
+        );
+    }
+
+    /// A condition compares attributes of declared scalar and version types as their types
+    /// say (§9.1.2), not as text.
+    #[test]
+    fn conditions_compare_declared_scalars_and_versions_by_their_type() {
+        let text = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+node_types:
+  Server:
+    properties:
+      memory: { type: Size }
+    attributes:
+      release: { type: version, default: "1.10" }
+policy_types:
+  P:
+    triggers:
+      newer:
+        event: e
+        condition: { $greater_than: [ { $get_attribute: [ SELF, release ] }, "1.9" ] }
+        action: []
+      big:
+        event: e
+        condition: { $greater_than: [ { $get_property: [ SELF, memory ] }, 512 MiB ] }
+        action: []
+service_template:
+  node_templates:
+    server:
+      type: Server
+      properties: { memory: 1 GiB }
+  policies:
+    - p: { type: P, targets: [ server ] }
+"#;
+        let template =
+            khutulun_tosca::compile_text("case.yaml", text, &khutulun_profile::registry())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        let g = khutulun_graph::instantiate(&template, &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let context = EvalContext::node("server", 0);
+        for trigger in &g.policies[0].triggers {
+            let condition = trigger.condition.as_ref().unwrap();
+            assert_eq!(
+                holds(&g, condition, &context, &NoRuntime),
+                Ok(true),
+                "{}",
+                trigger.name
+            );
+        }
     }
 }

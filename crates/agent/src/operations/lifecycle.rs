@@ -178,6 +178,7 @@ mod tests {
             count,
             properties: BTreeMap::new(),
             attributes: BTreeMap::new(),
+            kinds: BTreeMap::new(),
             capabilities: BTreeMap::new(),
             interfaces: interface(operations),
             artifacts: BTreeMap::new(),
@@ -207,11 +208,13 @@ mod tests {
                 types: Vec::new(),
                 properties: BTreeMap::new(),
                 attributes: BTreeMap::new(),
+                kinds: BTreeMap::new(),
                 interfaces: BTreeMap::from([("Configure".to_owned(), configure)]),
             }],
             outputs: BTreeMap::new(),
             policies: Vec::new(),
             functions: BTreeMap::new(),
+            input_kinds: BTreeMap::new(),
         }
     }
 

@@ -113,7 +113,7 @@ fn a_missing_attribute_value_is_a_clear_error_in_concat() {
     assert_eq!(error.function, "concat");
     assert_eq!(
         error.message,
-        "$concat: argument 3 is null (an attribute without a value yet?)"
+        "argument 4 of $concat must be a string, a number, a boolean or a list, not null (§10.2) (an attribute without a value yet?)"
     );
 }
 
@@ -331,9 +331,62 @@ fn concat_join_length_and_node_index() {
             expected
         );
     }
-    let unknown = call("sum", vec![json!(1), json!(2)]);
-    let error = evaluate(&graph, &unknown, &context, &NoRuntime).unwrap_err();
-    assert_eq!(error.to_string(), "$sum is not implemented yet");
+}
+
+/// Deploy time computes every built-in of §10.2.2 to §10.2.5, not only `$concat`, `$join`
+/// and `$length`.
+#[test]
+fn every_builtin_is_computed_at_deploy_time() {
+    let graph = graph_of(ATTRS, &[]);
+    let call = |function: &str, args: Vec<Value>| Expr::Call {
+        function: function.into(),
+        args: args.into_iter().map(Expr::Value).collect(),
+    };
+    let context = EvalContext::node("app", 0);
+    let cases = [
+        (call("xor", vec![json!(true), json!(false)]), json!(true)),
+        (
+            call("equal", vec![json!([1, "a"]), json!([1.0, "a"])]),
+            json!(true),
+        ),
+        (call("less_than", vec![json!("a"), json!("b")]), json!(true)),
+        (
+            call("valid_values", vec![json!(2), json!([1, 2])]),
+            json!(true),
+        ),
+        (
+            call("has_key", vec![json!({ "a": 1 }), json!("b")]),
+            json!(false),
+        ),
+        (
+            call("token", vec![json!("a:b:c"), json!(":"), json!(1)]),
+            json!("b"),
+        ),
+        (
+            call("union", vec![json!([1, 2]), json!([2, 3])]),
+            json!([1, 2, 3]),
+        ),
+        (call("sum", vec![json!(1), json!(2)]), json!(3)),
+        (call("round", vec![json!(3.5)]), json!(3)),
+    ];
+    for (expr, expected) in cases {
+        assert_eq!(
+            evaluate(&graph, &expr, &context, &NoRuntime).unwrap(),
+            expected,
+            "{expr:?}"
+        );
+    }
+}
+
+/// A comparison whose arguments are known at instantiation is computed then, like `$concat`.
+#[test]
+fn comparisons_of_known_values_are_computed_at_instantiation() {
+    let text = ATTRS.replace(
+        "  outputs:\n",
+        "  outputs:\n    same: { value: { $equal: [ { $get_property: [ db, command ] }, db ] } }\n",
+    );
+    let graph = graph_of(&text, &[]);
+    assert_eq!(graph.outputs["same"].value, Expr::Value(json!(true)));
 }
 
 #[test]
@@ -347,4 +400,107 @@ fn get_input_reads_graph_inputs() {
         evaluate(&graph, &expr, &EvalContext::None, &NoRuntime).unwrap(),
         json!("salut")
     );
+}
+
+/// Expressions on which the evaluators used to disagree, with what TOSCA says they give.
+const SHARED_CASES: &[(&str, bool)] = &[
+    ("{ $xor: [ true, false ] }", true),
+    ("{ $equal: [ [ 1, 2 ], [ 1.0, 2 ] ] }", true),
+    ("{ $has_key: [ { a: 1 }, b ] }", false),
+    ("{ $greater_than: [ { $length: [ abc ] }, 2 ] }", true),
+    (
+        "{ $valid_values: [ { $concat: [ a, b ] }, [ ab, cd ] ] }",
+        true,
+    ),
+    (
+        "{ $equal: [ { $sum: [ 1, 2 ] }, { $round: [ 3.5 ] } ] }",
+        true,
+    ),
+    (
+        "{ $and: [ true, { $contains: [ [ 1, 2, 3 ], [ 2, 3 ] ] }, { $not: [ true ] } ] }",
+        false,
+    ),
+];
+
+/// Compile time (a validation clause), deploy time (an output) and the shared semantics
+/// give the same answer: the graph computes the built-ins with `khutulun_tosca::builtins`.
+#[test]
+fn compile_time_and_deploy_time_agree_through_the_shared_builtins() {
+    for (expression, expected) in SHARED_CASES {
+        let text = |validation: &str| {
+            format!(
+                "tosca_definitions_version: tosca_2_0\ndata_types:\n  Check:\n    derived_from: boolean\n{validation}service_template:\n  inputs:\n    check: {{ type: Check, default: true }}\n  node_templates: {{}}\n  outputs:\n    result: {{ value: {expression} }}\n"
+            )
+        };
+        let validated = text(&format!("    validation: {expression}\n"));
+        let compiled = khutulun_tosca::compile_text("case.yaml", &validated, &Default::default())
+            .map(|_| ())
+            .map_err(|errors| render(&errors));
+        match compiled {
+            Ok(()) => assert!(expected, "compile time: {expression}"),
+            Err(errors) => assert!(
+                !expected && errors.contains("does not satisfy the validation clause"),
+                "compile time: {expression}: {errors}"
+            ),
+        }
+        let graph = graph_of(&text(""), &[]);
+        assert_eq!(
+            graph.outputs["result"].value,
+            Expr::Value(json!(expected)),
+            "deploy time: {expression}"
+        );
+    }
+    // The graph's answer for a call is the shared one, errors included.
+    let graph = graph_of(ATTRS, &[]);
+    for (function, args) in [
+        ("equal", vec![json!(1), json!("1")]),
+        ("token", vec![json!("a:b"), json!(":"), json!(5)]),
+        ("less_than", vec![json!("1.10"), json!("1.9")]),
+    ] {
+        let typed: Vec<_> = args
+            .iter()
+            .cloned()
+            .map(khutulun_tosca::builtins::Typed::plain)
+            .collect();
+        let shared = khutulun_tosca::builtins::call(function, &typed);
+        let expr = Expr::Call {
+            function: function.into(),
+            args: args.into_iter().map(Expr::Value).collect(),
+        };
+        let deployed =
+            evaluate(&graph, &expr, &EvalContext::None, &NoRuntime).map_err(|e| e.message);
+        assert_eq!(deployed, shared, "${function}");
+    }
+}
+
+const TYPED: &str = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+node_types:
+  Server:
+    properties:
+      memory: { type: Size }
+    attributes:
+      release: { type: version, default: "1.10" }
+service_template:
+  inputs:
+    minimum: { type: version, default: "1.9" }
+  node_templates:
+    server:
+      type: Server
+      properties: { memory: 1 GiB }
+  outputs:
+    newer: { value: { $greater_than: [ { $get_attribute: [ server, release ] }, { $get_input: minimum } ] } }
+    big: { value: { $greater_than: [ { $get_property: [ server, memory ] }, 512 MiB ] } }
+"#;
+
+/// Values of declared scalar and version types compare as their types say (§9.1.2), at
+/// deploy time as at compile time, not as text ("1.10" < "1.9", "1 GiB" < "512 MiB").
+#[test]
+fn declared_scalars_and_versions_compare_by_their_type_at_deploy_time() {
+    let graph = graph_of(TYPED, &[]);
+    assert_eq!(graph.outputs["big"].value, Expr::Value(json!(true)));
+    assert_eq!(output(&graph, "newer", &NoRuntime), Ok(json!(true)));
+    let runtime = Fake::default().node("server", 0, "release", json!("1.8.3"));
+    assert_eq!(output(&graph, "newer", &runtime), Ok(json!(false)));
 }

@@ -8,6 +8,7 @@ fn node(name: &str) -> Node {
         count: 1,
         properties: BTreeMap::new(),
         attributes: BTreeMap::new(),
+        kinds: BTreeMap::new(),
         capabilities: BTreeMap::new(),
         interfaces: BTreeMap::new(),
         artifacts: BTreeMap::new(),
@@ -23,6 +24,7 @@ fn requires(source: &str, target: &str) -> Relationship {
         types: Vec::new(),
         properties: BTreeMap::new(),
         attributes: BTreeMap::new(),
+        kinds: BTreeMap::new(),
         interfaces: BTreeMap::new(),
     }
 }
@@ -35,6 +37,7 @@ fn graph(nodes: &[&str], edges: &[(&str, &str)]) -> ServiceGraph {
         outputs: BTreeMap::new(),
         policies: Vec::new(),
         functions: BTreeMap::new(),
+        input_kinds: BTreeMap::new(),
     }
 }
 

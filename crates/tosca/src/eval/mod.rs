@@ -1,51 +1,16 @@
 //! Evaluating expressions at compile time, where their arguments are known: validation clauses
 //! (§9.11) against literal values, with `$value` (§10.2.1.5) and `$get_property` of SELF, and
-//! the built-in boolean, string, list, set and arithmetic functions (§10.2.2 to §10.2.5).
+//! the built-in functions of [`crate::builtins`], whose meaning lives there.
 //!
 //! Evaluation answers None ("not known") whenever something is only known at deployment (an
 //! input, an attribute, a custom function) or does not fit; only a definite answer is used to
 //! report a problem.
 
-mod builtins;
-pub(crate) mod compare;
-pub(crate) mod regex;
 pub(crate) mod render;
 
-use crate::model::{Builtin, DataTypeInfo, DataTypeRef, Expr, ExprKind, ScalarUnits, Schema};
-
-/// A plain value.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    List(Vec<Value>),
-    Map(Vec<(String, Value)>),
-}
-
-/// How values of a special type compare (§9.1.2).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Kind {
-    Scalar(ScalarUnits),
-    Version,
-    Timestamp,
-    Bytes,
-}
-
-/// A value with the kind of its declared type, when that matters for comparisons.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Typed {
-    pub value: Value,
-    pub kind: Option<Kind>,
-}
-
-impl Typed {
-    fn plain(value: Value) -> Typed {
-        Typed { value, kind: None }
-    }
-}
+use crate::builtins::{self, Kind, Typed};
+use crate::model::{DataTypeInfo, DataTypeRef, Expr, ExprKind, Schema};
+use serde_json::Value;
 
 /// Looks up a property of SELF: its value and schema.
 pub(crate) type SelfLookup<'a> = &'a dyn Fn(&str) -> Option<(Expr, Option<Schema>)>;
@@ -72,24 +37,20 @@ impl Context<'_> {
     /// A value that may hold calls in its entries (each evaluated).
     fn literal(&self, expr: &Expr) -> Option<Value> {
         Some(match &expr.kind {
-            ExprKind::Null => Value::Null,
-            ExprKind::Bool(b) => Value::Bool(*b),
-            ExprKind::Integer(i) => Value::Int(*i),
-            ExprKind::Float(f) => Value::Float(*f),
-            ExprKind::String(s) => Value::Str(s.clone()),
-            ExprKind::List(items) => Value::List(
+            ExprKind::List(items) => Value::Array(
                 items
                     .iter()
                     .map(|i| self.eval(i).map(|t| t.value))
                     .collect::<Option<_>>()?,
             ),
-            ExprKind::Map(entries) => Value::Map(
+            ExprKind::Map(entries) => Value::Object(
                 entries
                     .iter()
                     .map(|(k, v)| Some((k.clone(), self.eval(v)?.value)))
                     .collect::<Option<_>>()?,
             ),
             ExprKind::Call(_) => return None,
+            _ => expr.to_json()?,
         })
     }
 
@@ -113,8 +74,33 @@ impl Context<'_> {
                 let (value, schema) = lookup(name)?;
                 self.nested(&value, schema.as_ref(), path)
             }
-            _ => builtins::call(self, function, args),
+            _ => self.builtin(function, args),
         }
+    }
+
+    /// A built-in computed from its arguments, once they are known; `$and` and `$or` as soon
+    /// as one argument decides them.
+    fn builtin(&self, function: &str, args: &[Expr]) -> Option<Typed> {
+        if !builtins::computes(function) {
+            return None;
+        }
+        let mut values = Vec::with_capacity(args.len());
+        let mut unknown = false;
+        for arg in args {
+            match self.eval(arg) {
+                Some(value) => {
+                    if let Some(decided) = builtins::decides(function, &value.value) {
+                        return Some(Typed::plain(decided));
+                    }
+                    values.push(value);
+                }
+                None => unknown = true,
+            }
+        }
+        if unknown {
+            return None;
+        }
+        builtins::call(function, &values).ok().map(Typed::plain)
     }
 
     /// `value` (of `schema`), descended along `path` (names and indexes).
@@ -124,11 +110,11 @@ impl Context<'_> {
         for step in path {
             let key = self.eval(step)?.value;
             let (next, next_schema) = match (&value.kind, &key) {
-                (ExprKind::List(items), Value::Int(i)) => (
-                    items.get(usize::try_from(*i).ok()?)?.clone(),
+                (ExprKind::List(items), Value::Number(i)) => (
+                    items.get(usize::try_from(i.as_u64()?).ok()?)?.clone(),
                     self.entry_schema(schema.as_ref()),
                 ),
-                (ExprKind::Map(entries), Value::Str(k)) => {
+                (ExprKind::Map(entries), Value::String(k)) => {
                     let item = entries.iter().find(|(name, _)| name == k)?.1.clone();
                     let item_schema = self.member_schema(schema.as_ref(), k);
                     (item, item_schema)
@@ -175,22 +161,6 @@ impl Context<'_> {
 
     /// How values of `schema` compare.
     pub fn kind_of(&self, schema: &Schema) -> Option<Kind> {
-        match schema.data_type {
-            DataTypeRef::Builtin(b) => builtin_kind(b, None),
-            DataTypeRef::Defined(i) => {
-                let info = self.data_types.get(i)?;
-                builtin_kind(info.base?, info.scalar.as_ref())
-            }
-        }
-    }
-}
-
-fn builtin_kind(builtin: Builtin, scalar: Option<&ScalarUnits>) -> Option<Kind> {
-    match builtin {
-        Builtin::Scalar => scalar.cloned().map(Kind::Scalar),
-        Builtin::Version => Some(Kind::Version),
-        Builtin::Timestamp => Some(Kind::Timestamp),
-        Builtin::Bytes => Some(Kind::Bytes),
-        _ => None,
+        Kind::of(schema, self.data_types)
     }
 }

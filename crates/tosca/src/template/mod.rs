@@ -15,6 +15,7 @@ mod typing;
 mod workflows;
 
 use crate::ast::{self, Assignment, TypeKind};
+use crate::builtins::Kind;
 use crate::catalog::Catalog;
 use crate::diagnostic::{did_you_mean, known_list, Diagnostics, Location};
 use crate::model::{CapabilityTemplate, Expr, NodeTemplate, PropertyDefinition, ServiceTemplate};
@@ -259,6 +260,7 @@ impl Compiler<'_> {
             }),
             properties: BTreeMap::new(),
             attributes: BTreeMap::new(),
+            kinds: BTreeMap::new(),
             capabilities: BTreeMap::new(),
             requirements: Vec::new(),
             unfulfilled: Vec::new(),
@@ -318,6 +320,7 @@ impl Compiler<'_> {
             &what,
             &type_desc,
         );
+        node.kinds = self.kinds(&resolved.properties, &resolved.attributes);
         for assignment in &template.capabilities {
             if !resolved
                 .capabilities
@@ -374,6 +377,7 @@ impl Compiler<'_> {
                     types: self.types.lineage(spec.type_id),
                     properties,
                     attributes,
+                    kinds: self.kinds(&spec.properties, &spec.attributes),
                 },
             );
         }
@@ -435,6 +439,23 @@ impl Compiler<'_> {
             );
         }
         true
+    }
+
+    /// The kinds of the properties and attributes that compare specially (an attribute's
+    /// over a property's of the same name, as `$get_attribute` reads the attribute).
+    pub(crate) fn kinds(
+        &self,
+        properties: &[PropertyDefinition],
+        attributes: &[PropertyDefinition],
+    ) -> BTreeMap<String, Kind> {
+        properties
+            .iter()
+            .chain(attributes)
+            .filter_map(|def| {
+                let kind = Kind::of(def.schema.as_ref()?, &self.types.data_types)?;
+                Some((def.name.clone(), kind))
+            })
+            .collect()
     }
 
     /// The values of properties: fixed values, assignments, then defaults of required ones.

@@ -269,6 +269,7 @@ impl Compiler<'_> {
                     types: Vec::new(),
                     properties: Default::default(),
                     attributes: Default::default(),
+                    kinds: Default::default(),
                     interfaces: Default::default(),
                 },
             ),
@@ -644,6 +645,7 @@ impl Compiler<'_> {
             types: self.types.lineage(type_id),
             properties: property_values,
             attributes: attribute_values,
+            kinds: self.kinds(&spec.properties, &spec.attributes),
             interfaces,
         };
         Some((spec, template))

@@ -1,77 +1,8 @@
-//! Comparing values the way their TOSCA types order them: scalars by their value in the
-//! canonical unit (§9.1.2.2), versions component by component (§9.1.2.3), timestamps as
-//! instants (§9.1.2.1), other values as numbers or strings.
+//! Reading the values of TOSCA's special types, which are written as strings: scalars
+//! (§9.1.2.2), versions (§9.1.2.3) and timestamps (§9.1.2.1).
 
-use super::{Kind, Typed, Value};
 use crate::model::ScalarUnits;
 use std::cmp::Ordering;
-
-/// The order of `a` and `b`, or None when they are not comparable.
-pub(crate) fn compare(a: &Typed, b: &Typed) -> Option<Ordering> {
-    match a.kind.as_ref().or(b.kind.as_ref()) {
-        Some(Kind::Scalar(units)) => {
-            let x = scalar_of(&a.value, units)?;
-            let y = scalar_of(&b.value, units)?;
-            x.partial_cmp(&y)
-        }
-        Some(Kind::Version) => compare_versions(&version_of(&a.value)?, &version_of(&b.value)?),
-        Some(Kind::Timestamp) => {
-            let x = timestamp_of(&a.value)?;
-            let y = timestamp_of(&b.value)?;
-            x.partial_cmp(&y)
-        }
-        _ => plain_compare(&a.value, &b.value),
-    }
-}
-
-/// Whether `a` and `b` are equal (typed as [`compare`] does; lists and maps entry by entry).
-pub(crate) fn equal(a: &Typed, b: &Typed) -> Option<bool> {
-    if a.kind
-        .as_ref()
-        .or(b.kind.as_ref())
-        .is_some_and(|k| !matches!(k, Kind::Bytes))
-    {
-        return compare(a, b).map(|o| o == Ordering::Equal);
-    }
-    Some(values_equal(&a.value, &b.value))
-}
-
-pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
-        (Value::List(x), Value::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
-        }
-        (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && values_equal(v, v2)))
-        }
-        _ => a == b,
-    }
-}
-
-fn plain_compare(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-        (Value::Int(x), Value::Float(y)) => (*x as f64).partial_cmp(y),
-        (Value::Float(x), Value::Int(y)) => x.partial_cmp(&(*y as f64)),
-        (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
-        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
-        _ => None,
-    }
-}
-
-/// A scalar's value in its canonical unit; a plain number is taken as already in it (the
-/// standard compares scalars with numbers, e.g. `$greater_or_equal: [ $value, 0.0 ]`).
-fn scalar_of(value: &Value, units: &ScalarUnits) -> Option<f64> {
-    match value {
-        Value::Str(text) => scalar_value(text, units).ok(),
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    }
-}
 
 /// The value of scalar `text` ("<number> <unit>") in the unit of multiplier one.
 pub(crate) fn scalar_value(text: &str, units: &ScalarUnits) -> Result<f64, String> {
@@ -134,13 +65,6 @@ pub(crate) struct Version {
     build: Option<u64>,
 }
 
-fn version_of(value: &Value) -> Option<Version> {
-    match value {
-        Value::Str(text) => parse_version(text),
-        _ => None,
-    }
-}
-
 /// `<major>.<minor>[.<fix>[.<qualifier>[-<build>]]]` (§9.1.2.3).
 pub(crate) fn parse_version(text: &str) -> Option<Version> {
     let number = |s: &str| -> Option<u64> {
@@ -182,7 +106,7 @@ pub(crate) fn parse_version(text: &str) -> Option<Version> {
 
 /// Versions with a qualifier are older than the same version without one; different
 /// qualifiers of the same version are not comparable (§9.1.2.3).
-fn compare_versions(a: &Version, b: &Version) -> Option<Ordering> {
+pub(crate) fn compare_versions(a: &Version, b: &Version) -> Option<Ordering> {
     match a.numbers.cmp(&b.numbers) {
         Ordering::Equal => {}
         other => return Some(other),
@@ -192,13 +116,6 @@ fn compare_versions(a: &Version, b: &Version) -> Option<Ordering> {
         (Some(_), None) => Some(Ordering::Less),
         (None, Some(_)) => Some(Ordering::Greater),
         (Some(x), Some(y)) if x == y => Some(a.build.unwrap_or(0).cmp(&b.build.unwrap_or(0))),
-        _ => None,
-    }
-}
-
-fn timestamp_of(value: &Value) -> Option<f64> {
-    match value {
-        Value::Str(text) => parse_timestamp(text),
         _ => None,
     }
 }
@@ -289,39 +206,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn typed(value: Value, kind: Option<Kind>) -> Typed {
-        Typed { value, kind }
-    }
-
-    #[test]
-    fn scalars_compare_in_the_canonical_unit() {
-        let units = ScalarUnits {
-            integer: false,
-            units: vec![("m".into(), 1.0)],
-            prefixes: vec![("c".into(), 0.01), ("m".into(), 0.001), ("".into(), 1.0)],
-        };
-        let kind = Some(Kind::Scalar(units));
-        let a = typed(Value::Str("125.3 mm".into()), kind.clone());
-        let b = typed(Value::Str("15 cm".into()), None);
-        assert_eq!(compare(&a, &b), Some(Ordering::Less));
-        let c = typed(Value::Str("1 m".into()), kind);
-        assert_eq!(compare(&c, &b), Some(Ordering::Greater));
-    }
-
-    #[test]
-    fn versions_and_qualifiers() {
-        let v = |s: &str| typed(Value::Str(s.into()), Some(Kind::Version));
-        assert_eq!(compare(&v("1.2"), &v("1.10")), Some(Ordering::Less));
-        assert_eq!(compare(&v("2.0.0"), &v("2.0")), Some(Ordering::Equal));
-        assert_eq!(compare(&v("2.0.0.beta"), &v("2.0.0")), Some(Ordering::Less));
-        assert_eq!(
-            compare(&v("2.0.0.beta-2"), &v("2.0.0.beta-10")),
-            Some(Ordering::Less)
-        );
-        assert_eq!(compare(&v("2.0.0.alpha"), &v("2.0.0.beta")), None);
-        assert!(parse_version("1..0").is_none());
-    }
 
     #[test]
     fn timestamps_are_instants() {
