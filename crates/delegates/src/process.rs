@@ -433,7 +433,11 @@ mod tests {
             .start(&spec(
                 dir.path(),
                 "sh",
-                &["-c", "sleep 100 & echo $! > child.pid; wait"],
+                // Renamed into place: the test never reads a half-written file.
+                &[
+                    "-c",
+                    "sleep 100 & echo $! > child.tmp; mv child.tmp child.pid; wait",
+                ],
             ))
             .await
             .unwrap();
