@@ -1,9 +1,12 @@
-//! Instance cgroups: the parsers without IO, then real cgroups (as root). The tests with
-//! real cgroups clean up after themselves through [`Cleanup`], failing or not.
+//! Instance cgroups: the parsers without IO, then real cgroups (as root); the process
+//! delegate with them in `process`. The tests with real cgroups clean up after themselves
+//! through [`Cleanup`], failing or not.
 
 use super::*;
 use std::os::unix::process::CommandExt;
 use std::time::Instant;
+
+mod process;
 
 // ---- Parsing ----
 
