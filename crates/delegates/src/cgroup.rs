@@ -213,8 +213,8 @@ fn agent_dir_in(mounts: &[Mount], mount: &Path, own: Option<&str>) -> Option<Pat
 }
 
 /// Makes `khutulun` in the agent's directory of a hierarchy, else in the hierarchy's root,
-/// and checks it with `usable`. Returns (the directory it was made in, the `khutulun`
-/// directory).
+/// and checks with `usable` a cgroup made in it. Returns (the directory it was made in,
+/// the `khutulun` directory).
 fn make_base(
     mount: &Path,
     agent_dir: Option<PathBuf>,
@@ -222,14 +222,8 @@ fn make_base(
 ) -> Result<(PathBuf, PathBuf), String> {
     let try_in = |dir: &Path| -> Result<PathBuf, String> {
         let base = dir.join(BASE_DIR);
-        make_dir(&base).map_err(|e| {
-            format!(
-                "cannot create {}: {e}; the agent needs write access to its cgroup (run it as \
-                 root, or delegate its cgroup to it)",
-                base.display()
-            )
-        })?;
-        usable(&base)?;
+        make_dir(&base).map_err(|e| cannot_create(&base, e))?;
+        probe(&base, &usable)?;
         Ok(base)
     };
     if let Some(dir) = agent_dir.filter(|dir| dir != mount) {
@@ -243,6 +237,27 @@ fn make_base(
         }
     }
     try_in(mount).map(|base| (mount.to_owned(), base))
+}
+
+/// Makes a cgroup in `base` (an existing `base` says nothing about whether this process
+/// may make cgroups there), checks it with `usable` and removes it.
+fn probe(base: &Path, usable: impl Fn(&Path) -> Result<(), String>) -> Result<(), String> {
+    // A leading dot: no instance name starts with one.
+    let probe = base.join(format!(".probe-{}", std::process::id()));
+    make_dir(&probe).map_err(|e| cannot_create(&probe, e))?;
+    let checked = usable(&probe);
+    if let Err(e) = std::fs::remove_dir(&probe) {
+        tracing::warn!("cannot remove the probe cgroup {}: {e}", probe.display());
+    }
+    checked
+}
+
+fn cannot_create(path: &Path, e: std::io::Error) -> String {
+    format!(
+        "cannot create {}: {e}; the agent needs write access to its cgroup (run it as root, or \
+         delegate its cgroup to it)",
+        path.display()
+    )
 }
 
 fn make_dir(path: &Path) -> std::io::Result<()> {
@@ -440,8 +455,9 @@ pub fn name_components(name: &str) -> Result<Vec<&str>, DelegateError> {
     if components.iter().any(|c| c.is_empty()) {
         return Err(invalid("it has an empty component"));
     }
-    if components.iter().any(|c| *c == "." || *c == "..") {
-        return Err(invalid("it has a . or .. component"));
+    // `.` and `..`, and the detection's probes (`.probe-<pid>`).
+    if components.iter().any(|c| c.starts_with('.')) {
+        return Err(invalid("a component starts with ."));
     }
     Ok(components)
 }

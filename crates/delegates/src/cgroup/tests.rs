@@ -65,7 +65,7 @@ fn names_must_be_relative_paths_of_plain_components() {
         ["ns", "svc", "node", "0"]
     );
     for bad in [
-        "", "/ns/svc", "ns//svc", "ns/svc/", "ns/../x", "..", "./x", "a\0b",
+        "", "/ns/svc", "ns//svc", "ns/svc/", "ns/../x", "..", "./x", ".probe-1", "a\0b",
     ] {
         let err = name_components(bad).unwrap_err().to_string();
         assert!(err.contains("invalid cgroup name"), "{bad:?}: {err}");
