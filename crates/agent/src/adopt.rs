@@ -132,6 +132,7 @@ async fn adopt_service(
                 pid: rec.pid,
                 pid_start_time: rec.pid_start_time,
                 attributes: rec.attributes.clone(),
+                cgroup: None,
             };
             let supervised = agent
                 .supervisors
@@ -250,6 +251,7 @@ async fn stop_stale(agent: &Agent) {
             pid: Some(note.pid),
             pid_start_time: note.pid_start_time,
             attributes: Default::default(),
+            cgroup: None,
         };
         if delegate.is_alive(&running).await {
             let now_on = match &record {

@@ -176,6 +176,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
                         pid: record.pid,
                         pid_start_time: record.pid_start_time,
                         attributes: record.attributes.clone(),
+                        cgroup: None,
                     };
                     if record.pid.is_some() && delegate.is_alive(&running).await {
                         let _ = delegate.stop(&running, Duration::from_secs(10)).await;

@@ -194,6 +194,7 @@ pub fn build(
                     log_directory: paths.instance_dir.clone(),
                     systemd_scope: paths.systemd_scope.clone(),
                     lifeline_fd: None,
+                    cgroup: None,
                 }),
                 restart,
                 stop_timeout,

@@ -27,6 +27,11 @@ pub struct Running {
     pub pid_start_time: Option<u64>,
     /// Runtime attributes the delegate learned (e.g. a directory's `path`).
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The relative name of the process's own cgroup (e.g. `ns/svc/node/0`), when it runs
+    /// in one; `None` when it runs in its process group only, or in a systemd scope (whose
+    /// cgroup systemd owns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 /// How to run a command inside (or beside) a running workload, for `khutulun exec`: the

@@ -76,6 +76,7 @@ impl Delegate for DirectoryDelegate {
                 "path".to_owned(),
                 serde_json::Value::String(path.display().to_string()),
             )]),
+            cgroup: None,
         })
     }
 

@@ -277,6 +277,7 @@ impl DockerDelegate {
                     serde_json::Value::from(spec.name.clone()),
                 ),
             ]),
+            cgroup: None,
         })
     }
 

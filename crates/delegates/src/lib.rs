@@ -2,6 +2,7 @@
 //! later containers and VMs) has one; the agent picks it by the node's type and drives it
 //! through the [`Delegate`] trait.
 
+pub mod cgroup;
 pub mod container;
 mod delegate;
 mod directory;
@@ -17,6 +18,7 @@ pub mod proc_stat;
 mod process;
 mod user;
 
+pub use cgroup::{CgroupJoiner, CgroupRequest, InstanceCgroup};
 pub use container::{
     ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
     SystemContainerSpec, HOST_ALIAS, INSTANCE_LABEL,

@@ -378,6 +378,7 @@ impl Delegate for NspawnDelegate {
             log_directory: spec.log_directory.clone(),
             systemd_scope: None,
             lifeline_fd: None,
+            cgroup: None,
         });
         let mut running = ProcessDelegate.start(&process).await?;
         let nspawn = running.pid.expect("a started process has a pid");
@@ -613,6 +614,7 @@ mod tests {
             pid: Some(u32::MAX / 2),
             pid_start_time: Some(1),
             attributes: BTreeMap::from([("machine".into(), Value::String("gone".into()))]),
+            cgroup: None,
         };
         let err = delegate(false)
             .exec_plan(&running, &["sh".into()], false)

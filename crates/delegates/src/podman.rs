@@ -617,6 +617,7 @@ fn running_of(members: &[Inspect], pod: Option<(&str, &str)>) -> Running {
         pid,
         pid_start_time: pid.and_then(proc_stat::start_time),
         attributes,
+        cgroup: None,
     }
 }
 

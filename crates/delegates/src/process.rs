@@ -1,6 +1,8 @@
-//! Bare processes: each in its own session and process group, output appended to log files,
-//! exits seen through a pidfd.
+//! Bare processes: each in its own session and process group, and, where the host allows,
+//! in a cgroup of its own (see [`crate::cgroup`]); output appended to log files, exits seen
+//! through a pidfd.
 
+use crate::cgroup::{self, CgroupRequest, InstanceCgroup};
 use crate::delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
 use crate::executable::resolve_executable;
 use crate::user::lookup_user;
@@ -30,6 +32,11 @@ pub struct ProcessSpec {
     /// Run inside this transient systemd user scope (`systemd-run --user --scope`), for
     /// accounting and `systemctl --user status`; supervision stays with the agent.
     pub systemd_scope: Option<String>,
+    /// Run in a cgroup of its own, with these limits: a stop then ends everything the
+    /// process started, daemons that left its process group included. Ignored when
+    /// `systemd_scope` is set (systemd owns the cgroup then) and on hosts without usable
+    /// cgroups (the process runs in its process group only; logged once).
+    pub cgroup: Option<CgroupRequest>,
     /// A descriptor of the agent's the process keeps open (inherited across exec): the
     /// agent's shared lock on `hosts/<host>/workloads.lock`, so that the lock stays held
     /// while any workload of the host runs, even after the agent died.
@@ -49,6 +56,43 @@ impl ProcessDelegate {
         }
     }
 
+    /// The processes of an instance: the members of its cgroup (found by name alone, as
+    /// for an instance recorded without a pid), else those of its live main process's
+    /// process group.
+    pub fn members(running: &Running) -> Vec<u32> {
+        if let Some(cgroup) = running.cgroup.as_deref().and_then(open_cgroup) {
+            return cgroup.members();
+        }
+        match (running.pid, running.pid_start_time) {
+            (Some(pid), Some(start)) if proc_stat::start_time(pid) == Some(start) => {
+                proc_stat::live_group_members(pid)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ends every process in the cgroup of that name (SIGTERM, SIGKILL after `grace`) and
+    /// removes it, with no pid needed: for an instance whose start was cut short. Returns
+    /// false when there was no such cgroup.
+    pub async fn end_cgroup(name: &str, grace: Duration) -> Result<bool, DelegateError> {
+        match InstanceCgroup::open(name)? {
+            Some(cgroup) => cgroup.end(grace).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The cgroup a new instance runs in; `None` when it runs in its process group only.
+    fn new_cgroup(spec: &ProcessSpec) -> Result<Option<InstanceCgroup>, DelegateError> {
+        let Some(request) = &spec.cgroup else {
+            return Ok(None);
+        };
+        // systemd made the scope's cgroup; one of ours inside it would be the wrong owner's.
+        if spec.systemd_scope.is_some() || cgroup::availability().is_err() {
+            return Ok(None);
+        }
+        InstanceCgroup::create(request).map(Some)
+    }
+
     fn search_path(spec: &ProcessSpec) -> String {
         spec.environment
             .get("PATH")
@@ -66,6 +110,9 @@ impl Delegate for ProcessDelegate {
 
     fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {
         let spec = Self::spec(spec)?;
+        if let Some(request) = &spec.cgroup {
+            cgroup::name_components(&request.name)?;
+        }
         if !spec.working_directory.is_dir() {
             return Err(DelegateError::Invalid(format!(
                 "working directory {} does not exist",
@@ -159,27 +206,17 @@ impl Delegate for ProcessDelegate {
             let ids = lookup_user(user)?;
             command.uid(ids.uid).gid(ids.gid);
         }
-        // Its own session and process group: the agent's terminal and signals never reach
-        // it, and stopping it can signal everything it spawned.
-        let lifeline = spec.lifeline_fd;
-        unsafe {
-            command.pre_exec(move || {
-                rustix::process::setsid().map_err(std::io::Error::from)?;
-                if let Some(fd) = lifeline {
-                    // Keep it across exec (every other descriptor of the agent closes).
-                    let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
-                    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
-                        .map_err(std::io::Error::from)?;
+        let cgroup = Self::new_cgroup(spec)?;
+        let child = match spawn(command, &program, cgroup.as_ref(), spec.lifeline_fd).await {
+            Ok(child) => child,
+            Err(e) => {
+                if let Some(cgroup) = &cgroup {
+                    // Nothing runs in it: it goes.
+                    let _ = cgroup.remove();
                 }
-                Ok(())
-            });
-        }
-        // Off the async workers: spawning waits until the child has exec'd, and the child
-        // first enters its working directory, which may be on a stalled shared filesystem.
-        let child = tokio::task::spawn_blocking(move || command.spawn())
-            .await
-            .map_err(|e| DelegateError::io("start a process", std::io::Error::other(e)))?
-            .map_err(|e| DelegateError::io(format!("start {}", program.display()), e))?;
+                return Err(e);
+            }
+        };
         let pid = child.id();
         // The child stays unreaped until `wait` collects it through its pidfd.
         drop(child);
@@ -188,6 +225,7 @@ impl Delegate for ProcessDelegate {
             pid: Some(pid),
             pid_start_time: start_time,
             attributes: BTreeMap::new(),
+            cgroup: cgroup.map(|c| c.name().to_owned()),
         })
     }
 
@@ -231,6 +269,9 @@ impl Delegate for ProcessDelegate {
     }
 
     async fn stop(&self, running: &Running, grace: Duration) -> Result<(), DelegateError> {
+        if let Some(cgroup) = running.cgroup.as_deref().and_then(open_cgroup) {
+            return self.stop_in_cgroup(running, &cgroup, grace).await;
+        }
         let Some(pid) = running.pid else {
             return Ok(());
         };
@@ -307,6 +348,91 @@ impl Delegate for ProcessDelegate {
             ),
             user: Some(proc_context::user(pid).map_err(|e| unreadable("user", e))?),
         })
+    }
+}
+
+impl ProcessDelegate {
+    /// The main process's group and every member of the cgroup get SIGTERM; after `grace`
+    /// the cgroup is killed; when it is empty it is removed. The main process may be gone
+    /// already: what it left in the cgroup ends all the same.
+    async fn stop_in_cgroup(
+        &self,
+        running: &Running,
+        cgroup: &InstanceCgroup,
+        grace: Duration,
+    ) -> Result<(), DelegateError> {
+        let live_main = match running.pid {
+            Some(pid) if self.is_alive(running).await => Some(pid),
+            _ => None,
+        };
+        if let Some(pid) = live_main {
+            signal_group(pid, Signal::TERM);
+        }
+        cgroup.end(grace).await?;
+        if let Some(pid) = live_main {
+            if self.is_alive(running).await {
+                // It moved itself out of the cgroup.
+                tracing::info!(
+                    pid,
+                    cgroup = cgroup.name(),
+                    "the main process left its cgroup"
+                );
+                end_group(pid).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts `command` in a session and process group of its own (the agent's terminal and
+/// signals never reach it, and stopping it can signal everything it spawned) and in
+/// `cgroup`, joined before exec (nothing it runs starts outside).
+async fn spawn(
+    mut command: Command,
+    program: &std::path::Path,
+    cgroup: Option<&InstanceCgroup>,
+    lifeline: Option<i32>,
+) -> Result<std::process::Child, DelegateError> {
+    let joiner = cgroup.map(InstanceCgroup::joiner).transpose()?;
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::setsid().map_err(std::io::Error::from)?;
+            if let Some(joiner) = &joiner {
+                joiner.join()?;
+            }
+            if let Some(fd) = lifeline {
+                // Keep it across exec (every other descriptor of the agent closes).
+                let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
+                    .map_err(std::io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+    let context = match cgroup {
+        None => format!("start {}", program.display()),
+        Some(cgroup) => format!(
+            "start {} in cgroup {}",
+            program.display(),
+            cgroup.unified_dir().display()
+        ),
+    };
+    // Off the async workers: spawning waits until the child has exec'd, and the child
+    // first enters its working directory, which may be on a stalled shared filesystem.
+    tokio::task::spawn_blocking(move || command.spawn())
+        .await
+        .map_err(|e| DelegateError::io("start a process", std::io::Error::other(e)))?
+        .map_err(|e| DelegateError::io(context, e))
+}
+
+/// The cgroup of that name, if cgroups are usable here and it exists.
+fn open_cgroup(name: &str) -> Option<InstanceCgroup> {
+    match InstanceCgroup::open(name) {
+        Ok(cgroup) => cgroup,
+        Err(e) => {
+            tracing::warn!("cannot open the cgroup {name} of an instance: {e}");
+            None
+        }
     }
 }
 
@@ -391,6 +517,7 @@ mod tests {
             log_directory: dir.join("logs"),
             systemd_scope: None,
             lifeline_fd: None,
+            cgroup: None,
         })
     }
 
@@ -433,7 +560,11 @@ mod tests {
             .start(&spec(
                 dir.path(),
                 "sh",
-                &["-c", "sleep 100 & echo $! > child.pid; wait"],
+                // Renamed into place: the test never reads a half-written file.
+                &[
+                    "-c",
+                    "sleep 100 & echo $! > child.tmp; mv child.tmp child.pid; wait",
+                ],
             ))
             .await
             .unwrap();

@@ -114,6 +114,7 @@ fn plan(agent: &Agent, record: &InstanceRecord, request: &ExecRequest) -> Result
                 pid: record.pid,
                 pid_start_time: record.pid_start_time,
                 attributes: record.attributes.clone(),
+                cgroup: None,
             },
         ),
     };
