@@ -128,12 +128,7 @@ async fn adopt_service(
             let identity = identity(agent, ns, svc, &node.name, rec.index);
             let workload = workload::build(&graph, node, rec.index, &instances, &paths, &identity)?
                 .ok_or_else(|| format!("{instance} has no workload"))?;
-            let running = Running {
-                pid: rec.pid,
-                pid_start_time: rec.pid_start_time,
-                attributes: rec.attributes.clone(),
-                cgroup: None,
-            };
+            let running = crate::local::running_of(agent, rec);
             let supervised = agent
                 .supervisors
                 .lock()
@@ -251,7 +246,7 @@ async fn stop_stale(agent: &Agent) {
             pid: Some(note.pid),
             pid_start_time: note.pid_start_time,
             attributes: Default::default(),
-            cgroup: None,
+            cgroup: crate::local::cgroup_of(agent, &instance, &note.delegate),
         };
         if delegate.is_alive(&running).await {
             let now_on = match &record {

@@ -25,6 +25,9 @@ pub struct Inner {
     pub host: HostInfo,
     /// Processes run in systemd user scopes (asked for, and a user manager answers).
     pub systemd_scopes: bool,
+    /// Where this agent's instance cgroups live, below `khutulun/` in each hierarchy
+    /// (`workload::cgroup_prefix`).
+    pub cgroup_prefix: String,
     /// Held for the agent's whole life: proof to other agents that this host is alive.
     _alive: FileLock,
     /// A shared lock on `hosts/<host>/workloads.lock`, inherited by every process the
@@ -142,12 +145,14 @@ impl Agent {
                 }
                 available
             };
+        let cgroup_prefix = crate::workload::cgroup_prefix(&host.name, &config.data_dir);
         Ok(Agent(Arc::new(Inner {
             config,
             store,
             bus,
             host,
             systemd_scopes,
+            cgroup_prefix,
             _alive: alive,
             lifeline,
             supervisors: Mutex::new(HashMap::new()),

@@ -521,6 +521,7 @@ service_template:
             package_dir: PathBuf::from("/pkg"),
             default_volume: PathBuf::from("/v"),
             systemd_scope: None,
+            cgroup: "h-0/ns/svc/x-0".into(),
         };
         let identity = BTreeMap::from([
             ("KHUTULUN_NAMESPACE".to_owned(), "ns".to_owned()),

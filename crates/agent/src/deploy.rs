@@ -550,6 +550,7 @@ pub fn paths_for(
         instance_dir: workload::instance_dir(&agent.config.data_dir, ns, svc, node, index),
         package_dir: package.to_owned(),
         default_volume: workload::volume_dir(&agent.config.data_dir, ns, svc, node, index),
+        cgroup: workload::cgroup_name(&agent.cgroup_prefix, ns, svc, node, index),
         systemd_scope: agent.systemd_scopes.then(|| {
             format!(
                 "khutulun-{}-{ns}-{svc}-{node}-{index}-{}",

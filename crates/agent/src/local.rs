@@ -172,12 +172,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
             if let Some(record) = record.as_ref().filter(|r| r.host == agent.host.name) {
                 let mut stopped_something = false;
                 if let Some(delegate) = agent.delegate_named(&record.delegate) {
-                    let running = Running {
-                        pid: record.pid,
-                        pid_start_time: record.pid_start_time,
-                        attributes: record.attributes.clone(),
-                        cgroup: None,
-                    };
+                    let running = running_of(agent, record);
                     if record.pid.is_some() && delegate.is_alive(&running).await {
                         let _ = delegate.stop(&running, Duration::from_secs(10)).await;
                         stopped_something = true;
@@ -279,6 +274,36 @@ pub struct PidFile {
     pub epoch: u64,
 }
 
+/// What a delegate knows a recorded instance by: pid and start time, what it learned at
+/// start, and for a process its cgroup.
+pub fn running_of(agent: &Agent, record: &khutulun_state::InstanceRecord) -> Running {
+    let instance = crate::deploy::instance_ref(
+        &record.namespace,
+        &record.service,
+        &record.node,
+        record.index,
+    );
+    Running {
+        pid: record.pid,
+        pid_start_time: record.pid_start_time,
+        attributes: record.attributes.clone(),
+        cgroup: cgroup_of(agent, &instance, &record.delegate),
+    }
+}
+
+/// The cgroup of an instance run by the delegate named `delegate` (processes have one).
+pub fn cgroup_of(agent: &Agent, instance: &InstanceRef, delegate: &str) -> Option<String> {
+    (delegate == DelegateKind::Process.name()).then(|| {
+        workload::cgroup_name(
+            &agent.cgroup_prefix,
+            &instance.namespace,
+            &instance.service,
+            &instance.node,
+            instance.index,
+        )
+    })
+}
+
 /// The mark every process of an instance carries in its environment: its directory.
 pub const INSTANCE_MARK: &str = "KHUTULUN_INSTANCE_DIR";
 
@@ -295,6 +320,14 @@ pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
         instance.index,
     );
     let mark = dir.display().to_string();
+    // Its cgroup first (a process that rewrote its environment is still in it), then the
+    // mark (hosts without cgroups; anything that left the cgroup).
+    let cgroup = cgroup_of(agent, instance, DelegateKind::Process.name()).unwrap_or_default();
+    match khutulun_delegates::ProcessDelegate::end_cgroup(&cgroup, Duration::from_secs(10)).await {
+        Ok(true) => tracing::info!("{instance}: ended what was left in its cgroup {cgroup}"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("{instance}: cannot end its cgroup {cgroup}: {e}"),
+    }
     let ended = tokio::task::spawn_blocking(move || {
         khutulun_delegates::marked::end_marked(INSTANCE_MARK, &mark, Duration::from_secs(10))
     })

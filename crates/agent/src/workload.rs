@@ -84,6 +84,32 @@ pub struct InstancePaths {
     pub default_volume: PathBuf,
     /// The systemd user scope to run a process in, when the agent uses them.
     pub systemd_scope: Option<String>,
+    /// The instance's cgroup (`cgroup_name`), for processes.
+    pub cgroup: String,
+}
+
+/// The part of an agent's instance cgroups' names that is its own: the host's name and a
+/// short hash of its data directory, so that agents sharing a kernel (tests, labs) never
+/// share a cgroup, and a sysadmin still reads which host's they are.
+pub fn cgroup_prefix(host: &str, data_dir: &Path) -> String {
+    let data_dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_owned());
+    // FNV-1a: stable across runs and builds (the std hasher is not).
+    let hash = data_dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        });
+    format!("{host}-{hash:08x}")
+}
+
+/// An instance's cgroup, below `khutulun/` in each hierarchy:
+/// `<prefix>/<ns>/<svc>/<node>-<index>`.
+pub fn cgroup_name(prefix: &str, ns: &str, svc: &str, node: &str, index: u32) -> String {
+    format!("{prefix}/{ns}/{svc}/{node}-{index}")
 }
 
 /// Everything needed to run one instance.
@@ -160,6 +186,8 @@ pub fn build(
                 &string(property("restart")?).unwrap_or_else(|| "on-failure".into()),
             )
             .map_err(|e| format!("node \"{}\": {e}", node.name))?;
+            // The Resources policy's cpu and memory, enforced by the instance's cgroup.
+            let resources = crate::placement::resources(graph, &node.name);
             let stop_timeout = Duration::from_secs(
                 property("stop_timeout")?
                     .and_then(|v| v.as_u64())
@@ -194,7 +222,11 @@ pub fn build(
                     log_directory: paths.instance_dir.clone(),
                     systemd_scope: paths.systemd_scope.clone(),
                     lifeline_fd: None,
-                    cgroup: None,
+                    cgroup: Some(khutulun_delegates::cgroup::CgroupRequest {
+                        name: paths.cgroup.clone(),
+                        cpu_millis: resources.cpu_millis,
+                        memory_bytes: resources.memory_bytes,
+                    }),
                 }),
                 restart,
                 stop_timeout,

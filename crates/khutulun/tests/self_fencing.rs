@@ -1,6 +1,7 @@
 //! Self-fencing ends everything of the host that runs, not only what the agent lists: a
 //! workload whose daemon left its session (setsid, as daemons do) is ended with it, because
-//! both hold the host's lifeline. The state's filesystem is frozen (a FUSE passthrough that
+//! both hold the host's lifeline (the daemon here also leaves the instance's cgroup, which
+//! would otherwise end it with its instance). The state's filesystem is frozen (a FUSE passthrough that
 //! stops answering) so that the lease lapses.
 
 mod common;
@@ -20,6 +21,10 @@ fn self_fencing_ends_a_daemon_that_left_its_workload_s_session() {
     // Durations unique to this run name its processes.
     let tag = std::process::id() % 100_000;
     let (main, daemon) = (format!("sleep 7{tag:05}"), format!("sleep 8{tag:05}"));
+    // The daemon also leaves the instance's cgroup (as root it can), so that only the
+    // lifeline finds it: the cgroup would end it with its instance otherwise.
+    // (Escaped for the outer shell, which sees it in double quotes.)
+    let escape = r"for f in /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/cgroup.procs; do echo \$\$ > \$f; done 2>/dev/null";
     let template = format!(
         r#"tosca_definitions_version: tosca_2_0
 imports:
@@ -30,7 +35,7 @@ service_template:
       type: Process
       properties:
         command: sh
-        arguments: [ -c, 'setsid {daemon} & exec {main}' ]
+        arguments: [ -c, 'setsid sh -c "{escape}; exec {daemon}" & exec {main}' ]
 "#
     );
     let _cleanup = KillOnDrop(vec![main.clone(), daemon.clone()]);

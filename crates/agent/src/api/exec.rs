@@ -108,15 +108,7 @@ fn plan(agent: &Agent, record: &InstanceRecord, request: &ExecRequest) -> Result
     }
     let (kind, running) = match DelegateKind::from_name(&record.delegate) {
         DelegateKind::None => pod_member(agent, record)?,
-        kind => (
-            kind,
-            Running {
-                pid: record.pid,
-                pid_start_time: record.pid_start_time,
-                attributes: record.attributes.clone(),
-                cgroup: None,
-            },
-        ),
+        kind => (kind, crate::local::running_of(agent, record)),
     };
     let delegate = agent
         .delegate_for(kind)?
