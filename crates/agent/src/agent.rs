@@ -250,11 +250,32 @@ impl Agent {
     }
 
     /// Reads, changes and writes one instance record of this host.
+    /// Changes this host's record of an instance, logging a write that fails: for news
+    /// whose loss the next write or the next adoption pass corrects (a state, a message, a
+    /// count). A write the next step depends on (the intent before a process is spawned,
+    /// the pid after) goes through `try_update_instance`.
     pub fn update_instance(
         &self,
         instance: &InstanceRef,
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Option<InstanceRecord> {
+        match self.try_update_instance(instance, change) {
+            Ok(record) => record,
+            Err(unwritten) => {
+                tracing::error!("cannot write the record of {instance}: {}", unwritten.error);
+                Some(unwritten.record)
+            }
+        }
+    }
+
+    /// Changes this host's record of an instance: the record written, `None` when it is not
+    /// this host's to write (moved, fenced, placed again), or the changed record that could
+    /// not be written and why.
+    pub fn try_update_instance(
+        &self,
+        instance: &InstanceRef,
+        change: impl FnOnce(&mut InstanceRecord),
+    ) -> Result<Option<InstanceRecord>, Box<UnwrittenRecord>> {
         // The wait for the records mutex is a blocking section too: its holder may be
         // waiting on the filesystem.
         khutulun_state::blocking(|| self.update_instance_here(instance, change))
@@ -264,9 +285,9 @@ impl Agent {
         &self,
         instance: &InstanceRef,
         change: impl FnOnce(&mut InstanceRecord),
-    ) -> Option<InstanceRecord> {
+    ) -> Result<Option<InstanceRecord>, Box<UnwrittenRecord>> {
         let _guard = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        let mut record = self
+        let record = self
             .store
             .instance(
                 &instance.namespace,
@@ -275,15 +296,18 @@ impl Agent {
                 instance.index,
             )
             .ok()
-            .flatten()?;
+            .flatten();
+        let Some(mut record) = record else {
+            return Ok(None);
+        };
         if record.host != self.host.name {
             // The instance was moved to another host (drain, failover): not ours to write.
             tracing::debug!("not writing {instance}: it now belongs to {}", record.host);
-            return None;
+            return Ok(None);
         }
         if !self.lease.is_valid() {
             tracing::debug!("not writing {instance}: this host is fenced");
-            return None;
+            return Ok(None);
         }
         let held = self
             .epochs
@@ -297,14 +321,14 @@ impl Agent {
                 "not writing {instance}: it runs here under epoch {held:?}, the state says {}",
                 record.epoch
             );
-            return None;
+            return Ok(None);
         }
         change(&mut record);
         record.updated_at = chrono::Utc::now();
-        if let Err(e) = self.store.write_instance(&record) {
-            tracing::error!("cannot write the record of {instance}: {e}");
+        match self.store.write_instance(&record) {
+            Ok(()) => Ok(Some(record)),
+            Err(error) => Err(Box::new(UnwrittenRecord { record, error })),
         }
-        Some(record)
     }
 
     /// The spec to start: processes keep the host's workloads lock (see `lifeline`).
@@ -418,6 +442,13 @@ impl Agent {
             previous.finish().await;
         }
     }
+}
+
+/// A changed instance record that could not be written, and why.
+#[derive(Debug)]
+pub struct UnwrittenRecord {
+    pub record: InstanceRecord,
+    pub error: khutulun_state::StateError,
 }
 
 /// A service's running flow and the switch that asks it to stop.

@@ -157,7 +157,11 @@ async fn deploy_staged(
                 previous.revision, e.message
             ));
             record.updated_at = chrono::Utc::now();
-            let _ = agent.store.write_service(&record);
+            if let Err(write) = agent.store.write_service(&record) {
+                // The answer says why the deploy failed; the record keeps saying deploying
+                // until the next deploy or agent start (which resumes the old revision).
+                tracing::error!("{ns}/{name}: cannot record that the deploy failed: {write}");
+            }
         }
         if e.placement {
             ApiError::conflict("placement_failed", e.message)

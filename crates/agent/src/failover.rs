@@ -305,7 +305,11 @@ async fn take_over_flow(agent: &Agent, ns: &str, svc: &str, status: ServiceStatu
     if let Ok(_lock) = agent.lock_service(ns, svc).await {
         if let Ok(Some(mut record)) = agent.store.service(ns, svc) {
             record.coordinator = Some(agent.host.name.clone());
-            let _ = agent.store.write_service(&record);
+            if let Err(e) = agent.store.write_service(&record) {
+                // The flow still runs here; the record names the dead coordinator, so the
+                // next agent start (or failover) takes it over again.
+                tracing::error!("{ns}/{svc}: cannot record this host as the coordinator: {e}");
+            }
         }
     }
     match status {

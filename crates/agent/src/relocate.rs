@@ -106,7 +106,14 @@ async fn relocate_service(
                 failed.pid_start_time = None;
                 failed.message = Some(message.clone());
                 failed.updated_at = chrono::Utc::now();
-                let _ = agent.store.write_instance(&failed);
+                if let Err(e) = agent.store.write_instance(&failed) {
+                    // Its record keeps naming the lost host: the next failover pass tries again.
+                    tracing::error!(
+                        "cannot record that {}/{} stays pending: {e}",
+                        record.node,
+                        record.index
+                    );
+                }
                 agent.emit(EventKind::InstanceFailed {
                     instance: instance_ref(ns, svc, &record.node, record.index),
                     message: message.clone(),

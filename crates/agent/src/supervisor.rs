@@ -74,10 +74,19 @@ pub async fn start_workload(
             agent.host.name
         ));
     }
-    let starting = agent.update_instance(instance, |r| {
-        r.state = InstanceStatus::Starting;
-        r.message = None;
-    });
+    // Intent before effect: no process is spawned that its record does not announce (a
+    // full or read-only state refuses the start; a restart policy tries again later).
+    let starting = agent
+        .try_update_instance(instance, |r| {
+            r.state = InstanceStatus::Starting;
+            r.message = None;
+        })
+        .map_err(|unwritten| {
+            format!(
+                "{instance} could not start: its record cannot be written ({}); it starts once the state can be written",
+                unwritten.error
+            )
+        })?;
     agent.emit(EventKind::InstanceStarting {
         instance: instance.clone(),
     });
@@ -114,13 +123,27 @@ pub async fn start_workload(
         ));
     }
     crate::local::write_pid_file(agent, instance, &running, workload.kind.name(), epoch);
-    let record = agent.update_instance(instance, |r| {
+    let recorded = agent.try_update_instance(instance, |r| {
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;
         r.attributes.extend(running.attributes.clone());
         r.exit_code = None;
         r.exit_signal = None;
     });
+    let record = match recorded {
+        Ok(record) => record,
+        Err(unwritten) => {
+            let e = unwritten.error;
+            // Not left running unrecorded: stopped again, and the start fails.
+            let _ = delegate
+                .stop(&running, agent.lease.timing.stop_budget())
+                .await;
+            agent.note_gone(instance, &running);
+            return Err(format!(
+                "{instance} was stopped as it started: its pid cannot be recorded ({e}); it starts once the state can be written"
+            ));
+        }
+    };
     crate::crash::point("start.recorded");
     let ports: Vec<u16> = record
         .as_ref()
