@@ -2,8 +2,8 @@
 //! order, remove what they leave behind, release ports, remove the service from the state.
 
 use crate::agent::Agent;
-use crate::api::error::ApiError;
 use crate::deploy::{instance_ref, load_current, release_all_ports};
+use crate::flow_error::FlowError;
 use crate::remote::stop_on;
 use khutulun_state::{EventKind, ServiceStatus};
 
@@ -12,23 +12,23 @@ pub async fn delete(
     agent: &Agent,
     ns: &str,
     svc: &str,
-) -> Result<khutulun_state::ServiceRecord, ApiError> {
+) -> Result<khutulun_state::ServiceRecord, FlowError> {
     let record = {
         let _lock = agent
             .lock_service(ns, svc)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(FlowError::internal)?;
         let mut record = agent
             .store
             .require_service(ns, svc)
-            .map_err(ApiError::from_state)?;
+            .map_err(FlowError::from_state)?;
         record.status = ServiceStatus::Deleting;
         record.coordinator = Some(agent.host.name.clone());
         record.updated_at = chrono::Utc::now();
         agent
             .store
             .write_service(&record)
-            .map_err(ApiError::internal)?;
+            .map_err(FlowError::internal)?;
         record
     };
     crate::crash::point("delete.marked");

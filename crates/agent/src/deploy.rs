@@ -4,9 +4,9 @@
 //! and releases the ports.
 
 use crate::agent::{Agent, Cancel};
-use crate::api::error::ApiError;
 use crate::assign::assign;
 use crate::compile::{compile_package, CompileError};
+use crate::flow_error::FlowError;
 use crate::remote::start_on;
 use crate::workload::{self, DelegateKind, InstancePaths};
 use khutulun_graph::ServiceGraph;
@@ -33,7 +33,7 @@ pub struct DeployInput {
 /// The uploaded archive's name in the staging directory.
 pub const ARCHIVE: &str = "package.tar.gz";
 
-pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, ApiError> {
+pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, FlowError> {
     // A task of its own: a client that goes away must not cut a deploy in half.
     let agent = agent.clone();
     tokio::spawn(async move {
@@ -43,32 +43,32 @@ pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, 
         result
     })
     .await
-    .map_err(ApiError::internal)?
+    .map_err(FlowError::internal)?
 }
 
 async fn deploy_staged(
     agent: &Agent,
     input: &DeployInput,
     staging: &Path,
-) -> Result<ServiceRecord, ApiError> {
+) -> Result<ServiceRecord, FlowError> {
     // The package lives on the shared state's filesystem: every synchronous look at it is a
     // blocking section (see khutulun_state::blocking).
     let package = staging.join("package");
-    khutulun_state::blocking(|| std::fs::create_dir_all(&package)).map_err(ApiError::internal)?;
+    khutulun_state::blocking(|| std::fs::create_dir_all(&package)).map_err(FlowError::internal)?;
     {
         let package = package.clone();
         let archive = staging.join(ARCHIVE);
         tokio::task::spawn_blocking(move || crate::package::unpack_file(&archive, &package))
             .await
-            .map_err(ApiError::internal)?
+            .map_err(FlowError::internal)?
             .map_err(|e| match e {
-                crate::package::UnpackError::Refused(m) => ApiError::bad_request("bad_package", m),
-                crate::package::UnpackError::Storage(m) => ApiError::cannot_store(m),
+                crate::package::UnpackError::Refused(m) => FlowError::bad_input("bad_package", m),
+                crate::package::UnpackError::Storage(m) => FlowError::CannotStore(m),
             })?;
     }
     check_entry(&input.entry)?;
     if !khutulun_state::blocking(|| package.join(&input.entry).is_file()) {
-        return Err(ApiError::bad_request(
+        return Err(FlowError::bad_input(
             "bad_package",
             format!("the package has no entry file \"{}\"", input.entry),
         ));
@@ -85,30 +85,30 @@ async fn deploy_staged(
                 &input.name,
             )
         })
-        .map_err(|e| ApiError::internal(format!("plugins: {e}")))?;
+        .map_err(|e| FlowError::internal(format!("plugins: {e}")))?;
         tokio::task::spawn_blocking(move || compile_package(&package, &entry, &inputs, &functions))
             .await
-            .map_err(ApiError::internal)?
-            .map_err(|CompileError::Diagnostics(d)| ApiError::invalid_template(d))?
+            .map_err(FlowError::internal)?
+            .map_err(|CompileError::Diagnostics(d)| FlowError::InvalidTemplate(d))?
     };
     crate::placement::apply_policies(&mut graph)
-        .map_err(|problems| ApiError::unprocessable("invalid_policy", problems.join("\n")))?;
+        .map_err(|problems| FlowError::cannot_run("invalid_policy", problems.join("\n")))?;
     khutulun_state::blocking(|| preflight(agent, input, &graph, &package))?;
 
     let (ns, name) = (input.namespace.clone(), input.name.clone());
     let lock = agent
         .lock_service(&ns, &name)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(FlowError::internal)?;
     let previous = agent
         .store
         .service(&ns, &name)
-        .map_err(ApiError::internal)?;
+        .map_err(FlowError::internal)?;
     // Epochs of the placements this deploy replaces: the new ones are larger.
     let mut old_epochs: BTreeMap<(String, u32), u64> = BTreeMap::new();
     if let Some(previous) = &previous {
         if previous.status == ServiceStatus::Deleting {
-            return Err(ApiError::conflict(
+            return Err(FlowError::conflict(
                 "service_deleting",
                 format!("service \"{ns}/{name}\" is being deleted; wait for the delete to finish, then deploy again"),
             ));
@@ -126,14 +126,14 @@ async fn deploy_staged(
         agent
             .store
             .write_service(&intent)
-            .map_err(ApiError::from_state_write)?;
+            .map_err(FlowError::from_state_write)?;
         crate::crash::point("deploy.old-marked-deploying");
         crate::delete::stop_service_instances(agent, &ns, &name, false).await;
         crate::crash::point("deploy.old-stopped");
         let old = agent
             .store
             .instances(&ns, &name)
-            .map_err(ApiError::internal)?;
+            .map_err(FlowError::internal)?;
         release_all_ports(agent, &ns, &name, &old);
         for old in old {
             old_epochs.insert((old.node.clone(), old.index), old.epoch);
@@ -164,9 +164,9 @@ async fn deploy_staged(
             }
         }
         if e.placement {
-            ApiError::conflict("placement_failed", e.message)
+            FlowError::conflict("placement_failed", e.message)
         } else {
-            ApiError::conflict("ports_unavailable", e.message)
+            FlowError::conflict("ports_unavailable", e.message)
         }
     })?;
 
@@ -215,11 +215,11 @@ async fn deploy_staged(
     // (the new one's directory is removed at the next start); after it, the next start
     // writes what is missing of the plan (`commit::materialize`).
     let mut committed = false;
-    let stored = (|| -> Result<ServiceRecord, ApiError> {
+    let stored = (|| -> Result<ServiceRecord, FlowError> {
         let revision = agent
             .store
             .create_revision(&ns, &name, &package, &graph, &mut plan)
-            .map_err(ApiError::from_state_write)?;
+            .map_err(FlowError::from_state_write)?;
         crate::crash::point("deploy.revision-stored");
         let record = ServiceRecord {
             namespace: ns.clone(),
@@ -236,11 +236,11 @@ async fn deploy_staged(
         agent
             .store
             .write_service(&record)
-            .map_err(ApiError::from_state_write)?;
+            .map_err(FlowError::from_state_write)?;
         committed = true;
         crate::crash::point("deploy.committed");
         crate::commit::materialize(agent, &ns, &name, &plan, true)
-            .map_err(ApiError::from_state_write)?;
+            .map_err(FlowError::from_state_write)?;
         Ok(record)
     })();
     let record = match stored {
@@ -248,7 +248,7 @@ async fn deploy_staged(
         Err(e) => {
             if committed {
                 // The next agent start completes it; say what happened meanwhile.
-                let _ = set_failed_now(agent, &ns, &name, &e.message);
+                set_failed_now(agent, &ns, &name, &e.message());
             } else {
                 for a in &assigned {
                     let _ = agent.store.release_instance_ports(
@@ -274,7 +274,7 @@ async fn deploy_staged(
                     record.status = ServiceStatus::Failed;
                     record.message = Some(format!(
                         "revision {} was stopped to deploy a new one, which could not be stored: {}",
-                        previous.revision, e.message
+                        previous.revision, e.message()
                     ));
                     record.updated_at = chrono::Utc::now();
                     if let Err(write) = agent.store.write_service(&record) {
@@ -320,7 +320,7 @@ fn preflight(
     input: &DeployInput,
     graph: &ServiceGraph,
     package: &Path,
-) -> Result<(), ApiError> {
+) -> Result<(), FlowError> {
     let mut problems = Vec::new();
     for node in &graph.nodes {
         check_name("node", &node.name)?;
@@ -347,7 +347,7 @@ fn preflight(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::unprocessable("cannot_run", problems.join("\n")))
+        Err(FlowError::cannot_run("cannot_run", problems.join("\n")))
     }
 }
 
@@ -464,22 +464,25 @@ pub fn load_current(
 }
 
 /// Marks the service failed with `message`, under the lock the caller holds; the write's
-/// own failure is logged (it is what reports the first one).
-fn set_failed_now(agent: &Agent, ns: &str, svc: &str, message: &str) -> Result<(), String> {
-    let mut record = agent
-        .store
-        .require_service(ns, svc)
-        .map_err(|e| e.to_string())?;
+/// own failure is logged (the answer to the deploy reports the first one).
+fn set_failed_now(agent: &Agent, ns: &str, svc: &str, message: &str) {
+    let mut record = match agent.store.require_service(ns, svc) {
+        Ok(record) => record,
+        Err(e) => {
+            tracing::error!("{ns}/{svc}: cannot record that the deploy failed: {e}");
+            return;
+        }
+    };
     record.status = ServiceStatus::Failed;
     record.message = Some(format!(
         "revision {} was committed but not all of its instance records could be written ({message}); deploy again once the state can be written",
         record.revision
     ));
     record.updated_at = chrono::Utc::now();
-    agent.store.write_service(&record).map_err(|e| {
+    if let Err(e) = agent.store.write_service(&record) {
+        // Still `deploying`: the next agent start writes what the plan lacks and resumes.
         tracing::error!("{ns}/{svc}: cannot record that the deploy failed: {e}");
-        e.to_string()
-    })
+    }
 }
 
 /// Records how a start flow ended, unless a newer flow took the service over (it asks this
@@ -593,7 +596,7 @@ pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef 
 
 /// The entry names a file of the package: a relative path without `..` (checked before the
 /// path is used; the compiler then reads nothing outside the package either).
-fn check_entry(entry: &str) -> Result<(), ApiError> {
+fn check_entry(entry: &str) -> Result<(), FlowError> {
     use std::path::Component;
     let path = std::path::Path::new(entry);
     let inside = !entry.is_empty()
@@ -603,7 +606,7 @@ fn check_entry(entry: &str) -> Result<(), ApiError> {
     if inside {
         Ok(())
     } else {
-        Err(ApiError::bad_request(
+        Err(FlowError::bad_input(
             "bad_entry",
             format!("the entry \"{entry}\" is not a file of the package: give a path relative to the package root, without \"..\""),
         ))
@@ -611,8 +614,8 @@ fn check_entry(entry: &str) -> Result<(), ApiError> {
 }
 
 /// Names become file names: keep them plain (the rule is `khutulun_state::Name`'s).
-pub fn check_name(what: &'static str, name: &str) -> Result<(), ApiError> {
+pub fn check_name(what: &'static str, name: &str) -> Result<(), FlowError> {
     khutulun_state::Name::parse(what, name)
         .map(|_| ())
-        .map_err(|e| ApiError::bad_request("bad_name", e.to_string()))
+        .map_err(|e| FlowError::bad_input("bad_name", e.to_string()))
 }

@@ -16,6 +16,7 @@ mod deploy;
 pub mod exec;
 mod exposure;
 mod failover;
+mod flow_error;
 mod fscheck;
 pub mod handlers;
 mod lease;

@@ -94,3 +94,65 @@ fn the_rule_catches_a_dependency_it_does_not_allow() {
     let manifest = "[package]\nname = \"x\"\n[dependencies]\nkhutulun-agent.workspace = true\nserde = \"1\"\n[dev-dependencies]\nkhutulun-tosca = { path = \"..\" }\n";
     assert_eq!(dependencies(manifest), BTreeSet::from(["agent".to_owned()]));
 }
+
+/// Inside the agent: only the HTTP layer (`api/`) and the daemon's start-up (`agent.rs`,
+/// which serves the router) know the HTTP server. Flows return `FlowError`, which only
+/// `api::error` maps to a status. (ARCHITECTURE.md, "The agent in layers".)
+const HTTP_SERVER_WORDS: &[&str] = &["axum", "ApiError", "StatusCode", "crate::api"];
+
+/// The agent's source files outside `api/` and `agent.rs` that name the HTTP server.
+fn http_outside_api(src: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![src.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                if relative != "api" {
+                    stack.push(path);
+                }
+                continue;
+            }
+            if relative == "agent.rs" || path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for word in HTTP_SERVER_WORDS {
+                if text.contains(word) {
+                    found.push(format!("{relative} names {word}"));
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn only_the_api_layer_of_the_agent_knows_the_http_server() {
+    let src = common::repo_root().join("crates/agent/src");
+    let found = http_outside_api(&src);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn the_layer_rule_catches_a_flow_that_names_the_http_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("api")).unwrap();
+    std::fs::write(dir.path().join("api/mod.rs"), "use axum::Router;").unwrap();
+    std::fs::write(dir.path().join("agent.rs"), "use crate::api;").unwrap();
+    std::fs::write(
+        dir.path().join("deploy.rs"),
+        "use crate::api::error::ApiError;",
+    )
+    .unwrap();
+    assert_eq!(
+        http_outside_api(dir.path()),
+        ["deploy.rs names ApiError", "deploy.rs names crate::api"]
+    );
+}

@@ -80,31 +80,28 @@ impl ApiError {
     }
 
     /// Maps state errors: a missing service is a 404, the rest are internal.
-    /// A state write that failed: a full, over-quota or read-only state is 507
-    /// `cannot_store` in the OS's words (the user can act on it), anything else internal.
-    pub fn from_state_write(error: khutulun_state::StateError) -> ApiError {
-        use std::io::ErrorKind;
-        match &error {
-            khutulun_state::StateError::Io { source, .. }
-                if matches!(
-                    source.kind(),
-                    ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::ReadOnlyFilesystem
-                ) =>
-            {
-                ApiError::cannot_store(format!(
-                    "{error}: free space on the state's filesystem (or make it writable), then deploy again"
-                ))
-            }
-            _ => ApiError::internal(error),
-        }
-    }
-
     pub fn from_state(error: khutulun_state::StateError) -> ApiError {
         match error {
             khutulun_state::StateError::ServiceNotFound { .. } => ApiError::not_found(format!(
                 "{error}; `khutulun services` lists the services of a namespace"
             )),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// The one place a flow's failure becomes an HTTP status.
+impl From<crate::flow_error::FlowError> for ApiError {
+    fn from(error: crate::flow_error::FlowError) -> ApiError {
+        use crate::flow_error::FlowError as F;
+        match error {
+            F::BadInput { code, message } => ApiError::bad_request(code, message),
+            F::InvalidTemplate(diagnostics) => ApiError::invalid_template(diagnostics),
+            F::CannotRun { code, message } => ApiError::unprocessable(code, message),
+            F::Conflict { code, message } => ApiError::conflict(code, message),
+            F::NotFound(message) => ApiError::not_found(message),
+            F::CannotStore(message) => ApiError::cannot_store(message),
+            F::Internal(message) => ApiError::internal(message),
         }
     }
 }
