@@ -4,7 +4,9 @@
 //! After this pass the agent lives on events only.
 
 use crate::agent::Agent;
-use crate::deploy::{identity, instance_ref, load_current, paths_for, spawn_start};
+use crate::deploy::spawn_start;
+use crate::instance::{identity, load_current, paths_for};
+use crate::names::instance_ref;
 use crate::supervisor;
 use crate::workload::{self, DelegateKind};
 use khutulun_delegates::{Exit, Running};

@@ -2,8 +2,10 @@
 //! order, remove what they leave behind, release ports, remove the service from the state.
 
 use crate::agent::Agent;
-use crate::deploy::{instance_ref, load_current, release_all_ports};
+use crate::deploy::release_all_ports;
 use crate::flow_error::FlowError;
+use crate::instance::load_current;
+use crate::names::instance_ref;
 use crate::remote::stop_on;
 use khutulun_state::{EventKind, ServiceStatus};
 

@@ -7,12 +7,12 @@ use crate::agent::{Agent, Cancel};
 use crate::assign::assign;
 use crate::compile::{compile_package, CompileError};
 use crate::flow_error::FlowError;
+use crate::instance::{load_current, paths_for};
+use crate::names::{check_name, instance_ref};
 use crate::remote::start_on;
-use crate::workload::{self, DelegateKind, InstancePaths};
+use crate::workload::{self, DelegateKind};
 use khutulun_graph::ServiceGraph;
-use khutulun_state::{
-    EventKind, InstanceRecord, InstanceRef, InstanceStatus, ServiceRecord, ServiceStatus,
-};
+use khutulun_state::{EventKind, InstanceRecord, InstanceStatus, ServiceRecord, ServiceStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -446,23 +446,6 @@ async fn start_all(agent: &Agent, ns: &str, svc: &str, cancel: &Cancel) -> Start
     Started::All(revision)
 }
 
-pub fn load_current(
-    agent: &Agent,
-    ns: &str,
-    svc: &str,
-) -> Result<(ServiceRecord, ServiceGraph), String> {
-    let record = agent
-        .store
-        .require_service(ns, svc)
-        .map_err(|e| e.to_string())?;
-    let graph = agent
-        .store
-        .read_graph::<ServiceGraph>(ns, svc, record.revision)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("revision {} of {ns}/{svc} has no graph", record.revision))?;
-    Ok((record, graph))
-}
-
 /// Marks the service failed with `message`, under the lock the caller holds; the write's
 /// own failure is logged (the answer to the deploy reports the first one).
 fn set_failed_now(agent: &Agent, ns: &str, svc: &str, message: &str) {
@@ -545,55 +528,6 @@ fn status_name(status: ServiceStatus) -> &'static str {
     }
 }
 
-pub fn paths_for(
-    agent: &Agent,
-    ns: &str,
-    svc: &str,
-    node: &str,
-    index: u32,
-    package: &Path,
-) -> InstancePaths {
-    InstancePaths {
-        instance_dir: workload::instance_dir(&agent.config.data_dir, ns, svc, node, index),
-        package_dir: package.to_owned(),
-        default_volume: workload::volume_dir(&agent.config.data_dir, ns, svc, node, index),
-        cgroup: workload::cgroup_name(&agent.cgroup_prefix, ns, svc, node, index),
-        systemd_scope: agent.systemd_scopes.then(|| {
-            format!(
-                "khutulun-{}-{ns}-{svc}-{node}-{index}-{}",
-                agent.host.name,
-                chrono::Utc::now().timestamp_millis()
-            )
-        }),
-    }
-}
-
-pub fn identity(
-    agent: &Agent,
-    ns: &str,
-    svc: &str,
-    node: &str,
-    index: u32,
-) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("KHUTULUN_NAMESPACE".to_owned(), ns.to_owned()),
-        ("KHUTULUN_SERVICE".to_owned(), svc.to_owned()),
-        ("KHUTULUN_NODE".to_owned(), node.to_owned()),
-        ("KHUTULUN_INDEX".to_owned(), index.to_string()),
-        ("KHUTULUN_HOST".to_owned(), agent.host.name.clone()),
-    ])
-}
-
-/// The instance of names read back from the state or from an API path already checked:
-/// names are validated on their way into the state (deploy checks the namespace, the
-/// service and every node). A name that fails here was put there by hand; the task that
-/// meets it ends with a message saying so, instead of building a path from it.
-pub fn instance_ref(ns: &str, svc: &str, node: &str, index: u32) -> InstanceRef {
-    InstanceRef::new(ns, svc, node, index).unwrap_or_else(|e| {
-        panic!("the state holds a name that was never valid ({e}): was the state directory edited by hand?")
-    })
-}
-
 /// The entry names a file of the package: a relative path without `..` (checked before the
 /// path is used; the compiler then reads nothing outside the package either).
 fn check_entry(entry: &str) -> Result<(), FlowError> {
@@ -611,11 +545,4 @@ fn check_entry(entry: &str) -> Result<(), FlowError> {
             format!("the entry \"{entry}\" is not a file of the package: give a path relative to the package root, without \"..\""),
         ))
     }
-}
-
-/// Names become file names: keep them plain (the rule is `khutulun_state::Name`'s).
-pub fn check_name(what: &'static str, name: &str) -> Result<(), FlowError> {
-    khutulun_state::Name::parse(what, name)
-        .map(|_| ())
-        .map_err(|e| FlowError::bad_input("bad_name", e.to_string()))
 }

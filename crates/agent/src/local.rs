@@ -2,7 +2,7 @@
 //! host and through the internal API (`remote`) for others.
 
 use crate::agent::Agent;
-use crate::deploy::{identity, load_current, paths_for};
+use crate::instance::{identity, load_current, paths_for};
 use crate::operations::lifecycle::{self, Phase};
 use crate::supervisor::{self, start_workload};
 use crate::workload::{self, DelegateKind};
@@ -277,7 +277,7 @@ pub struct PidFile {
 /// What a delegate knows a recorded instance by: pid and start time, what it learned at
 /// start, and for a process its cgroup.
 pub fn running_of(agent: &Agent, record: &khutulun_state::InstanceRecord) -> Running {
-    let instance = crate::deploy::instance_ref(
+    let instance = crate::names::instance_ref(
         &record.namespace,
         &record.service,
         &record.node,

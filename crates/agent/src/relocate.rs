@@ -6,7 +6,8 @@
 
 use crate::agent::Agent;
 use crate::assign::assign;
-use crate::deploy::{instance_ref, load_current};
+use crate::instance::load_current;
+use crate::names::instance_ref;
 use crate::remote::{start_on, stop_on};
 use khutulun_state::{EventKind, InstanceRecord, InstanceStatus, ServiceStatus, StateResult};
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 use super::error::ApiError;
 use crate::agent::Agent;
-use crate::deploy::check_name;
+use crate::names::check_name;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};

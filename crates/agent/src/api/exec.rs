@@ -4,9 +4,9 @@
 
 use super::error::ApiError;
 use crate::agent::Agent;
-use crate::deploy::check_name;
 use crate::exec::protocol::{output_frame, ClientMessage, ExecRequest, ServerMessage, STDERR};
 use crate::exec::session::{self, Ended, Input};
+use crate::names::check_name;
 use crate::workload::DelegateKind;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};

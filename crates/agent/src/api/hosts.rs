@@ -4,7 +4,6 @@ use crate::agent::Agent;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use khutulun_state::{DrainRecord, EventKind};
 
 /// Every host that has run an agent on this state directory, with its membership state.
 #[utoipa::path(get, path = "/v1/hosts", responses((status = 200, body = Vec<HostView>)))]
@@ -109,32 +108,11 @@ pub async fn drain(
     State(agent): State<Agent>,
     Path(name): Path<String>,
 ) -> Result<Json<DrainResult>, ApiError> {
-    known_host(&agent, &name)?;
-    let record = DrainRecord {
-        since: chrono::Utc::now(),
-        by: agent.host.name.clone(),
-    };
-    agent
-        .store
-        .set_drain(&name, Some(&record))
-        .map_err(ApiError::internal)?;
-    agent.emit(EventKind::HostDraining { name: name.clone() });
-    // A task of its own: a client that goes away must not cut a drain in half.
-    let task_agent = agent.clone();
-    let host = name.clone();
-    let (moved, problems) = tokio::spawn(async move {
-        crate::relocate::relocate_host(&task_agent, &host, crate::relocate::Why::Drain).await
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    agent.emit(EventKind::HostDrained {
-        name: name.clone(),
-        moved,
-    });
+    let drained = crate::drain::drain(&agent, &name).await?;
     Ok(Json(DrainResult {
         host: name,
-        moved,
-        problems,
+        moved: drained.moved,
+        problems: drained.problems,
     }))
 }
 
@@ -146,31 +124,6 @@ pub async fn undrain(
     State(agent): State<Agent>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    known_host(&agent, &name)?;
-    agent
-        .store
-        .set_drain(&name, None)
-        .map_err(ApiError::internal)?;
-    agent.emit(EventKind::HostUndrained { name });
+    crate::drain::undrain(&agent, &name)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn known_host(agent: &Agent, name: &str) -> Result<(), ApiError> {
-    crate::deploy::check_name("host", name)?;
-    match agent.store.host(name).map_err(ApiError::internal)? {
-        Some(_) => Ok(()),
-        None => {
-            let known: Vec<String> = agent
-                .store
-                .hosts()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|h| h.name)
-                .collect();
-            Err(ApiError::not_found(format!(
-                "no host \"{name}\"; hosts: {}",
-                known.join(", ")
-            )))
-        }
-    }
 }

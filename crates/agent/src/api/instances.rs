@@ -1,7 +1,7 @@
 use super::error::ApiError;
 use super::views::InstanceView;
 use crate::agent::Agent;
-use crate::deploy::check_name;
+use crate::names::check_name;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;

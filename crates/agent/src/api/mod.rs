@@ -267,8 +267,8 @@ pub fn existing_service(
     ns: &str,
     name: &str,
 ) -> Result<khutulun_state::ServiceRecord, ApiError> {
-    crate::deploy::check_name("namespace", ns)?;
-    crate::deploy::check_name("service", name)?;
+    crate::names::check_name("namespace", ns)?;
+    crate::names::check_name("service", name)?;
     agent
         .store
         .require_service(ns, name)

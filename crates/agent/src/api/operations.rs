@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use crate::agent::Agent;
-use crate::deploy::{check_name, instance_ref};
+use crate::names::{check_name, instance_ref};
 use crate::operations::protocol::{OperationMessage, OperationRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};

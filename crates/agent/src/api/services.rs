@@ -1,7 +1,8 @@
 use super::error::ApiError;
 use super::views::{DeployRequest, InstanceView, ServiceDetail, ServiceView};
 use crate::agent::Agent;
-use crate::deploy::{check_name, DeployInput};
+use crate::deploy::DeployInput;
+use crate::names::check_name;
 use crate::runtime::InstanceAttributes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -16,7 +16,8 @@
 pub mod condition;
 
 use crate::agent::Agent;
-use crate::deploy::{instance_ref, load_current};
+use crate::instance::load_current;
+use crate::names::instance_ref;
 use crate::operations::protocol::OperationRequest;
 use crate::runtime::InstanceAttributes;
 use khutulun_graph::{Action, EvalContext, ServiceGraph, Trigger};

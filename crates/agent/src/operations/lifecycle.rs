@@ -106,7 +106,7 @@ pub async fn run_phase(
     phase: Phase,
 ) -> Result<(), String> {
     for step in steps(graph, &instance.node, instance.index, phase) {
-        let runs_on = crate::deploy::instance_ref(
+        let runs_on = crate::names::instance_ref(
             &instance.namespace,
             &instance.service,
             &step.runs_on.0,

@@ -8,7 +8,7 @@ pub mod protocol;
 pub mod script;
 
 use crate::agent::Agent;
-use crate::deploy::{identity, load_current, paths_for};
+use crate::instance::{identity, load_current, paths_for};
 use crate::runtime::InstanceAttributes;
 use khutulun_graph::{EvalContext, Implementation, Operation, ServiceGraph};
 use khutulun_state::{EventKind, InstanceRecord};
