@@ -134,6 +134,9 @@ impl Agent {
             started_at: chrono::Utc::now(),
             port_range: config.port_range,
             gossip_addr: None,
+            // Published once the agent knows (`membership::start`, after it looked for
+            // the Docker engine).
+            delegates: Vec::new(),
         };
         store.write_host(&host).map_err(|e| e.to_string())?;
         let bus = EventBus::new(config.host.clone(), store.clone());
@@ -244,12 +247,20 @@ impl Agent {
             .clone()
     }
 
+    /// The names of the delegates that can run on this host (published in its host record).
+    pub fn available_delegates(&self) -> Vec<String> {
+        DelegateKind::RUNNABLE
+            .iter()
+            .filter(|kind| matches!(self.delegate_for(**kind), Ok(Some(_))))
+            .map(|kind| kind.name().to_owned())
+            .collect()
+    }
+
     /// The delegate an instance record names (`process`, `directory`, ...).
     pub fn delegate_named(&self, name: &str) -> Option<&dyn Delegate> {
         self.delegate(DelegateKind::from_name(name))
     }
 
-    /// Reads, changes and writes one instance record of this host.
     /// Changes this host's record of an instance, logging a write that fails: for news
     /// whose loss the next write or the next adoption pass corrects (a state, a message, a
     /// count). A write the next step depends on (the intent before a process is spawned,

@@ -56,7 +56,10 @@ pub fn assign(
                 resources: placement::resources(graph, node),
             })
             .collect(),
-        policies: placement::rules(graph),
+        policies: placement::rules(graph)
+            .into_iter()
+            .chain(placement::delegate_rules(graph))
+            .collect(),
         fixed: fixed
             .iter()
             .map(|(node, index, host)| {

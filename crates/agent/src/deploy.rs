@@ -329,7 +329,17 @@ fn preflight(
             Ok(Some(delegate)) => delegate,
             Ok(None) => continue,
             Err(why) => {
-                problems.push(format!("node \"{}\": {why}", node.name));
+                // Another host may run it: placement sends the node there, and that host's
+                // agent checks its spec as it starts it.
+                let elsewhere = crate::membership::live_hosts(agent, &[])
+                    .iter()
+                    .any(|h| h.delegates.iter().any(|d| d == kind.name()));
+                if !elsewhere {
+                    problems.push(format!(
+                        "node \"{}\": {why}; no other live host runs it either",
+                        node.name
+                    ));
+                }
                 continue;
             }
         };

@@ -34,6 +34,7 @@ pub async fn start(agent: &Agent) -> Result<(), String> {
     let bound = cluster.local_addr();
     let mut info = agent.host.clone();
     info.gossip_addr = Some(advertise_addr(agent, bound).to_string());
+    info.delegates = agent.available_delegates();
     agent.store.write_host(&info).map_err(|e| e.to_string())?;
     let mut events = cluster.subscribe();
     let _ = agent.cluster.set(cluster);

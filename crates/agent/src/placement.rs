@@ -2,6 +2,7 @@
 //! (Redundancy applied to the counts at deploy, the others as scheduler rules), what each
 //! instance asks of its host, and the hosts as the scheduler sees them.
 
+use crate::workload::DelegateKind;
 use khutulun_graph::{Expr, Policy, ServiceGraph};
 use khutulun_profile::{COLOCATION, PLACEMENT, PROFILE_PREFIX, REDUNDANCY, RESOURCES, SEPARATION};
 use khutulun_scheduler as scheduler;
@@ -114,6 +115,38 @@ pub fn rules(graph: &ServiceGraph) -> Vec<scheduler::Policy> {
         .collect()
 }
 
+/// The label placement gives a host for each delegate it runs (never a user's label: the
+/// `khutulun.io/` prefix is Khutulun's).
+pub fn delegate_label(delegate: &str) -> String {
+    format!("khutulun.io/delegate.{delegate}")
+}
+
+/// A feasibility rule per node whose delegate not every host runs (podman, docker,
+/// nspawn): its instances go only to hosts that publish that delegate.
+pub fn delegate_rules(graph: &ServiceGraph) -> Vec<scheduler::Policy> {
+    let mut by_delegate: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for node in &graph.nodes {
+        let kind = DelegateKind::of(graph, node);
+        if kind.needs_a_capable_host() {
+            by_delegate
+                .entry(kind.name())
+                .or_default()
+                .push(node.name.clone());
+        }
+    }
+    by_delegate
+        .into_iter()
+        .map(|(delegate, targets)| scheduler::Policy {
+            name: format!("runs the {delegate} delegate (the host's agent can run {delegate})"),
+            targets,
+            rule: scheduler::Rule::Placement {
+                hosts: Vec::new(),
+                labels: BTreeMap::from([(delegate_label(delegate), "yes".to_owned())]),
+            },
+        })
+        .collect()
+}
+
 /// What each instance of `node` asks of its host.
 pub fn resources(graph: &ServiceGraph, node: &str) -> scheduler::Resources {
     graph
@@ -134,9 +167,19 @@ pub fn host_states(
     hosts
         .iter()
         .map(|host| {
+            let mut labels = host.labels.clone();
+            // A host record that does not say what it runs (an older agent): anything.
+            let runs: Vec<&str> = if host.delegates.is_empty() {
+                DelegateKind::RUNNABLE.iter().map(|k| k.name()).collect()
+            } else {
+                host.delegates.iter().map(String::as_str).collect()
+            };
+            for delegate in runs {
+                labels.insert(delegate_label(delegate), "yes".to_owned());
+            }
             let mut state = scheduler::HostState {
                 name: host.name.clone(),
-                labels: host.labels.clone(),
+                labels,
                 capacity: scheduler::Resources {
                     cpu_millis: u64::from(host.cpus) * 1000,
                     memory_bytes: host.memory_bytes,
@@ -263,6 +306,88 @@ fn boolean(policy: &Policy, name: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn host(name: &str, delegates: &[&str]) -> HostInfo {
+        HostInfo {
+            name: name.into(),
+            address: "127.0.0.1".into(),
+            api_url: String::new(),
+            labels: BTreeMap::new(),
+            cpus: 4,
+            memory_bytes: 8 << 30,
+            agent_pid: 1,
+            started_at: chrono::Utc::now(),
+            port_range: Default::default(),
+            gossip_addr: None,
+            delegates: delegates.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    /// Where each instance of `graph` goes on `hosts`, by the rules `assign` uses.
+    fn place(graph: &ServiceGraph, hosts: &[HostInfo]) -> Result<BTreeMap<String, String>, String> {
+        let request = scheduler::Request {
+            instances: graph
+                .nodes
+                .iter()
+                .map(|n| scheduler::InstanceRequest {
+                    id: scheduler::InstanceId {
+                        node: n.name.clone(),
+                        index: 0,
+                    },
+                    resources: resources(graph, &n.name),
+                })
+                .collect(),
+            policies: rules(graph)
+                .into_iter()
+                .chain(delegate_rules(graph))
+                .collect(),
+            fixed: Vec::new(),
+        };
+        let states = host_states(hosts, &[], &|_| false);
+        scheduler::place(&request, &states)
+            .map(|p| {
+                p.assignments
+                    .into_iter()
+                    .map(|a| (a.id.node, a.host))
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_instance_goes_only_to_a_host_that_runs_its_delegate() {
+        let template = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    web:
+      type: Container
+      properties: { image: "docker.io/library/busybox:1" }
+    app:
+      type: Process
+      properties: { command: sleep, arguments: [ "60" ] }
+  policies:
+    - on-docker: { type: Delegation, properties: { delegate: docker }, targets: [ web ] }
+"#;
+        let compiled =
+            khutulun_tosca::compile_text("s.yaml", template, &khutulun_profile::registry())
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        let graph = khutulun_graph::instantiate(&compiled, &BTreeMap::new()).unwrap();
+        let hosts = [
+            host("podman-only", &["process", "directory", "podman"]),
+            host("docker-too", &["process", "directory", "docker"]),
+        ];
+        for _ in 0..3 {
+            let placed = place(&graph, &hosts).unwrap();
+            assert_eq!(placed["web"], "docker-too", "{placed:?}");
+        }
+        // No live host runs docker: the deploy fails, naming why.
+        let err = place(&graph, &hosts[..1]).unwrap_err();
+        assert!(err.contains("runs the docker delegate"), "{err}");
+        // A host record that does not say (an older agent) may run anything.
+        assert_eq!(place(&graph, &[host("old", &[])]).unwrap()["web"], "old");
+    }
 
     #[test]
     fn sizes_parse_with_the_profile_units() {

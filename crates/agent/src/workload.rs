@@ -26,6 +26,24 @@ pub enum DelegateKind {
 }
 
 impl DelegateKind {
+    /// The delegates that run workloads (every kind but `None`).
+    pub const RUNNABLE: [DelegateKind; 5] = [
+        DelegateKind::Process,
+        DelegateKind::Directory,
+        DelegateKind::Podman,
+        DelegateKind::Docker,
+        DelegateKind::Nspawn,
+    ];
+
+    /// True for delegates some hosts cannot run (their tool or engine may be missing):
+    /// placement sends their instances only to hosts that publish them.
+    pub fn needs_a_capable_host(self) -> bool {
+        matches!(
+            self,
+            DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn
+        )
+    }
+
     /// The delegate that runs `node`: by its type, a Delegation policy choosing the
     /// container engine, and none for a pod's member (its pod runs it).
     pub fn of(graph: &ServiceGraph, node: &Node) -> DelegateKind {

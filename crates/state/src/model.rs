@@ -34,6 +34,11 @@ pub struct HostInfo {
     /// The UDP address of its gossip socket, when it takes part in gossip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gossip_addr: Option<String>,
+    /// The delegates its agent can run (`process`, `podman`, `docker`, ...): placement
+    /// sends an instance only to a host that runs its delegate. Empty in records of agents
+    /// that did not say (taken as able to run any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegates: Vec<String>,
 }
 
 /// `hosts/<host>/drain.json`: the host is being emptied on purpose and takes no new work.
