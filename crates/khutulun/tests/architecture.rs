@@ -36,6 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("scheduler", &[]),
     ("csar", &[]),
     ("plugins", &[]),
+    ("protocol", &[]),
     ("freezefs", &[]),
 ];
 
