@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "graph",
             "plugins",
             "profile",
+            "protocol",
             "scheduler",
             "state",
             "tosca",
