@@ -40,5 +40,4 @@ pub use agent::{run, Agent};
 pub use compile::{compile_package, CompileError};
 pub use config::{AgentConfig, GossipConfig};
 pub use khutulun_cluster::{generate_key, parse_key};
-pub use khutulun_protocol::parse_size;
 pub use package::{pack_directory, unpack};

@@ -10,7 +10,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "khutulun",
         &[
-            "agent", "plugins", "state", "tosca", "graph", "profile", "csar",
+            "agent", "plugins", "protocol", "state", "tosca", "graph", "profile", "csar",
         ],
     ),
     (

@@ -5,7 +5,9 @@
 use super::error::{code, ApiError};
 use crate::agent::Agent;
 use crate::deploy::check_name;
-use crate::exec::protocol::{output_frame, ClientMessage, ExecRequest, ServerMessage, STDERR};
+use crate::exec::protocol::{
+    output_frame, websocket_base, ClientMessage, ExecRequest, ServerMessage, STDERR,
+};
 use crate::exec::session::{self, Ended, Input};
 use crate::workload::DelegateKind;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -13,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use khutulun_delegates::{ExecPlan, Running};
-pub use khutulun_protocol::exec::websocket_base;
 use khutulun_state::{InstanceRecord, InstanceStatus};
 use serde_json::Value;
 use std::time::Duration;
