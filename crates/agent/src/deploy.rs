@@ -12,6 +12,7 @@ use crate::names::{check_name, instance_ref};
 use crate::remote::start_on;
 use crate::workload::{self, DelegateKind};
 use khutulun_graph::ServiceGraph;
+use khutulun_protocol::code;
 use khutulun_state::{EventKind, InstanceRecord, InstanceStatus, ServiceRecord, ServiceStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -62,14 +63,16 @@ async fn deploy_staged(
             .await
             .map_err(FlowError::internal)?
             .map_err(|e| match e {
-                crate::package::UnpackError::Refused(m) => FlowError::bad_input("bad_package", m),
+                crate::package::UnpackError::Refused(m) => {
+                    FlowError::bad_input(code::BAD_PACKAGE, m)
+                }
                 crate::package::UnpackError::Storage(m) => FlowError::CannotStore(m),
             })?;
     }
     check_entry(&input.entry)?;
     if !khutulun_state::blocking(|| package.join(&input.entry).is_file()) {
         return Err(FlowError::bad_input(
-            "bad_package",
+            code::BAD_PACKAGE,
             format!("the package has no entry file \"{}\"", input.entry),
         ));
     }
@@ -92,7 +95,7 @@ async fn deploy_staged(
             .map_err(|CompileError::Diagnostics(d)| FlowError::InvalidTemplate(d))?
     };
     crate::placement::apply_policies(&mut graph)
-        .map_err(|problems| FlowError::cannot_run("invalid_policy", problems.join("\n")))?;
+        .map_err(|problems| FlowError::cannot_run(code::INVALID_POLICY, problems.join("\n")))?;
     khutulun_state::blocking(|| preflight(agent, input, &graph, &package))?;
 
     let (ns, name) = (input.namespace.clone(), input.name.clone());
@@ -109,7 +112,7 @@ async fn deploy_staged(
     if let Some(previous) = &previous {
         if previous.status == ServiceStatus::Deleting {
             return Err(FlowError::conflict(
-                "service_deleting",
+                code::SERVICE_DELETING,
                 format!("service \"{ns}/{name}\" is being deleted; wait for the delete to finish, then deploy again"),
             ));
         }
@@ -164,9 +167,9 @@ async fn deploy_staged(
             }
         }
         if e.placement {
-            FlowError::conflict("placement_failed", e.message)
+            FlowError::conflict(code::PLACEMENT_FAILED, e.message)
         } else {
-            FlowError::conflict("ports_unavailable", e.message)
+            FlowError::conflict(code::PORTS_UNAVAILABLE, e.message)
         }
     })?;
 
@@ -357,7 +360,7 @@ fn preflight(
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(FlowError::cannot_run("cannot_run", problems.join("\n")))
+        Err(FlowError::cannot_run(code::CANNOT_RUN, problems.join("\n")))
     }
 }
 
@@ -551,7 +554,7 @@ fn check_entry(entry: &str) -> Result<(), FlowError> {
         Ok(())
     } else {
         Err(FlowError::bad_input(
-            "bad_entry",
+            code::BAD_ENTRY,
             format!("the entry \"{entry}\" is not a file of the package: give a path relative to the package root, without \"..\""),
         ))
     }

@@ -44,4 +44,3 @@ pub use compile::{compile_package, CompileError};
 pub use config::{AgentConfig, GossipConfig};
 pub use khutulun_cluster::{generate_key, parse_key};
 pub use package::{pack_directory, unpack};
-pub use placement::parse_size;

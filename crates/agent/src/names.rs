@@ -8,7 +8,7 @@ use khutulun_state::InstanceRef;
 pub fn check_name(what: &'static str, name: &str) -> Result<(), FlowError> {
     khutulun_state::Name::parse(what, name)
         .map(|_| ())
-        .map_err(|e| FlowError::bad_input("bad_name", e.to_string()))
+        .map_err(|e| FlowError::bad_input(khutulun_protocol::code::BAD_NAME, e.to_string()))
 }
 
 /// The instance of names read back from the state or from an API path already checked:

@@ -13,26 +13,11 @@ use crate::agent::Agent;
 use khutulun_graph::{CustomFunctions, Function, ServiceGraph};
 use khutulun_plugins::{HostApi, Level, Plugin, PluginHost};
 use khutulun_state::{EventKind, InstanceRef};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A registered plugin as `khutulun plugin list` shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PluginView {
-    /// The name it is registered under.
-    pub name: String,
-    /// The version its manifest gives.
-    pub version: String,
-    /// The name the plugin gives itself.
-    pub plugin: String,
-    pub functions: Vec<String>,
-    pub handlers: Vec<String>,
-    /// SHA-256 of the component.
-    pub sha256: String,
-    pub path: String,
-}
+pub use khutulun_protocol::views::PluginView;
 
 fn registry_dir(agent: &Agent) -> PathBuf {
     agent.store.layout().plugins()

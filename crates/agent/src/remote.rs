@@ -134,9 +134,8 @@ async fn call(
         return Ok(());
     }
     let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    Err(body["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("its agent answered {status}")))
+    match response.json::<khutulun_protocol::ErrorBody>().await {
+        Ok(body) => Err(body.message),
+        Err(_) => Err(format!("its agent answered {status}")),
+    }
 }

@@ -1,9 +1,10 @@
 //! The agent's API as the CLI uses it.
 
 use crate::failure::{CliResult, Failure};
+use khutulun_protocol::ErrorBody;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -56,11 +57,23 @@ pub struct Client {
 /// that hangs must not hang the CLI). Streams are bounded until their first bytes only.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: String,
-    #[serde(default)]
-    diagnostics: Vec<khutulun_tosca::Diagnostic>,
+/// An answer of the agent: its JSON as sent, which `-o json` prints as it is (every field,
+/// also those this CLI does not know), and the typed view the CLI reads.
+pub struct Answer<T> {
+    pub json: Value,
+    pub view: T,
+}
+
+impl<T: DeserializeOwned> Answer<T> {
+    /// Reads `json` as a `T`; `what` names the call for the failure.
+    fn read(json: Value, what: &str) -> CliResult<Answer<T>> {
+        let view = T::deserialize(&json).map_err(|e| {
+            Failure::new(format!(
+                "the agent's answer to {what} is not what this CLI expects: {e}"
+            ))
+        })?;
+        Ok(Answer { json, view })
+    }
 }
 
 impl Client {
@@ -148,7 +161,7 @@ impl Client {
         Err(match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => Failure {
                 message: body.message,
-                diagnostics: body.diagnostics,
+                diagnostics: body.diagnostics.into_iter().map(diagnostic).collect(),
                 code: 1,
             },
             Err(_) if status == StatusCode::UNAUTHORIZED => {
@@ -171,6 +184,26 @@ impl Client {
         })
     }
 
+    /// `get`, keeping the JSON as the agent sent it beside its typed view.
+    pub async fn get_answer<T: DeserializeOwned>(&self, path: &str) -> CliResult<Answer<T>> {
+        let json: Value = self.get(path).await?;
+        Answer::read(json, &format!("GET {path}"))
+    }
+
+    /// The JSON body of a successful `response` to `what`, and its typed view.
+    pub async fn answer<T: DeserializeOwned>(
+        &self,
+        response: Response,
+        what: &str,
+    ) -> CliResult<Answer<T>> {
+        let limit = self.call_limit()?;
+        let json: Value = tokio::time::timeout(limit, response.json())
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|e| Failure::new(format!("unreadable answer from the agent: {e}")))?;
+        Answer::read(json, what)
+    }
+
     /// True when an agent answers at the base URL.
     pub async fn reachable(&self) -> bool {
         self.http
@@ -191,6 +224,20 @@ impl Client {
                 root_cause(&e)
             ))
         }
+    }
+}
+
+/// A diagnostic of an `invalid_template` answer, to print as the offline compiler does.
+fn diagnostic(d: khutulun_protocol::Diagnostic) -> khutulun_tosca::Diagnostic {
+    khutulun_tosca::Diagnostic {
+        severity: match d.severity {
+            khutulun_protocol::Severity::Error => khutulun_tosca::Severity::Error,
+            khutulun_protocol::Severity::Warning => khutulun_tosca::Severity::Warning,
+        },
+        file: d.file,
+        line: d.line,
+        column: d.column,
+        message: d.message,
     }
 }
 

@@ -10,7 +10,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "khutulun",
         &[
-            "agent", "plugins", "state", "tosca", "graph", "profile", "csar",
+            "agent", "plugins", "protocol", "state", "tosca", "graph", "profile", "csar",
         ],
     ),
     (
@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "graph",
             "plugins",
             "profile",
+            "protocol",
             "scheduler",
             "state",
             "tosca",
@@ -36,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("scheduler", &[]),
     ("csar", &[]),
     ("plugins", &[]),
+    ("protocol", &[]),
     ("freezefs", &[]),
 ];
 

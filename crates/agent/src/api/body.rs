@@ -2,7 +2,7 @@
 //! not axum's plain-text rejections. A body that does not fit its type — a name with a `/`
 //! or `..` in it included — is refused before the handler runs: 400 `bad_request`.
 
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::http::StatusCode;
@@ -47,5 +47,5 @@ fn refused(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(_) => StatusCode::BAD_REQUEST,
         _ => rejection.status(),
     };
-    ApiError::new(status, "bad_request", rejection.body_text())
+    ApiError::new(status, code::BAD_REQUEST, rejection.body_text())
 }

@@ -4,26 +4,15 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use khutulun_tosca::Diagnostic;
-use serde::Serialize;
-use utoipa::ToSchema;
+
+/// The JSON body of every error response, and its stable codes: the protocol's.
+pub use khutulun_protocol::error::{code, ErrorBody};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-/// The JSON body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable identifier of the kind of error, e.g. `invalid_template`, `not_found`.
-    pub code: String,
-    pub message: String,
-    /// For `invalid_template`: every problem, each with file, line and column.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(value_type = Vec<Object>)]
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -51,17 +40,21 @@ impl ApiError {
 
     /// The state cannot hold what was sent (a full or read-only disk): 507, in the OS's words.
     pub fn cannot_store(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "cannot_store", message)
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            code::CANNOT_STORE,
+            message,
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
     }
 
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            code::INTERNAL,
             error.to_string(),
         )
     }
@@ -70,7 +63,7 @@ impl ApiError {
         let errors = diagnostics.len();
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid_template",
+            code: code::INVALID_TEMPLATE,
             message: format!(
                 "the template does not compile ({errors} problem{}); nothing was deployed",
                 if errors == 1 { "" } else { "s" }
@@ -111,8 +104,46 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code.to_owned(),
             message: self.message,
-            diagnostics: self.diagnostics,
+            diagnostics: self.diagnostics.into_iter().map(wire_diagnostic).collect(),
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A compiler diagnostic in its wire form (the same JSON).
+pub fn wire_diagnostic(d: Diagnostic) -> khutulun_protocol::Diagnostic {
+    khutulun_protocol::Diagnostic {
+        severity: match d.severity {
+            khutulun_tosca::Severity::Error => khutulun_protocol::Severity::Error,
+            khutulun_tosca::Severity::Warning => khutulun_protocol::Severity::Warning,
+        },
+        file: d.file,
+        line: d.line,
+        column: d.column,
+        message: d.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use khutulun_tosca::{Location, Severity};
+
+    /// The API's diagnostics are the compiler's, in the same JSON.
+    #[test]
+    fn wire_diagnostics_serialize_as_the_compilers() {
+        for severity in [Severity::Error, Severity::Warning] {
+            let diagnostic = Diagnostic::new(
+                severity,
+                &Location::new("service.yaml", 3, 5),
+                "unknown type",
+            );
+            let wire = wire_diagnostic(diagnostic.clone());
+            assert_eq!(
+                serde_json::to_string(&wire).unwrap(),
+                serde_json::to_string(&diagnostic).unwrap()
+            );
+            assert_eq!(wire.to_string(), diagnostic.to_string());
+        }
     }
 }

@@ -1,4 +1,4 @@
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use crate::agent::Agent;
 use crate::names::check_name;
 use axum::extract::{Query, State};
@@ -90,25 +90,7 @@ pub async fn list(
         .into_response())
 }
 
-/// A user event to publish (`khutulun event emit`).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct EmitRequest {
-    /// The event's name, which policy triggers match: letters, digits, `_ . : -`.
-    pub name: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// The service it is about; with `node` (and `index`, default 0), the instance.
-    #[serde(default)]
-    pub service: Option<String>,
-    #[serde(default)]
-    pub node: Option<String>,
-    #[serde(default)]
-    pub index: Option<u32>,
-    /// Any JSON value carried with the event.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
+pub use khutulun_protocol::requests::EmitRequest;
 
 /// The largest `data` of a user event, serialized.
 pub const MAX_USER_EVENT_DATA: usize = 16 << 10;
@@ -131,7 +113,7 @@ pub async fn emit(
             .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
     if !valid_name {
         return Err(ApiError::bad_request(
-            "invalid_event",
+            code::INVALID_EVENT,
             format!(
                 "\"{}\" is not a usable event name: use 1 to 128 letters, digits, '_', '.', ':' or '-'",
                 request.name
@@ -141,7 +123,7 @@ pub async fn emit(
     let data_bytes = serde_json::to_vec(&request.data).map_or(0, |d| d.len());
     if data_bytes > MAX_USER_EVENT_DATA {
         return Err(ApiError::bad_request(
-            "invalid_event",
+            code::INVALID_EVENT,
             format!(
                 "the event's data is {data_bytes} bytes; events go to the permanent log, so data is limited to {} KiB: store larger things elsewhere and refer to them",
                 MAX_USER_EVENT_DATA >> 10
@@ -159,7 +141,7 @@ pub async fn emit(
     if let Err(wait) = allowed {
         return Err(ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_events",
+            code::TOO_MANY_EVENTS,
             format!(
                 "this agent takes at most {} user events a second (bursts of {}); try again in {} ms",
                 super::USER_EVENTS_PER_SECOND,
@@ -170,7 +152,7 @@ pub async fn emit(
     }
     if request.node.is_some() && request.service.is_none() {
         return Err(ApiError::bad_request(
-            "invalid_event",
+            code::INVALID_EVENT,
             "an event about a node must name its service too (--service)",
         ));
     }

@@ -2,9 +2,11 @@
 //! instance (see [`crate::exec::protocol`]). The instance's own host runs it; any other
 //! agent passes the WebSocket on to that host's agent.
 
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use crate::agent::Agent;
-use crate::exec::protocol::{output_frame, ClientMessage, ExecRequest, ServerMessage, STDERR};
+use crate::exec::protocol::{
+    output_frame, websocket_base, ClientMessage, ExecRequest, ServerMessage, STDERR,
+};
 use crate::exec::session::{self, Ended, Input};
 use crate::names::check_name;
 use crate::workload::DelegateKind;
@@ -51,7 +53,7 @@ pub async fn exec(
 async fn serve(agent: Agent, record: InstanceRecord, mut socket: WebSocket) {
     let request = match first_message(&mut socket).await {
         Ok(request) => request,
-        Err(message) => return refuse(socket, "bad_request", message).await,
+        Err(message) => return refuse(socket, code::BAD_REQUEST, message).await,
     };
     if record.host != agent.host.name {
         if let Err(message) = relay(&agent, &record, &request, socket).await {
@@ -61,7 +63,7 @@ async fn serve(agent: Agent, record: InstanceRecord, mut socket: WebSocket) {
     }
     match plan(&agent, &record, &request) {
         Ok(plan) => run_here(plan, request, socket).await,
-        Err(message) => refuse(socket, "cannot_exec", message).await,
+        Err(message) => refuse(socket, code::CANNOT_EXEC, message).await,
     }
 }
 
@@ -198,7 +200,7 @@ async fn run_here(plan: ExecPlan, request: ExecRequest, socket: WebSocket) {
             ServerMessage::Exit { code: error.code }
         }
         Err(panic) => ServerMessage::Error {
-            code: "internal".into(),
+            code: code::INTERNAL.into(),
             message: format!("the exec session failed: {panic}"),
         },
     };
@@ -239,7 +241,7 @@ async fn relay(
                 "{}/{} runs on host {}, whose agent does not answer at {base}: {e}",
                 record.node, record.index, record.host
             );
-            refuse(client, "host_unreachable", message.clone()).await;
+            refuse(client, code::HOST_UNREACHABLE, message.clone()).await;
             return Err(message);
         }
     };
@@ -285,29 +287,4 @@ async fn relay(
         _ = to_client => {}
     }
     Ok(())
-}
-
-/// `http://h:p` → `ws://h:p`, `https://` → `wss://`.
-pub fn websocket_base(base: &str) -> String {
-    if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else {
-        base.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::websocket_base;
-
-    #[test]
-    fn http_bases_become_websocket_bases() {
-        assert_eq!(websocket_base("http://10.0.0.2:8181"), "ws://10.0.0.2:8181");
-        assert_eq!(
-            websocket_base("https://a.example:443"),
-            "wss://a.example:443"
-        );
-    }
 }

@@ -1,35 +1,8 @@
 use super::error::ApiError;
+use super::views::{GossipMember, GossipView};
 use crate::agent::Agent;
 use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// This agent's gossip: where it listens, whether packets are sealed, whom it knows, and its
-/// packet counters.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GossipView {
-    pub host: String,
-    pub gossip_addr: String,
-    /// Packets are encrypted and authenticated with a cluster key.
-    pub encrypted: bool,
-    pub members: Vec<GossipMember>,
-    pub packets_in: u64,
-    pub packets_out: u64,
-    /// Dropped because they were sealed with another key (or sealed/unsealed against this
-    /// host's setting).
-    pub dropped_bad_key: u64,
-    /// Dropped because they were not Khutulun gossip.
-    pub dropped_malformed: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct GossipMember {
-    pub name: String,
-    pub gossip_addr: String,
-    /// alive, suspect, dead or left.
-    pub state: String,
-}
 
 #[utoipa::path(get, path = "/v1/gossip", responses((status = 200, body = GossipView)))]
 pub async fn show(State(agent): State<Agent>) -> Result<Json<GossipView>, ApiError> {

@@ -50,7 +50,7 @@ pub async fn list(State(agent): State<Agent>) -> Result<Json<Vec<HostView>>, Api
             let draining = drains.contains(&host.name);
             let (count, running) = counts.get(&host.name).copied().unwrap_or((0, 0));
             let name = host.name.clone();
-            let mut view = HostView::new(host, state, draining, count);
+            let mut view = super::views::host_view(host, state, draining, count);
             if let Some(lease) = leases.get(&name) {
                 view.lease_epoch = Some(lease.epoch);
                 view.lease_renewed_at = Some(lease.renewed_at);

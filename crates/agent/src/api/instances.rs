@@ -1,4 +1,4 @@
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use super::views::InstanceView;
 use crate::agent::Agent;
 use crate::names::check_name;
@@ -25,7 +25,7 @@ pub async fn list_namespace(
             .store
             .instances(&ns, &service.name)
             .map_err(ApiError::internal)?;
-        views.extend(instances.iter().map(InstanceView::from));
+        views.extend(instances.iter().map(super::views::instance_view));
     }
     Ok(Json(views))
 }
@@ -44,7 +44,9 @@ pub async fn list_service(
         .store
         .instances(&ns, &name)
         .map_err(ApiError::internal)?;
-    Ok(Json(instances.iter().map(InstanceView::from).collect()))
+    Ok(Json(
+        instances.iter().map(super::views::instance_view).collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -85,7 +87,7 @@ pub async fn logs(
         "both" => vec!["stdout.log", "stderr.log"],
         other => {
             return Err(ApiError::bad_request(
-                "bad_stream",
+                code::BAD_STREAM,
                 format!("stream \"{other}\" is not stdout, stderr or both"),
             ))
         }
@@ -167,7 +169,7 @@ async fn forward_logs(
         .map_err(|e| {
             ApiError::new(
                 axum::http::StatusCode::BAD_GATEWAY,
-                "host_unreachable",
+                code::HOST_UNREACHABLE,
                 format!("{node}/{index} runs on host {host}, whose agent does not answer at {base}: {e}"),
             )
         })?;

@@ -2,7 +2,7 @@
 //! Same bearer token as the public API; not meant for users (not in the OpenAPI document).
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use crate::agent::Agent;
 use crate::remote::InstanceCommand;
 use axum::extract::State;
@@ -17,7 +17,11 @@ pub async fn start(
         .await
         .map(|()| StatusCode::NO_CONTENT)
         .map_err(|message| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "start_failed", message)
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::START_FAILED,
+                message,
+            )
         })
 }
 

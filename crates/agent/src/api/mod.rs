@@ -22,7 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use error::ApiError;
+use error::{code, ApiError};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -59,12 +59,12 @@ use utoipa::OpenApi;
         views::InstanceView,
         views::HostView,
         views::DrainResult,
-        gossip::GossipView,
-        gossip::GossipMember,
+        views::GossipView,
+        views::GossipMember,
         error::ErrorBody,
-        operations::RunRequest,
-        crate::plugins::PluginView,
-        events::EmitRequest,
+        khutulun_protocol::requests::RunRequest,
+        views::PluginView,
+        khutulun_protocol::requests::EmitRequest,
     )),
     modifiers(&BearerAuth, &ErrorResponses),
     security(("bearer" = []))
@@ -229,7 +229,7 @@ async fn require_token(State(agent): State<Agent>, request: Request, next: Next)
     } else {
         ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            code::UNAUTHORIZED,
             "missing or wrong bearer token; pass --token or set KHUTULUN_TOKEN",
         )
         .into_response()
@@ -251,7 +251,7 @@ pub async fn read_state<T: Send + 'static>(
         Ok(Err(e)) => Err(ApiError::internal(e)),
         Err(_) => Err(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "state_stalled",
+            code::STATE_STALLED,
             format!(
                 "the shared state at {} did not answer within {} s (an NFS server down or cut off?); this agent keeps running its workloads and answers again once the state does",
                 agent.store.layout().root().display(),

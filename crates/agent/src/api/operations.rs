@@ -2,7 +2,7 @@
 //! on the instance's host and streams its output (`khutulun run`); the internal twin runs
 //! one on this host for another agent.
 
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use crate::agent::Agent;
 use crate::names::{check_name, instance_ref};
 use crate::operations::protocol::{OperationMessage, OperationRequest};
@@ -11,19 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Response;
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
+pub use khutulun_protocol::requests::RunRequest;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-
-/// The body of a run request.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct RunRequest {
-    /// Input values that override the template's for this run.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    pub inputs: BTreeMap<String, Value>,
-}
 
 /// Runs `<interface>.<operation>` of one instance on its host. The response is
 /// `application/x-ndjson`: `{"type":"output","stream":"stdout|stderr","line":...}` per line
@@ -62,7 +51,7 @@ pub async fn run(
         )));
     }
     let resolved = crate::operations::resolve(&agent, &request, true)
-        .map_err(|message| ApiError::unprocessable("no_such_operation", message))?;
+        .map_err(|message| ApiError::unprocessable(code::NO_SUCH_OPERATION, message))?;
     let host = resolved.record.host.clone();
     let messages = crate::operations::spawn_streaming(&agent, host, request);
     Ok(ndjson(messages))

@@ -1,6 +1,6 @@
 //! `/v1/plugins`: the registered Wasm plugins (`khutulun plugin add|list|remove`).
 
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use crate::agent::Agent;
 use crate::plugins::PluginView;
 use axum::body::Bytes;
@@ -32,11 +32,11 @@ pub async fn add(
     body: Bytes,
 ) -> Result<(StatusCode, Json<PluginView>), ApiError> {
     crate::plugins::check_plugin_name(&name)
-        .map_err(|m| ApiError::bad_request("invalid_name", m))?;
+        .map_err(|m| ApiError::bad_request(code::INVALID_NAME, m))?;
     let view = tokio::task::spawn_blocking(move || crate::plugins::register(&agent, &name, &body))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|m| ApiError::unprocessable("invalid_plugin", m))?;
+        .map_err(|m| ApiError::unprocessable(code::INVALID_PLUGIN, m))?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -54,6 +54,6 @@ pub async fn remove(
         Ok(false) => Err(ApiError::not_found(format!(
             "no plugin is registered as \"{name}\"; `khutulun plugin list` shows them"
         ))),
-        Err(m) => Err(ApiError::bad_request("invalid_name", m)),
+        Err(m) => Err(ApiError::bad_request(code::INVALID_NAME, m)),
     }
 }

@@ -1,5 +1,5 @@
-use super::error::ApiError;
-use super::views::{DeployRequest, InstanceView, ServiceDetail, ServiceView};
+use super::error::{code, ApiError};
+use super::views::{DeployRequest, ServiceDetail, ServiceView};
 use crate::agent::Agent;
 use crate::deploy::DeployInput;
 use crate::names::check_name;
@@ -23,7 +23,7 @@ pub async fn list(
         let mut views = Vec::new();
         for record in store.services(&ns)? {
             let instances = store.instances(&ns, &record.name)?;
-            views.push(ServiceView::new(&record, &instances));
+            views.push(super::views::service_view(&record, &instances));
         }
         Ok(views)
     })
@@ -45,8 +45,8 @@ pub async fn show(
         .instances(&ns, &name)
         .map_err(ApiError::internal)?;
     Ok(Json(ServiceDetail {
-        service: ServiceView::new(&record, &instances),
-        instance_list: instances.iter().map(InstanceView::from).collect(),
+        service: super::views::service_view(&record, &instances),
+        instance_list: instances.iter().map(super::views::instance_view).collect(),
     }))
 }
 
@@ -90,7 +90,7 @@ pub async fn deploy(
         .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(ServiceView::new(&record, &instances)),
+        Json(super::views::service_view(&record, &instances)),
     ))
 }
 
@@ -111,7 +111,7 @@ pub async fn delete(
         .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(ServiceView::new(&record, &instances)),
+        Json(super::views::service_view(&record, &instances)),
     ))
 }
 
@@ -150,7 +150,10 @@ pub async fn outputs(
             &runtime,
         )
         .map_err(|e| {
-            ApiError::unprocessable("output_unavailable", format!("output \"{output}\": {e}"))
+            ApiError::unprocessable(
+                code::OUTPUT_UNAVAILABLE,
+                format!("output \"{output}\": {e}"),
+            )
         })?;
         values.insert(output.clone(), value);
     }

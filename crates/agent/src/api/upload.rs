@@ -11,7 +11,7 @@
 //! the deploy takes over (and removes), and the one limit is the package's.
 
 use super::body::JsonBody;
-use super::error::ApiError;
+use super::error::{code, ApiError};
 use super::views::DeployRequest;
 use crate::agent::Agent;
 use crate::package::MAX_PACKAGE_BYTES;
@@ -60,7 +60,7 @@ pub async fn receive(
         other => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "bad_request",
+                code::BAD_REQUEST,
                 format!("a deploy is sent as application/gzip (the tar.gz, with ?entry= and ?inputs=) or as application/json, not \"{other}\""),
             ))
         }
@@ -98,7 +98,7 @@ async fn streamed_upload(
 ) -> Result<Received, ApiError> {
     let entry = query.entry.ok_or_else(|| {
         ApiError::bad_request(
-            "bad_entry",
+            code::BAD_ENTRY,
             "a streamed deploy names its entry file: ?entry=service.yaml",
         )
     })?;
@@ -106,7 +106,7 @@ async fn streamed_upload(
         None | Some("") => BTreeMap::new(),
         Some(text) => serde_json::from_str(text).map_err(|e| {
             ApiError::bad_request(
-                "bad_request",
+                code::BAD_REQUEST,
                 format!("?inputs= must be a JSON object of input values: {e}"),
             )
         })?,
@@ -119,7 +119,7 @@ async fn streamed_upload(
     let mut received: u64 = 0;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("bad_package", format!("the upload broke off: {e}"))
+            ApiError::bad_request(code::BAD_PACKAGE, format!("the upload broke off: {e}"))
         })?;
         received += chunk.len() as u64;
         if received > MAX_PACKAGE_BYTES {
@@ -137,7 +137,10 @@ async fn json_upload(request: Request, archive: &Path) -> Result<Received, ApiEr
     let package = base64::engine::general_purpose::STANDARD
         .decode(request.package.as_bytes())
         .map_err(|e| {
-            ApiError::bad_request("bad_package", format!("package is not valid base64: {e}"))
+            ApiError::bad_request(
+                code::BAD_PACKAGE,
+                format!("package is not valid base64: {e}"),
+            )
         })?;
     if package.len() as u64 > MAX_PACKAGE_BYTES {
         return Err(too_large());
@@ -151,7 +154,7 @@ async fn json_upload(request: Request, archive: &Path) -> Result<Received, ApiEr
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "package_too_large",
+        code::PACKAGE_TOO_LARGE,
         format!(
             "the package is larger than {} MiB; leave big files out of it (fetch them as artifacts)",
             MAX_PACKAGE_BYTES >> 20

@@ -5,5 +5,5 @@
 //! directory); [`session`] runs that plan with pipes or a pseudo-terminal and relays its
 //! input and output as [`protocol`] messages.
 
-pub mod protocol;
+pub use khutulun_protocol::exec as protocol;
 pub mod session;

@@ -155,15 +155,7 @@ pub fn resolve(
     })
 }
 
-/// `Standard.create` → (`Standard`, `create`).
-pub fn split_name(operation: &str) -> Result<(&str, &str), String> {
-    operation
-        .split_once('.')
-        .filter(|(i, o)| !i.is_empty() && !o.is_empty())
-        .ok_or_else(|| {
-            format!("\"{operation}\" is not an operation name: write <interface>.<operation>, e.g. Standard.configure")
-        })
-}
+pub use khutulun_protocol::operations::split_name;
 
 /// Runs an operation of an instance of this host, relaying its output to `sink`, and
 /// announces how it ended (`operation_finished` / `operation_failed`). Outputs mapped onto

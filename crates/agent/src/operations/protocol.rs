@@ -1,46 +1,13 @@
-//! What an operation run sends back, one JSON object per line (`application/x-ndjson`):
-//! output lines as they come, then exactly one `finished` or `failed`.
+//! Operation runs between agents: the request one agent sends another (it names the
+//! instance by the state's validated names), and the messages that come back, one JSON
+//! object per line (`khutulun_protocol::operations`, re-exported here).
 
 use khutulun_state::InstanceRef;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputStream {
-    Stdout,
-    Stderr,
-}
-
-impl OutputStream {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutputStream::Stdout => "stdout",
-            OutputStream::Stderr => "stderr",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OperationMessage {
-    Output {
-        stream: OutputStream,
-        line: String,
-    },
-    /// It ran: a script's exit code (0 for a plugin handler that returned Ok), and its
-    /// outputs.
-    Finished {
-        code: i32,
-        #[serde(default)]
-        outputs: Map<String, Value>,
-    },
-    /// It could not run, or did not end on its own (time limit, trap, memory limit).
-    Failed {
-        message: String,
-    },
-}
+pub use khutulun_protocol::operations::{OperationMessage, OutputStream};
 
 /// One run of an operation, as one agent asks another (and the public API asks the agent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

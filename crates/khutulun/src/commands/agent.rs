@@ -31,7 +31,9 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
     let memory_bytes = args
         .memory
         .as_deref()
-        .map(|m| khutulun_agent::parse_size(m).map_err(|e| Failure::new(format!("--memory {e}"))))
+        .map(|m| {
+            khutulun_protocol::parse_size(m).map_err(|e| Failure::new(format!("--memory {e}")))
+        })
         .transpose()?;
     let key =
         match &args.key_file {
@@ -75,7 +77,7 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
         clock_skew: std::time::Duration::from_secs(args.clock_skew),
         plugin_limits: khutulun_plugins::Limits {
             timeout: std::time::Duration::from_millis(args.plugin_timeout_ms),
-            memory: khutulun_agent::parse_size(&args.plugin_memory)
+            memory: khutulun_protocol::parse_size(&args.plugin_memory)
                 .map_err(|e| Failure::new(format!("--plugin-memory: {e}")))?
                 as usize,
         },

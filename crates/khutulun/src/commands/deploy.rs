@@ -1,10 +1,10 @@
 use crate::cli::Format;
-use crate::client::Client;
+use crate::client::{Answer, Client};
 use crate::failure::{CliResult, Failure};
 use crate::package;
 use indicatif::{ProgressBar, ProgressStyle};
+use khutulun_protocol::views::{ServiceDetail, ServiceView};
 use reqwest::Method;
-use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,19 +20,20 @@ pub async fn run(
     timeout: u64,
     format: Format,
 ) -> CliResult {
-    let view = send(client, ns, name, path, inputs).await?;
-    let view = if wait {
-        wait_until_deployed(client, ns, name, timeout).await?
+    let sent = send(client, ns, name, path, inputs).await?;
+    // What the agent answered last: the deploy, or the service once it runs.
+    let (json, view) = if wait {
+        let deployed = wait_until_deployed(client, ns, name, timeout).await?;
+        (deployed.json, deployed.view.service)
     } else {
-        view
+        (sent.json, sent.view)
     };
     match format {
-        Format::Json => super::print_json(&view),
+        Format::Json => super::print_json(&json),
         Format::Table => {
-            let state = view["status"].as_str().unwrap_or("?");
             println!(
-                "service {ns}/{name} revision {}: {state} ({}/{} instances running)",
-                view["revision"], view["running"], view["instances"]
+                "service {ns}/{name} revision {}: {} ({}/{} instances running)",
+                view.revision, view.status, view.running, view.instances
             );
         }
     }
@@ -46,7 +47,7 @@ pub async fn send(
     name: &str,
     path: &Path,
     inputs: &[String],
-) -> CliResult<Value> {
+) -> CliResult<Answer<ServiceView>> {
     let inputs = package::parse_inputs(inputs)?;
     let located = package::locate(path)?;
     let root = located.root.clone();
@@ -67,7 +68,9 @@ pub async fn send(
                 .body(bytes),
         )
         .await?;
-    Ok(response.json().await?)
+    client
+        .answer(response, &format!("PUT /namespaces/{ns}/services/{name}"))
+        .await
 }
 
 /// Waits until every instance runs; fails with the agent's reason when the deploy fails.
@@ -76,32 +79,25 @@ pub async fn wait_until_deployed(
     ns: &str,
     name: &str,
     timeout: u64,
-) -> CliResult<Value> {
+) -> CliResult<Answer<ServiceDetail>> {
     let progress = spinner();
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
-        let view: Value = client
-            .get(&format!("/namespaces/{ns}/services/{name}"))
+        let answer = client
+            .get_answer::<ServiceDetail>(&format!("/namespaces/{ns}/services/{name}"))
             .await?;
-        let status = view["status"].as_str().unwrap_or_default().to_owned();
-        let waiting: Vec<String> = view["instance_list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|i| i["state"] != "running")
-            .map(|i| {
-                format!(
-                    "{}/{} {}",
-                    i["node"].as_str().unwrap_or("?"),
-                    i["index"],
-                    i["state"].as_str().unwrap_or("?")
-                )
-            })
+        let detail = &answer.view;
+        let status = detail.service.status.clone();
+        let waiting: Vec<String> = detail
+            .instance_list
+            .iter()
+            .filter(|i| i.state != "running")
+            .map(|i| format!("{}/{} {}", i.node, i.index, i.state))
             .collect();
         progress.set_message(format!(
             "{ns}/{name}: {status}, {}/{} running{}",
-            view["running"],
-            view["instances"],
+            detail.service.running,
+            detail.service.instances,
             if waiting.is_empty() {
                 String::new()
             } else {
@@ -111,13 +107,13 @@ pub async fn wait_until_deployed(
         match status.as_str() {
             "deployed" => {
                 progress.finish_and_clear();
-                return Ok(view);
+                return Ok(answer);
             }
             "failed" => {
                 progress.finish_and_clear();
                 return Err(Failure::new(format!(
                     "deploy of {ns}/{name} failed: {}; everything it started was stopped (see `khutulun events`)",
-                    view["message"].as_str().unwrap_or("no reason given")
+                    detail.service.message.as_deref().unwrap_or("no reason given")
                 )));
             }
             "deleting" => {

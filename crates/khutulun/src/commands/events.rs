@@ -3,6 +3,7 @@ use crate::client::Client;
 use crate::failure::CliResult;
 use crate::table;
 use futures_util::StreamExt;
+use khutulun_protocol::requests::EmitRequest;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -135,17 +136,18 @@ pub async fn emit(
         }
         None => (None, None),
     };
-    let body = serde_json::json!({
-        "name": name,
-        "namespace": ns,
-        "service": service,
-        "node": node,
-        "index": index,
-        "data": data,
-    });
+    let body = EmitRequest {
+        name: name.to_owned(),
+        namespace: Some(ns.to_owned()),
+        service: service.map(str::to_owned),
+        node: node.map(str::to_owned),
+        index,
+        data,
+    };
     let response = client
         .send(client.request(Method::POST, "/events").json(&body))
         .await?;
+    // The event as logged: an event of the log, printed as the agent wrote it.
     let event: Value = response.json().await?;
     match format {
         Format::Json => super::print_json(&event),

@@ -4,9 +4,10 @@
 use crate::client::{unreachable_failure, Client, Endpoint};
 use crate::failure::{CliResult, Failure};
 use futures_util::{SinkExt, StreamExt};
-use khutulun_agent::exec::protocol::{
-    ClientMessage, ExecRequest, ServerMessage, TermSize, STDERR, STDOUT,
+use khutulun_protocol::exec::{
+    websocket_base, ClientMessage, ExecRequest, ServerMessage, TermSize, STDERR, STDOUT,
 };
+use khutulun_protocol::ErrorBody;
 use rustix::termios::{self, OptionalActions, Termios};
 use std::io::{Read, Write};
 use tokio::sync::mpsc;
@@ -246,11 +247,6 @@ impl Drop for RawMode {
     }
 }
 
-/// `http://h:p` → `ws://h:p`, `https://` → `wss://`.
-fn websocket_base(base: &str) -> String {
-    khutulun_agent::api::exec::websocket_base(base)
-}
-
 /// The agent refused the WebSocket: say why, with its own message when it sent one.
 fn connect_failure(base: &str, error: tungstenite::Error) -> Failure {
     match error {
@@ -261,9 +257,9 @@ fn connect_failure(base: &str, error: tungstenite::Error) -> Failure {
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
+            let message = serde_json::from_str::<ErrorBody>(&body)
                 .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned));
+                .map(|error| error.message);
             match message {
                 Some(message) => failed(message),
                 None if status == 401 => {

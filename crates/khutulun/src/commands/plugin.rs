@@ -4,8 +4,8 @@ use crate::cli::Format;
 use crate::client::Client;
 use crate::failure::{CliResult, Failure};
 use crate::table;
+use khutulun_protocol::views::PluginView;
 use reqwest::Method;
-use serde_json::Value;
 use std::path::Path;
 
 pub async fn add(client: &Client, name: &str, file: &Path, format: Format) -> CliResult {
@@ -19,32 +19,36 @@ pub async fn add(client: &Client, name: &str, file: &Path, format: Format) -> Cl
                 .body(bytes),
         )
         .await?;
-    let view: Value = response.json().await?;
+    let answer = client
+        .answer::<PluginView>(response, &format!("PUT /plugins/{name}"))
+        .await?;
+    let view = &answer.view;
     match format {
-        Format::Json => super::print_json(&view),
+        Format::Json => super::print_json(&answer.json),
         Format::Table => println!(
             "registered plugin {name} version {} (functions: {}; handlers: {})",
-            view["version"].as_str().unwrap_or("?"),
-            list_text(&view["functions"]),
-            list_text(&view["handlers"])
+            view.version,
+            list_text(&view.functions),
+            list_text(&view.handlers)
         ),
     }
     Ok(())
 }
 
 pub async fn list(client: &Client, format: Format) -> CliResult {
-    let plugins: Vec<Value> = client.get("/plugins").await?;
+    let plugins = client.get_answer::<Vec<PluginView>>("/plugins").await?;
     match format {
-        Format::Json => super::print_json(&plugins),
+        Format::Json => super::print_json(&plugins.json),
         Format::Table => {
             let rows: Vec<Vec<String>> = plugins
+                .view
                 .iter()
                 .map(|p| {
                     vec![
-                        p["name"].as_str().unwrap_or_default().to_owned(),
-                        p["version"].as_str().unwrap_or_default().to_owned(),
-                        list_text(&p["functions"]),
-                        list_text(&p["handlers"]),
+                        p.name.clone(),
+                        p.version.clone(),
+                        list_text(&p.functions),
+                        list_text(&p.handlers),
                     ]
                 })
                 .collect();
@@ -62,11 +66,7 @@ pub async fn remove(client: &Client, name: &str) -> CliResult {
     Ok(())
 }
 
-fn list_text(value: &Value) -> String {
-    let names: Vec<&str> = value
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+fn list_text(names: &[String]) -> String {
     if names.is_empty() {
         "-".into()
     } else {

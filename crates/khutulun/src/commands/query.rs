@@ -2,6 +2,10 @@ use crate::cli::Format;
 use crate::client::Client;
 use crate::failure::CliResult;
 use crate::table;
+use chrono::{DateTime, Utc};
+use khutulun_protocol::views::{
+    DrainResult, GossipView, HostView, InstanceView, ServiceDetail, ServiceView,
+};
 use serde_json::Value;
 
 fn s(v: &Value) -> String {
@@ -12,21 +16,34 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// A time as the agent wrote it.
+fn time(t: &DateTime<Utc>) -> String {
+    s(&serde_json::to_value(t).unwrap_or_default())
+}
+
+/// A value that may be absent: `-` then.
+fn or_dash(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
 pub async fn services(client: &Client, ns: &str, format: Format) -> CliResult {
-    let list: Vec<Value> = client.get(&format!("/namespaces/{ns}/services")).await?;
+    let list = client
+        .get_answer::<Vec<ServiceView>>(&format!("/namespaces/{ns}/services"))
+        .await?;
     if format == Format::Json {
-        super::print_json(&list);
+        super::print_json(&list.json);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = list
+        .view
         .iter()
         .map(|v| {
             vec![
-                s(&v["name"]),
-                s(&v["revision"]),
-                s(&v["status"]),
-                format!("{}/{}", v["running"], v["instances"]),
-                s(&v["updated_at"]),
+                v.name.clone(),
+                v.revision.to_string(),
+                v.status.clone(),
+                format!("{}/{}", v.running, v.instances),
+                time(&v.updated_at),
             ]
         })
         .collect();
@@ -41,71 +58,61 @@ pub async fn service(
     placement: bool,
     format: Format,
 ) -> CliResult {
-    let view: Value = client
-        .get(&format!("/namespaces/{ns}/services/{name}"))
+    let answer = client
+        .get_answer::<ServiceDetail>(&format!("/namespaces/{ns}/services/{name}"))
         .await?;
+    let detail = &answer.view;
     if placement {
-        return print_placement(&view, format);
+        return print_placement(&detail.instance_list, format);
     }
     if format == Format::Json {
-        super::print_json(&view);
+        super::print_json(&answer.json);
         return Ok(());
     }
+    let view = &detail.service;
     println!("Service:   {ns}/{name}");
-    println!("Revision:  {}", s(&view["revision"]));
-    println!("Status:    {}", s(&view["status"]));
-    if let Some(message) = view["message"].as_str() {
+    println!("Revision:  {}", view.revision);
+    println!("Status:    {}", view.status);
+    if let Some(message) = &view.message {
         println!("Message:   {message}");
     }
-    println!("Entry:     {}", s(&view["entry"]));
-    println!("Inputs:    {}", view["inputs"]);
-    println!("Created:   {}", s(&view["created_at"]));
-    println!("Updated:   {}", s(&view["updated_at"]));
+    println!("Entry:     {}", view.entry);
+    println!("Inputs:    {}", serde_json::to_string(&view.inputs)?);
+    println!("Created:   {}", time(&view.created_at));
+    println!("Updated:   {}", time(&view.updated_at));
     println!();
-    let instances = view["instance_list"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    print_instances(&instances, false);
+    print_instances(&detail.instance_list, false);
     Ok(())
 }
 
 /// Where each instance went and why.
-fn print_placement(view: &Value, format: Format) -> CliResult {
-    let instances = view["instance_list"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+fn print_placement(instances: &[InstanceView], format: Format) -> CliResult {
     if format == Format::Json {
         let list: Vec<Value> = instances
             .iter()
             .map(|i| {
                 serde_json::json!({
-                    "node": i["node"],
-                    "index": i["index"],
-                    "host": i["host"],
-                    "reasons": i["placement"],
+                    "node": i.node,
+                    "index": i.index,
+                    "host": i.host,
+                    "reasons": i.placement,
                 })
             })
             .collect();
         super::print_json(&list);
         return Ok(());
     }
-    for instance in &instances {
-        println!(
-            "{}/{} on {}",
-            s(&instance["node"]),
-            instance["index"],
-            s(&instance["host"])
-        );
-        for reason in instance["placement"].as_array().into_iter().flatten() {
-            println!("    {}", s(reason));
+    for instance in instances {
+        println!("{}/{} on {}", instance.node, instance.index, instance.host);
+        for reason in &instance.placement {
+            println!("    {reason}");
         }
     }
     Ok(())
 }
 
 pub async fn outputs(client: &Client, ns: &str, name: &str, format: Format) -> CliResult {
+    // Outputs are whatever JSON values the template's outputs evaluate to.
     let outputs: serde_json::Map<String, Value> = client
         .get(&format!("/namespaces/{ns}/services/{name}/outputs"))
         .await?;
@@ -123,41 +130,37 @@ pub async fn instances(client: &Client, ns: &str, name: Option<&str>, format: Fo
         Some(name) => format!("/namespaces/{ns}/services/{name}/instances"),
         None => format!("/namespaces/{ns}/instances"),
     };
-    let list: Vec<Value> = client.get(&path).await?;
+    let list = client.get_answer::<Vec<InstanceView>>(&path).await?;
     if format == Format::Json {
-        super::print_json(&list);
+        super::print_json(&list.json);
         return Ok(());
     }
-    print_instances(&list, name.is_none());
+    print_instances(&list.view, name.is_none());
     Ok(())
 }
 
-fn print_instances(list: &[Value], with_service: bool) {
+fn print_instances(list: &[InstanceView], with_service: bool) {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|v| {
-            let ports = v["ports"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, p)| format!("{k}={p}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "-".into());
+            let ports = v
+                .ports
+                .iter()
+                .map(|(k, p)| format!("{k}={p}"))
+                .collect::<Vec<_>>()
+                .join(",");
             let mut row = Vec::new();
             if with_service {
-                row.push(s(&v["service"]));
+                row.push(v.service.clone());
             }
             row.extend([
-                format!("{}/{}", s(&v["node"]), v["index"]),
-                s(&v["host"]),
-                s(&v["delegate"]),
-                s(&v["state"]),
-                s(&v["pid"]),
-                ports,
-                s(&v["restarts"]),
+                format!("{}/{}", v.node, v.index),
+                v.host.clone(),
+                v.delegate.clone(),
+                v.state.clone(),
+                or_dash(v.pid),
+                if ports.is_empty() { "-".into() } else { ports },
+                v.restarts.to_string(),
             ]);
             row
         })
@@ -173,44 +176,45 @@ fn print_instances(list: &[Value], with_service: bool) {
 }
 
 pub async fn hosts(client: &Client, format: Format) -> CliResult {
-    let list: Vec<Value> = client.get("/hosts").await?;
+    let list = client.get_answer::<Vec<HostView>>("/hosts").await?;
     if format == Format::Json {
-        super::print_json(&list);
+        super::print_json(&list.json);
         return Ok(());
     }
     let rows: Vec<Vec<String>> = list
+        .view
         .iter()
         .map(|v| {
-            let labels = v["labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, l)| format!("{k}={}", s(l)))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .filter(|l| !l.is_empty())
-                .unwrap_or_else(|| "-".into());
-            let state = if v["draining"] == Value::Bool(true) {
-                format!("{} (draining)", s(&v["state"]))
+            let labels = v
+                .labels
+                .iter()
+                .map(|(k, l)| format!("{k}={l}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let state = if v.draining {
+                format!("{} (draining)", v.state)
             } else {
-                s(&v["state"])
+                v.state.clone()
             };
             vec![
-                s(&v["name"]),
-                s(&v["address"]),
+                v.name.clone(),
+                v.address.clone(),
                 state,
-                labels,
-                s(&v["instances"]),
+                if labels.is_empty() {
+                    "-".into()
+                } else {
+                    labels
+                },
+                v.instances.to_string(),
             ]
         })
         .collect();
     table::print(&["NAME", "ADDRESS", "STATE", "LABELS", "INSTANCES"], &rows);
     // What a state alone does not say (a dead host's instances waiting for fencing, a
     // fenced or stalled host), below the table.
-    for v in &list {
-        if let Some(note) = v["note"].as_str() {
-            println!("{}: {note}", s(&v["name"]));
+    for v in &list.view {
+        if let Some(note) = &v.note {
+            println!("{}: {note}", v.name);
         }
     }
     Ok(())
@@ -218,32 +222,23 @@ pub async fn hosts(client: &Client, format: Format) -> CliResult {
 
 pub async fn drain(client: &Client, name: &str, format: Format) -> CliResult {
     eprintln!("draining host {name}: moving its instances to other hosts...");
+    let what = format!("POST /hosts/{name}/drain");
     let response = client
         .send(client.request(reqwest::Method::POST, &format!("/hosts/{name}/drain")))
         .await?;
-    let result: Value = response.json().await.map_err(|e| {
-        crate::failure::Failure::new(format!("unreadable answer from the agent: {e}"))
-    })?;
+    let answer = client.answer::<DrainResult>(response, &what).await?;
+    let result = &answer.view;
     if format == Format::Json {
-        super::print_json(&result);
+        super::print_json(&answer.json);
     } else {
-        println!(
-            "host {name} drained: {} instance(s) moved",
-            s(&result["moved"])
-        );
+        println!("host {name} drained: {} instance(s) moved", result.moved);
     }
-    let problems: Vec<String> = result["problems"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(s)
-        .collect();
-    if problems.is_empty() {
+    if result.problems.is_empty() {
         Ok(())
     } else {
         Err(crate::failure::Failure::new(format!(
             "some instances could not be moved off host {name}:\n  {}",
-            problems.join("\n  ")
+            result.problems.join("\n  ")
         )))
     }
 }
@@ -257,16 +252,17 @@ pub async fn undrain(client: &Client, name: &str) -> CliResult {
 }
 
 pub async fn gossip(client: &Client, format: Format) -> CliResult {
-    let view: Value = client.get("/gossip").await?;
+    let answer = client.get_answer::<GossipView>("/gossip").await?;
     if format == Format::Json {
-        super::print_json(&view);
+        super::print_json(&answer.json);
         return Ok(());
     }
-    println!("Host:       {}", s(&view["host"]));
-    println!("Gossip:     {}", s(&view["gossip_addr"]));
+    let view = &answer.view;
+    println!("Host:       {}", view.host);
+    println!("Gossip:     {}", view.gossip_addr);
     println!(
         "Encrypted:  {}",
-        if view["encrypted"] == Value::Bool(true) {
+        if view.encrypted {
             "yes"
         } else {
             "no (pass --key-file)"
@@ -274,14 +270,13 @@ pub async fn gossip(client: &Client, format: Format) -> CliResult {
     );
     println!(
         "Packets:    {} in, {} out, dropped: {} wrong key, {} malformed",
-        view["packets_in"], view["packets_out"], view["dropped_bad_key"], view["dropped_malformed"]
+        view.packets_in, view.packets_out, view.dropped_bad_key, view.dropped_malformed
     );
     println!();
-    let rows: Vec<Vec<String>> = view["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| vec![s(&m["name"]), s(&m["gossip_addr"]), s(&m["state"])])
+    let rows: Vec<Vec<String>> = view
+        .members
+        .iter()
+        .map(|m| vec![m.name.clone(), m.gossip_addr.clone(), m.state.clone()])
         .collect();
     table::print(&["MEMBER", "GOSSIP", "STATE"], &rows);
     Ok(())

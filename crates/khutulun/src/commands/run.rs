@@ -5,7 +5,8 @@ use crate::cli::Format;
 use crate::client::Client;
 use crate::failure::{CliResult, Failure};
 use futures_util::StreamExt;
-use khutulun_agent::operations::protocol::{OperationMessage, OutputStream};
+use khutulun_protocol::operations::{split_name, OperationMessage, OutputStream};
+use khutulun_protocol::requests::RunRequest;
 use reqwest::Method;
 use std::io::Write;
 
@@ -28,16 +29,15 @@ pub async fn run(
     format: Format,
 ) -> CliResult {
     let (node, index) = super::instance_arg(instance).map_err(|f| failed(f.message))?;
-    khutulun_agent::operations::split_name(operation).map_err(failed)?;
+    split_name(operation).map_err(failed)?;
     let inputs = crate::package::parse_inputs(inputs).map_err(|f| failed(f.message))?;
+    let body = RunRequest {
+        inputs: inputs.into_iter().collect(),
+    };
     let path =
         format!("/namespaces/{ns}/services/{name}/instances/{node}/{index}/operations/{operation}");
     let response = client
-        .send(
-            client
-                .request(Method::POST, &path)
-                .json(&serde_json::json!({ "inputs": inputs })),
-        )
+        .send(client.request(Method::POST, &path).json(&body))
         .await
         .map_err(|f| Failure {
             code: EXIT_KHUTULUN_FAILED,

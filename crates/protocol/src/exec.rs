@@ -60,6 +60,18 @@ pub enum ServerMessage {
     Error { code: String, message: String },
 }
 
+/// The WebSocket base of an HTTP base URL: `http://h:p` → `ws://h:p`, `https://` →
+/// `wss://` (anything else as it is).
+pub fn websocket_base(base: &str) -> String {
+    if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    }
+}
+
 /// An output frame: the stream byte, then the bytes.
 pub fn output_frame(stream: u8, data: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(data.len() + 1);
@@ -99,5 +111,15 @@ mod tests {
     #[test]
     fn output_frames_lead_with_their_stream() {
         assert_eq!(output_frame(STDERR, b"oops"), b"\x02oops");
+    }
+
+    #[test]
+    fn http_bases_become_websocket_bases() {
+        assert_eq!(websocket_base("http://10.0.0.2:8181"), "ws://10.0.0.2:8181");
+        assert_eq!(
+            websocket_base("https://a.example:443"),
+            "wss://a.example:443"
+        );
+        assert_eq!(websocket_base("ws://x"), "ws://x");
     }
 }
