@@ -104,6 +104,10 @@ pub struct HostView {
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gossip_addr: Option<String>,
+    /// The delegates its agent can run (`process`, `podman`, `docker`, ...); placement
+    /// sends an instance only to a host that runs its delegate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegates: Vec<String>,
     /// The epoch of its lease, and when it was last renewed (from `lease.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_epoch: Option<u64>,
@@ -384,6 +388,7 @@ mod tests {
             agent_pid: 100,
             started_at: time("2025-05-01T08:00:00Z"),
             gossip_addr: None,
+            delegates: Vec::new(),
             lease_epoch: None,
             lease_renewed_at: None,
             note: None,
@@ -403,11 +408,18 @@ mod tests {
         ];
         round_trip(&host, &always);
         host.gossip_addr = Some("10.0.0.1:8183".into());
+        host.delegates = vec!["process".into(), "podman".into()];
         host.lease_epoch = Some(4);
         host.lease_renewed_at = Some(time("2025-05-01T10:00:00Z"));
         host.note = Some("fenced".into());
         let mut all = always.to_vec();
-        all.extend(["gossip_addr", "lease_epoch", "lease_renewed_at", "note"]);
+        all.extend([
+            "gossip_addr",
+            "delegates",
+            "lease_epoch",
+            "lease_renewed_at",
+            "note",
+        ]);
         round_trip(&host, &all);
     }
 

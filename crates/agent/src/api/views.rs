@@ -73,6 +73,7 @@ pub fn host_view(info: HostInfo, state: &str, draining: bool, instances: usize) 
         agent_pid: info.agent_pid,
         started_at: info.started_at,
         gossip_addr: info.gossip_addr,
+        delegates: info.delegates,
         lease_epoch: None,
         lease_renewed_at: None,
         note: None,
