@@ -492,31 +492,52 @@ async fn set_status(
     message: Option<String>,
     cancel: &Cancel,
 ) {
-    let _lock = tokio::select! {
-        lock = agent.lock_service(ns, svc) => match lock {
-            Ok(lock) => lock,
+    // A status that cannot be written (a full or read-only state) is written again, with
+    // backoff, until it is, or a newer flow or revision takes the service over: the service
+    // never stays `deploying` with nothing left to finish it.
+    let mut delay = std::time::Duration::from_secs(1);
+    let mut said = false;
+    loop {
+        let lock = tokio::select! {
+            lock = agent.lock_service(ns, svc) => match lock {
+                Ok(lock) => lock,
+                Err(e) => {
+                    tracing::error!("cannot record that {ns}/{svc} is {}: {e}", status_name(status));
+                    return;
+                }
+            },
+            () = cancel.cancelled() => return,
+        };
+        let Ok(Some(mut record)) = agent.store.service(ns, svc) else {
+            return;
+        };
+        if record.status == ServiceStatus::Deleting || record.revision != revision {
+            return;
+        }
+        record.status = status;
+        record.message = message.clone();
+        record.updated_at = chrono::Utc::now();
+        match agent.store.write_service(&record) {
+            Ok(()) => break,
             Err(e) => {
-                tracing::error!("cannot record that {ns}/{svc} is {}: {e}", status_name(status));
-                return;
+                if !said {
+                    tracing::error!(
+                        "cannot record that {ns}/{svc} is {} ({e}); trying again until the state can be written",
+                        status_name(status)
+                    );
+                    said = true;
+                }
             }
-        },
-        () = cancel.cancelled() => return,
-    };
-    let Ok(Some(mut record)) = agent.store.service(ns, svc) else {
-        return;
-    };
-    if record.status == ServiceStatus::Deleting || record.revision != revision {
-        return;
+        }
+        drop(lock);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cancel.cancelled() => return,
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(30));
     }
-    record.status = status;
-    record.message = message.clone();
-    record.updated_at = chrono::Utc::now();
-    if let Err(e) = agent.store.write_service(&record) {
-        tracing::error!(
-            "cannot record that {ns}/{svc} is {}: {e}",
-            status_name(status)
-        );
-        return;
+    if said {
+        tracing::info!("{ns}/{svc} is recorded {} now", status_name(status));
     }
     agent.emit(match status {
         ServiceStatus::Failed => EventKind::ServiceFailed {
@@ -527,7 +548,7 @@ async fn set_status(
         _ => EventKind::ServiceDeployed {
             namespace: ns.to_owned(),
             service: svc.to_owned(),
-            revision: record.revision,
+            revision,
         },
     });
 }

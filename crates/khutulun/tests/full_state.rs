@@ -112,3 +112,61 @@ service_template:
     assert!(pids_with_cmdline(&command).is_empty());
     drop(agent);
 }
+
+/// A deploy whose final status cannot be written (the state filled up while it started)
+/// does not stay `deploying` with nothing to finish it: the status is written once there is
+/// room. (Before, it stayed `deploying` until the agent restarted.)
+#[test]
+fn a_status_that_cannot_be_written_is_written_once_there_is_room() {
+    let Some(tmpfs) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let state = tmpfs.0.join("state");
+    let agent = Agent::start_on_state(&state, &[]);
+    // It listens 3 s after it starts: the deploy is still starting it when the disk fills.
+    let template = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    slow:
+      type: Process
+      properties:
+        command: sh
+        arguments: [ -c, 'sleep 3; exec python3 -m http.server "$PORT" --bind 127.0.0.1' ]
+      capabilities:
+        endpoint: { properties: { port: 0 } }
+"#;
+    let dir = template_dir(&[("service.yaml", template)]);
+    agent.ok(&["deploy", "late", dir.path().to_str().unwrap()]);
+    let recorded = eventually(Duration::from_secs(10), || {
+        let record = agent.instance("late", "slow");
+        record["pid"].as_u64().map(|_| ())
+    });
+    assert!(recorded.is_some(), "{}", agent.log());
+    let filler = fill(&tmpfs.0);
+    let refused = eventually(Duration::from_secs(20), || {
+        agent
+            .log()
+            .contains("cannot record that default/late is deployed")
+            .then_some(())
+    });
+    assert!(refused.is_some(), "{}", agent.log());
+    std::fs::remove_file(filler).unwrap();
+    let settled = eventually(Duration::from_secs(60), || {
+        let services = agent.json(&["services"]);
+        let status = services[0]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (status != "deploying").then_some(status)
+    });
+    assert_eq!(
+        settled.as_deref(),
+        Some("deployed"),
+        "still deploying once there is room: {}",
+        agent.log()
+    );
+    agent.ok(&["delete", "late", "--wait"]);
+    drop(agent);
+}
