@@ -293,15 +293,18 @@ pub fn running_of(agent: &Agent, record: &khutulun_state::InstanceRecord) -> Run
 
 /// The cgroup of an instance run by the delegate named `delegate` (processes have one).
 pub fn cgroup_of(agent: &Agent, instance: &InstanceRef, delegate: &str) -> Option<String> {
-    (delegate == DelegateKind::Process.name()).then(|| {
-        workload::cgroup_name(
-            &agent.cgroup_prefix,
-            &instance.namespace,
-            &instance.service,
-            &instance.node,
-            instance.index,
-        )
-    })
+    (delegate == DelegateKind::Process.name()).then(|| cgroup_name(agent, instance))
+}
+
+/// The name an instance's cgroup has on this host.
+fn cgroup_name(agent: &Agent, instance: &InstanceRef) -> String {
+    workload::cgroup_name(
+        &agent.cgroup_prefix,
+        &instance.namespace,
+        &instance.service,
+        &instance.node,
+        instance.index,
+    )
 }
 
 /// The mark every process of an instance carries in its environment: its directory.
@@ -322,7 +325,7 @@ pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
     let mark = dir.display().to_string();
     // Its cgroup first (a process that rewrote its environment is still in it), then the
     // mark (hosts without cgroups; anything that left the cgroup).
-    let cgroup = cgroup_of(agent, instance, DelegateKind::Process.name()).unwrap_or_default();
+    let cgroup = cgroup_name(agent, instance);
     match khutulun_delegates::ProcessDelegate::end_cgroup(&cgroup, Duration::from_secs(10)).await {
         Ok(true) => tracing::info!("{instance}: ended what was left in its cgroup {cgroup}"),
         Ok(false) => {}

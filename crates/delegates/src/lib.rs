@@ -7,6 +7,7 @@ pub mod container;
 mod delegate;
 mod directory;
 pub mod docker;
+mod ending;
 mod executable;
 pub mod firewall;
 pub mod lifeline;

@@ -4,10 +4,9 @@
 //! workloads: a sweep of the holders finds what a stop by process group misses, and what
 //! the agent's own bookkeeping may not know yet (a start still under way).
 
-use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a descriptor of this process points at (`/proc/self/fd/N`), the key to compare.
 fn target_of(fd: BorrowedFd<'_>) -> Option<PathBuf> {
@@ -40,24 +39,6 @@ pub fn holders(lifeline: BorrowedFd<'_>) -> Vec<u32> {
         .collect()
 }
 
-/// Signals every holder, through a pidfd taken before the holder is checked again (a pid
-/// reused in between is never signalled). Returns how many were signalled.
-fn signal_holders(target: &PathBuf, pids: &[u32], signal: Signal) -> usize {
-    let mut signalled = 0;
-    for pid in pids {
-        let Some(raw) = Pid::from_raw(*pid as i32) else {
-            continue;
-        };
-        let Ok(pidfd) = pidfd_open(raw, PidfdFlags::empty()) else {
-            continue;
-        };
-        if holds(*pid, target) && pidfd_send_signal(&pidfd, signal).is_ok() {
-            signalled += 1;
-        }
-    }
-    signalled
-}
-
 /// A process found holding the lifeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {
@@ -81,23 +62,13 @@ pub fn end_holders(lifeline: BorrowedFd<'_>, grace: Duration) -> Vec<Holder> {
             session: crate::proc_stat::session(*pid),
         })
         .collect();
-    if found.is_empty() {
-        return found;
-    }
-    signal_holders(&target, &pids, Signal::TERM);
-    let deadline = Instant::now() + grace;
-    loop {
-        let left = holders(lifeline);
-        if left.is_empty() {
-            return found;
-        }
-        if Instant::now() >= deadline {
-            signal_holders(&target, &left, Signal::KILL);
-            return found;
-        }
-        // Exits are not announced to a non-parent; a short look again is the simple way.
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::ending::term_then_kill(
+        &pids,
+        || holders(lifeline),
+        |pid| holds(pid, &target),
+        grace,
+    );
+    found
 }
 
 #[cfg(test)]
@@ -106,6 +77,7 @@ mod tests {
     use std::os::fd::AsFd;
     use std::os::unix::process::CommandExt;
     use std::process::Command;
+    use std::time::Instant;
 
     #[test]
     fn a_child_that_left_its_session_is_found_and_ended() {

@@ -4,8 +4,7 @@
 //! starting a process and recording it finds the process by this mark and ends it, and a
 //! stop ends what the recorded process left behind.
 
-use rustix::process::{kill_process, Pid, Signal};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// True when the NUL-separated `environ` holds exactly `key=value`.
 pub fn environ_has(environ: &[u8], key: &str, value: &str) -> bool {
@@ -39,32 +38,16 @@ pub fn processes_marked(key: &str, value: &str) -> Vec<u32> {
 /// off the async workers.
 pub fn end_marked(key: &str, value: &str, grace: Duration) -> Vec<u32> {
     let found = processes_marked(key, value);
-    if found.is_empty() {
-        return found;
-    }
-    signal(&found, Signal::TERM);
-    let deadline = Instant::now() + grace;
-    loop {
-        let left = processes_marked(key, value);
-        if left.is_empty() {
-            return found;
-        }
-        if Instant::now() >= deadline {
-            signal(&left, Signal::KILL);
-            // SIGKILL is not refused; what is left now is on its way out.
-            return found;
-        }
-        // Exits of processes that are not our children are not announced: look again soon.
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn signal(pids: &[u32], signal: Signal) {
-    for pid in pids {
-        if let Some(pid) = Pid::from_raw(*pid as i32) {
-            let _ = kill_process(pid, signal);
-        }
-    }
+    crate::ending::term_then_kill(
+        &found,
+        || processes_marked(key, value),
+        |pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|environ| environ_has(&environ, key, value))
+        },
+        grace,
+    );
+    found
 }
 
 #[cfg(test)]

@@ -298,7 +298,6 @@ pub fn kill(pid: u32, signal: i32) {
     unsafe { libc_kill(pid as i32, signal) };
 }
 
-/// True when a process with this pid exists and is not a zombie.
 /// Live (not zombie) processes whose command line, arguments joined by spaces, is `line`.
 pub fn pids_with_cmdline(line: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -320,6 +319,7 @@ pub fn pids_with_cmdline(line: &str) -> Vec<u32> {
         .collect()
 }
 
+/// True when a process with this pid exists and is not a zombie.
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
