@@ -247,8 +247,8 @@ async fn stop_stale(agent: &Agent) {
         let running = Running {
             pid: Some(note.pid),
             pid_start_time: note.pid_start_time,
-            attributes: Default::default(),
             cgroup: crate::local::cgroup_of(agent, &instance, &note.delegate),
+            ..Default::default()
         };
         if delegate.is_alive(&running).await {
             let now_on = match &record {

@@ -4,6 +4,10 @@
 use khutulun_state::{DirStore, Event, EventKind};
 use tokio::sync::broadcast;
 
+/// How long an event the log must not miss is tried again: longer than an NFS lease
+/// (90 s by default) and the client's recovery after it.
+const LOG_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Clone)]
 pub struct EventBus {
     host: String,
@@ -27,6 +31,37 @@ impl EventBus {
         let event = Event::now(&self.host, kind);
         if let Err(e) = self.store.append_event(&event) {
             tracing::error!("cannot append to the event log: {e}");
+        }
+        tracing::info!(event = %serde_json::to_string(&event).unwrap_or_default(), "event");
+        let _ = self.sender.send(event.clone());
+        event
+    }
+
+    /// Records and publishes an event the log must not miss (a host fenced itself, rejoined,
+    /// its state stalled): while the state cannot take it, the append is tried again with
+    /// backoff, for as long as the state may take to come back. Subscribers hear it once,
+    /// when it is written (or given up on).
+    pub async fn emit_until_logged(&self, kind: EventKind) -> Event {
+        let event = Event::now(&self.host, kind);
+        let mut wait = std::time::Duration::from_millis(200);
+        let give_up = tokio::time::Instant::now() + LOG_RETRY_FOR;
+        loop {
+            match self.store.append_event(&event) {
+                Ok(()) => break,
+                Err(e) if tokio::time::Instant::now() + wait < give_up => {
+                    tracing::warn!(
+                        "cannot append to the event log yet ({e}); trying again in {wait:?}"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "cannot append to the event log, gave up after {LOG_RETRY_FOR:?}: {e}"
+                    );
+                    break;
+                }
+            }
         }
         tracing::info!(event = %serde_json::to_string(&event).unwrap_or_default(), "event");
         let _ = self.sender.send(event.clone());

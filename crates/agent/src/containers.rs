@@ -205,7 +205,7 @@ impl Subject<'_> {
                 .iter()
                 .filter(|i| i.node == relationship.target)
                 .min_by_key(|i| i.index)
-                .and_then(|i| i.attributes.get("path"))
+                .and_then(|i| i.delegate_handle().get("path"))
                 .and_then(|p| p.as_str())
             else {
                 if self.instances.is_empty() {
@@ -254,7 +254,7 @@ impl Subject<'_> {
                 relationship.is_a(profile::PROFILE_PREFIX, profile::USES_DIRECTORY)
                     && self.instances.iter().any(|i| {
                         i.node == relationship.target
-                            && i.attributes.get("path").and_then(|p| p.as_str())
+                            && i.delegate_handle().get("path").and_then(|p| p.as_str())
                                 == m.source.to_str()
                     })
             }) {
@@ -502,6 +502,7 @@ service_template:
             attributes: path
                 .map(|p| BTreeMap::from([("path".to_owned(), Value::String(p.into()))]))
                 .unwrap_or_default(),
+            handle: BTreeMap::new(),
             exit_code: None,
             exit_signal: None,
             restarts: 0,

@@ -202,6 +202,7 @@ async fn deploy_staged(
                 pid_start_time: None,
                 ports: a.ports.clone(),
                 attributes: BTreeMap::new(),
+                handle: BTreeMap::new(),
                 exit_code: None,
                 exit_signal: None,
                 restarts: 0,

@@ -296,10 +296,12 @@ fn state_stalled(agent: &Agent) {
 }
 
 /// Emits from a task of its own: appending to the event log waits for the state, and the
-/// lease timer must not.
+/// lease timer must not. These events are written once the state answers again, even when
+/// the first tries fail (an NFS client recovering its expired lease answers some calls
+/// with errors).
 fn emit_later(agent: &Agent, kind: EventKind) {
     let agent = agent.clone();
-    tokio::spawn(async move { agent.emit(kind) });
+    tokio::spawn(async move { agent.bus.emit_until_logged(kind).await });
 }
 
 /// Stops every workload of this host now, without touching the state: from this moment the

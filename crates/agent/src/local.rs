@@ -286,7 +286,8 @@ pub fn running_of(agent: &Agent, record: &khutulun_state::InstanceRecord) -> Run
     Running {
         pid: record.pid,
         pid_start_time: record.pid_start_time,
-        attributes: record.attributes.clone(),
+        handle: record.delegate_handle().clone(),
+        attributes: Default::default(),
         cgroup: cgroup_of(agent, &instance, &record.delegate),
     }
 }

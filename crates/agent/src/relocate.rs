@@ -155,6 +155,7 @@ async fn relocate_service(
             pid_start_time: None,
             ports: a.ports.clone(),
             attributes: Default::default(),
+            handle: Default::default(),
             exit_code: None,
             exit_signal: None,
             restarts: 0,

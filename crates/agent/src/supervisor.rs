@@ -126,6 +126,7 @@ pub async fn start_workload(
     let recorded = agent.try_update_instance(instance, |r| {
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;
+        r.handle = running.handle.clone();
         r.attributes.extend(running.attributes.clone());
         r.exit_code = None;
         r.exit_signal = None;

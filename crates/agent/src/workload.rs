@@ -334,7 +334,10 @@ pub fn relationship_environment(
             khutulun_profile::USES_DIRECTORY,
         ) {
             let mounted = view.and_then(|v| v.mount_paths.get(&relationship.target));
-            let path = target.attributes.get("path").and_then(|p| p.as_str());
+            let path = target
+                .delegate_handle()
+                .get("path")
+                .and_then(|p| p.as_str());
             if let Some(path) = mounted.map(String::as_str).or(path) {
                 env.insert(format!("{prefix}_DIR"), path.to_owned());
             }

@@ -25,7 +25,12 @@ pub enum WorkloadSpec {
 pub struct Running {
     pub pid: Option<u32>,
     pub pid_start_time: Option<u64>,
-    /// Runtime attributes the delegate learned (e.g. a directory's `path`).
+    /// The delegate's own handle on the workload (container ids, machine name, leader
+    /// pid): what it finds the workload by again. Kept apart from the TOSCA attributes, so
+    /// that an operation's output can never redirect a stop to another workload.
+    pub handle: BTreeMap<String, serde_json::Value>,
+    /// Runtime attributes the workload offers to TOSCA (`$get_attribute`), e.g. a
+    /// directory's `path`.
     pub attributes: BTreeMap<String, serde_json::Value>,
     /// The relative name of the process's own cgroup (e.g. `ns/svc/node/0`), when it runs
     /// in one; `None` when it runs in its process group only, or in a systemd scope (whose

@@ -69,20 +69,23 @@ impl Delegate for DirectoryDelegate {
             std::os::unix::fs::chown(path, Some(ids.uid), Some(ids.gid))
                 .map_err(|e| DelegateError::io(format!("chown {}", path.display()), e))?;
         }
+        // Its path is both what the delegate finds it by and an attribute TOSCA reads.
+        let path = BTreeMap::from([(
+            "path".to_owned(),
+            serde_json::Value::String(path.display().to_string()),
+        )]);
         Ok(Running {
             pid: None,
             pid_start_time: None,
-            attributes: BTreeMap::from([(
-                "path".to_owned(),
-                serde_json::Value::String(path.display().to_string()),
-            )]),
+            handle: path.clone(),
+            attributes: path,
             cgroup: None,
         })
     }
 
     async fn is_alive(&self, running: &Running) -> bool {
         running
-            .attributes
+            .handle
             .get("path")
             .and_then(|p| p.as_str())
             .is_some_and(|p| std::path::Path::new(p).is_dir())

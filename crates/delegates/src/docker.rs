@@ -270,13 +270,14 @@ impl DockerDelegate {
         Ok(Running {
             pid,
             pid_start_time: pid.and_then(proc_stat::start_time),
-            attributes: BTreeMap::from([
+            handle: BTreeMap::from([
                 ("container_id".to_string(), serde_json::Value::from(id)),
                 (
                     "container_name".to_string(),
                     serde_json::Value::from(spec.name.clone()),
                 ),
             ]),
+            attributes: BTreeMap::new(),
             cgroup: None,
         })
     }
@@ -469,7 +470,7 @@ fn status(e: &EngineError) -> Option<u16> {
 fn container_reference(running: &Running) -> Option<String> {
     ["container_id", "container_name"]
         .iter()
-        .find_map(|key| running.attributes.get(*key)?.as_str())
+        .find_map(|key| running.handle.get(*key)?.as_str())
         .filter(|s| !s.is_empty())
         .map(str::to_string)
 }

@@ -268,7 +268,7 @@ fn mounts_under(path: &Path) -> Vec<String> {
 /// systemd) goes (only when empty: nothing is ever removed recursively there).
 async fn after_exit(running: &Running) {
     leader::kill_orphan(running).await;
-    let machine = running.attributes.get("machine").and_then(Value::as_str);
+    let machine = running.handle.get("machine").and_then(Value::as_str);
     if let Some(machine) = machine.filter(|m| check_machine_name(m).is_ok()) {
         let _ = std::fs::remove_dir(Path::new(PROPAGATE_DIRECTORY).join(machine));
     }
@@ -383,16 +383,16 @@ impl Delegate for NspawnDelegate {
         let mut running = ProcessDelegate.start(&process).await?;
         let nspawn = running.pid.expect("a started process has a pid");
         running
-            .attributes
+            .handle
             .insert("machine".into(), Value::String(spec.name.clone()));
         match notify.leader(nspawn, leader::ANNOUNCE_TIMEOUT).await {
             Some(pid) => {
                 running
-                    .attributes
+                    .handle
                     .insert(leader::LEADER_PID.into(), Value::from(pid));
                 if let Some(start) = proc_stat::start_time(pid) {
                     running
-                        .attributes
+                        .handle
                         .insert(leader::LEADER_START_TIME.into(), Value::from(start));
                 }
             }
@@ -468,7 +468,7 @@ impl Delegate for NspawnDelegate {
             return Err(DelegateError::Invalid("no command to execute".into()));
         }
         let machine = running
-            .attributes
+            .handle
             .get("machine")
             .and_then(Value::as_str)
             .unwrap_or("the system container");
@@ -613,7 +613,8 @@ mod tests {
         let running = Running {
             pid: Some(u32::MAX / 2),
             pid_start_time: Some(1),
-            attributes: BTreeMap::from([("machine".into(), Value::String("gone".into()))]),
+            handle: BTreeMap::from([("machine".into(), Value::String("gone".into()))]),
+            attributes: BTreeMap::new(),
             cgroup: None,
         };
         let err = delegate(false)

@@ -584,7 +584,7 @@ fn create_args(spec: &ContainerSpec, ulimits: &[String]) -> Vec<String> {
 fn running_of(members: &[Inspect], pod: Option<(&str, &str)>) -> Running {
     let first = &members[0];
     let pid = first.main_pid();
-    let mut attributes = BTreeMap::from([
+    let mut handle = BTreeMap::from([
         ("container_id".to_owned(), Value::String(first.id.clone())),
         (
             "container_name".to_owned(),
@@ -592,9 +592,9 @@ fn running_of(members: &[Inspect], pod: Option<(&str, &str)>) -> Running {
         ),
     ]);
     if let Some((pod_id, pod_name)) = pod {
-        attributes.insert("pod_id".into(), Value::String(pod_id.to_owned()));
-        attributes.insert("pod_name".into(), Value::String(pod_name.to_owned()));
-        attributes.insert(
+        handle.insert("pod_id".into(), Value::String(pod_id.to_owned()));
+        handle.insert("pod_name".into(), Value::String(pod_name.to_owned()));
+        handle.insert(
             "container_ids".into(),
             Value::Array(
                 members
@@ -603,7 +603,7 @@ fn running_of(members: &[Inspect], pod: Option<(&str, &str)>) -> Running {
                     .collect(),
             ),
         );
-        attributes.insert(
+        handle.insert(
             "container_names".into(),
             Value::Array(
                 members
@@ -616,21 +616,22 @@ fn running_of(members: &[Inspect], pod: Option<(&str, &str)>) -> Running {
     Running {
         pid,
         pid_start_time: pid.and_then(proc_stat::start_time),
-        attributes,
+        handle,
+        attributes: BTreeMap::new(),
         cgroup: None,
     }
 }
 
 /// The ids of the containers a [`Running`] stands for: all members of a pod.
 fn member_ids(running: &Running) -> Vec<String> {
-    if let Some(Value::Array(ids)) = running.attributes.get("container_ids") {
+    if let Some(Value::Array(ids)) = running.handle.get("container_ids") {
         return ids
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
     }
     running
-        .attributes
+        .handle
         .get("container_id")
         .and_then(Value::as_str)
         .map(|id| vec![id.to_owned()])
@@ -638,7 +639,7 @@ fn member_ids(running: &Running) -> Vec<String> {
 }
 
 fn pod_id(running: &Running) -> Option<&str> {
-    running.attributes.get("pod_id").and_then(Value::as_str)
+    running.handle.get("pod_id").and_then(Value::as_str)
 }
 
 /// podman's rule for container and pod names.
@@ -1075,7 +1076,7 @@ mod tests {
     #[test]
     fn exec_plans_run_podman_exec_in_the_first_container() {
         let running = Running {
-            attributes: BTreeMap::from([
+            handle: BTreeMap::from([
                 ("container_id".into(), Value::String("aaa".into())),
                 (
                     "container_ids".into(),

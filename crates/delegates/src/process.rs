@@ -224,6 +224,7 @@ impl Delegate for ProcessDelegate {
         Ok(Running {
             pid: Some(pid),
             pid_start_time: start_time,
+            handle: BTreeMap::new(),
             attributes: BTreeMap::new(),
             cgroup: cgroup.map(|c| c.name().to_owned()),
         })

@@ -3,35 +3,11 @@
 //! restarted agent, and a delete that leaves no container.
 
 mod common;
+mod container_support;
 
 use common::{eventually, http_get, template_dir, Agent};
-use std::process::Command;
+use container_support::{ensure_image, podman, IMAGE};
 use std::time::Duration;
-
-const IMAGE: &str = "localhost/khutulun-test-busybox:1";
-
-fn podman(args: &[&str]) -> std::process::Output {
-    Command::new("podman")
-        .args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"])
-        .args(args)
-        .output()
-        .expect("podman is installed (scripts/setup)")
-}
-
-/// The test image, built from the static busybox with no registry; a lock keeps parallel
-/// test processes from importing it twice.
-fn ensure_image() {
-    let script = format!(
-        r#"exec 9>/tmp/khutulun-test-busybox-image.lock; flock 9
-podman --runtime runc --cgroup-manager cgroupfs image exists {IMAGE} && exit 0
-root=$(mktemp -d); mkdir -p "$root/bin"; cp /bin/busybox "$root/bin/busybox"
-for a in sh httpd echo cat sleep wget ls env; do ln -s busybox "$root/bin/$a"; done
-tar -C "$root" -cf "$root.tar" . && podman --runtime runc --cgroup-manager cgroupfs import "$root.tar" {IMAGE} >/dev/null
-status=$?; rm -rf "$root" "$root.tar"; exit $status"#
-    );
-    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
-    assert!(out.status.success(), "building the test image: {out:?}");
-}
 
 fn template(www: &str) -> String {
     format!(

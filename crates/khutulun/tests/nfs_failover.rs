@@ -637,10 +637,18 @@ fn a_long_cut_fences_the_host_which_rejoins_without_running_anything_twice() {
         lab.agent_log(cut)
     );
     sampler.watch_only(&lab.clients().collect::<Vec<_>>());
-    let self_fenced = events_of(&lab, others[0], "host_self_fenced");
+    // Written by the cut-off host once its state answers again; its lock on the event log
+    // may be granted after the rejoin's (the NFS client retries a denied lock with backoff).
+    let self_fenced = eventually(Duration::from_secs(60), || {
+        events_of(&lab, others[0], "host_self_fenced")
+            .into_iter()
+            .find(|e| e["name"] == cut_name.as_str())
+    });
     assert!(
-        self_fenced.iter().any(|e| e["name"] == cut_name.as_str()),
-        "{cut_name} did not say it fenced itself: {self_fenced:?}"
+        self_fenced.is_some(),
+        "{cut_name} did not say it fenced itself: {self_fenced:?}\n--- its agent log:\n{}\n--- events:\n{:#}",
+        lab.agent_log(cut),
+        json(&lab, others[0], &["events"])
     );
     // Settle, then: each instance runs once, where the state says.
     std::thread::sleep(Duration::from_secs(5));

@@ -90,7 +90,7 @@ fn a_system_container_from_a_directory_serves_restarts_is_adopted_and_leaves_not
 
     // The processes of the container run in the root: its leader among them.
     let nspawn = machine["pid"].as_u64().unwrap() as u32;
-    let leader = machine["attributes"]["leader_pid"]
+    let leader = machine["handle"]["leader_pid"]
         .as_u64()
         .unwrap_or_else(|| panic!("no leader recorded: {machine}")) as u32;
     let inside = processes_in_root(&root);
@@ -130,7 +130,7 @@ fn a_system_container_from_a_directory_serves_restarts_is_adopted_and_leaves_not
     assert_eq!(restarted["state"], "running", "{restarted}");
     assert_eq!(restarted["restarts"], 1, "{restarted}");
     let pid = restarted["pid"].as_u64().unwrap();
-    let new_leader = restarted["attributes"]["leader_pid"].as_u64().unwrap() as u32;
+    let new_leader = restarted["handle"]["leader_pid"].as_u64().unwrap() as u32;
     assert_ne!(pid, u64::from(nspawn));
     assert_ne!(new_leader, leader);
     assert!(inside.iter().all(|p| !process_alive(*p)), "{inside:?}");
@@ -145,7 +145,7 @@ fn a_system_container_from_a_directory_serves_restarts_is_adopted_and_leaves_not
     let machine = agent.instance("nsweb", "machine");
     assert_eq!(machine["pid"].as_u64(), Some(pid), "{machine}");
     assert_eq!(
-        machine["attributes"]["leader_pid"].as_u64(),
+        machine["handle"]["leader_pid"].as_u64(),
         Some(u64::from(new_leader))
     );
     assert_eq!(node_events(&agent, "instance_running", "machine").len(), 2);

@@ -71,6 +71,11 @@ pub struct InstanceView {
     pub ports: BTreeMap<String, u16>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The delegate's own handle on the workload (container ids, machine name, leader
+    /// pid); not a TOSCA attribute.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub handle: BTreeMap<String, serde_json::Value>,
     pub restarts: u32,
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
@@ -218,6 +223,7 @@ mod tests {
             pid: Some(4242),
             ports: BTreeMap::from([("http".into(), 20001)]),
             attributes: BTreeMap::from([("path".into(), json!("/srv"))]),
+            handle: BTreeMap::from([("container_id".into(), json!("0123abcd"))]),
             restarts: 2,
             exit_code: None,
             exit_signal: Some(9),
@@ -258,6 +264,7 @@ mod tests {
         "pid",
         "ports",
         "attributes",
+        "handle",
         "restarts",
         "exit_code",
         "exit_signal",

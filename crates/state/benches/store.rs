@@ -22,6 +22,7 @@ fn instance(i: u32) -> InstanceRecord {
         pid_start_time: Some(1),
         ports: BTreeMap::from([("endpoint".into(), 20000)]),
         attributes: BTreeMap::new(),
+        handle: BTreeMap::new(),
         exit_code: None,
         exit_signal: None,
         restarts: 0,

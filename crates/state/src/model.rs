@@ -138,9 +138,14 @@ pub struct InstanceRecord {
     /// Reserved ports by endpoint (capability) name.
     #[serde(default)]
     pub ports: BTreeMap<String, u16>,
-    /// Other runtime attributes (e.g. a directory's `path`).
+    /// Other runtime attributes, the ones TOSCA reads (e.g. a directory's `path`, an
+    /// operation's outputs).
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// The delegate's own handle on the workload (container ids, machine name): what it
+    /// finds the workload by. Only the delegate writes it; `delegate_handle` reads it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub handle: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +163,18 @@ pub struct InstanceRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<String>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl InstanceRecord {
+    /// The delegate's handle on the workload. Records written before the handle had a
+    /// field of its own kept it among the attributes.
+    pub fn delegate_handle(&self) -> &BTreeMap<String, serde_json::Value> {
+        if self.handle.is_empty() {
+            &self.attributes
+        } else {
+            &self.handle
+        }
+    }
 }
 
 fn is_zero(value: &u64) -> bool {

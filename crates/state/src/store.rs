@@ -895,6 +895,7 @@ mod tests {
                     pid_start_time: Some(2),
                     ports: BTreeMap::from([("endpoint".into(), 20000)]),
                     attributes: BTreeMap::new(),
+                    handle: BTreeMap::new(),
                     exit_code: None,
                     exit_signal: None,
                     restarts: 0,

@@ -135,7 +135,7 @@ fn pod_member(agent: &Agent, record: &InstanceRecord) -> Result<(DelegateKind, R
     let in_a_pod = instances.iter().any(|pod| {
         pod.delegate == DelegateKind::Podman.name()
             && pod
-                .attributes
+                .delegate_handle()
                 .get("container_names")
                 .and_then(Value::as_array)
                 .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(name.as_str())))
@@ -146,11 +146,11 @@ fn pod_member(agent: &Agent, record: &InstanceRecord) -> Result<(DelegateKind, R
             record.node, record.index
         ));
     }
-    let attributes = [("container_id".to_string(), Value::String(name))].into();
+    let handle = [("container_id".to_string(), Value::String(name))].into();
     Ok((
         DelegateKind::Podman,
         Running {
-            attributes,
+            handle,
             ..Default::default()
         },
     ))

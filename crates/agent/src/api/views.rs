@@ -46,6 +46,7 @@ pub fn instance_view(r: &InstanceRecord) -> InstanceView {
         pid: r.pid,
         ports: r.ports.clone(),
         attributes: r.attributes.clone(),
+        handle: r.handle.clone(),
         restarts: r.restarts,
         exit_code: r.exit_code,
         exit_signal: r.exit_signal,

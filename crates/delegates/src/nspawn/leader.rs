@@ -143,8 +143,8 @@ pub(crate) fn find_leader(nspawn: u32) -> Option<u32> {
 
 /// The leader recorded in `running`, as (pid, start time).
 fn recorded(running: &Running) -> Option<(u32, u64)> {
-    let pid = running.attributes.get(LEADER_PID)?.as_u64()?;
-    let start = running.attributes.get(LEADER_START_TIME)?.as_u64()?;
+    let pid = running.handle.get(LEADER_PID)?.as_u64()?;
+    let start = running.handle.get(LEADER_START_TIME)?.as_u64()?;
     Some((u32::try_from(pid).ok()?, start))
 }
 

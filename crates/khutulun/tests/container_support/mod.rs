@@ -10,8 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// The podman test image; `ensure_image` builds it once per machine (containers.rs builds
-/// the same one under the same lock).
+/// The podman test image; `ensure_image` builds it once per machine.
 pub const IMAGE: &str = "localhost/khutulun-test-busybox:1";
 
 pub const PROFILE_IMPORT: &str =
@@ -24,6 +23,17 @@ pub fn podman(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("podman is installed (scripts/setup)")
+}
+
+/// `podman run` of a container the test starts by hand, with the `--ulimit` flags this
+/// host needs (the ones the agent gives its containers); prints the container's id.
+pub fn podman_run(args: &[&str]) -> String {
+    let ulimits =
+        khutulun_delegates::podman::ulimit_flags(&khutulun_delegates::podman::HostFacts::detect());
+    let mut all: Vec<&str> = vec!["run", "-d"];
+    all.extend(ulimits.iter().map(String::as_str));
+    all.extend(args);
+    podman_lines(&all).pop().expect("podman run prints the id")
 }
 
 /// The lines podman prints for `args`, which must succeed.
