@@ -141,7 +141,9 @@ async fn adopt_service(
                 // Already watched by this agent (a second pass after the lease came back).
                 continue;
             }
-            if delegate.is_alive(&running).await {
+            let alive = delegate.is_alive(&running).await;
+            let adoptable = delegate.capabilities().adoptable;
+            if alive && adoptable {
                 agent.hold_epoch(&instance, rec.epoch);
                 agent.note_live(&instance, kind, &running);
                 agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
@@ -160,6 +162,13 @@ async fn adopt_service(
                 );
                 continue;
             }
+            if alive {
+                // Its delegate cannot take over a running workload: stopped, and started
+                // afresh below.
+                if let Err(e) = delegate.stop(&running, workload.stop_timeout).await {
+                    tracing::warn!("{instance}: cannot stop it to start it afresh: {e}");
+                }
+            }
             // It ended while no agent watched (or it was started and never recorded: the
             // agent died in between). Nothing of it may run on: a copy found by its mark
             // is ended before a new one starts. Then report it and restart it per its policy.
@@ -176,6 +185,11 @@ async fn adopt_service(
                 r.pid_start_time = None;
                 r.message = Some(if was_fenced {
                     "stopped while this host was fenced".into()
+                } else if alive {
+                    format!(
+                        "restarted by the agent's start: the {} delegate cannot adopt a running workload",
+                        kind.name()
+                    )
                 } else {
                     "ended while the agent was not running".into()
                 });
@@ -186,7 +200,7 @@ async fn adopt_service(
                 code: None,
                 signal: None,
             });
-            if was_fenced || workload.restart.restarts_after(&exit) {
+            if was_fenced || alive || workload.restart.restarts_after(&exit) {
                 match supervisor::start_workload(agent, delegate, &instance, &workload, rec.epoch)
                     .await
                 {

@@ -3,12 +3,10 @@
 use crate::api;
 use crate::bus::EventBus;
 use crate::config::AgentConfig;
+use crate::registry::Delegates;
 use crate::supervisor::Supervisor;
 use crate::workload::DelegateKind;
-use khutulun_delegates::docker::DockerDelegate;
-use khutulun_delegates::nspawn::NspawnDelegate;
-use khutulun_delegates::podman::PodmanDelegate;
-use khutulun_delegates::{Delegate, DirectoryDelegate, ProcessDelegate};
+use khutulun_delegates::Delegate;
 use khutulun_state::{DirStore, EventKind, FileLock, HostInfo, InstanceRecord, InstanceRef};
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -62,12 +60,8 @@ pub struct Inner {
     pub user_events: Mutex<crate::rate::TokenBucket>,
     /// The Wasm plugin host, made on first use (its cache is `<data>/plugin-cache`).
     plugin_host: OnceLock<Result<Arc<khutulun_plugins::PluginHost>, String>>,
-    process: ProcessDelegate,
-    directory: DirectoryDelegate,
-    /// The container delegates, or why each cannot run here (said when a node needs it).
-    podman: Result<PodmanDelegate, String>,
-    docker: OnceLock<Result<DockerDelegate, String>>,
-    nspawn: Result<NspawnDelegate, String>,
+    /// The delegates this host can run, or why each cannot (said when a node needs it).
+    delegates: Delegates,
 }
 
 impl Deref for Agent {
@@ -80,7 +74,7 @@ impl Deref for Agent {
 impl Agent {
     /// Opens the state, claims the host and registers it. Fails when another agent already
     /// serves this host name.
-    pub fn new(config: AgentConfig) -> Result<Agent, String> {
+    pub fn new(config: AgentConfig, delegates: Delegates) -> Result<Agent, String> {
         config.validate()?;
         khutulun_state::install_blocking_hook(off_the_workers);
         khutulun_state::set_writer(&config.host);
@@ -178,11 +172,7 @@ impl Agent {
                 crate::api::USER_EVENTS_PER_SECOND,
             )),
             plugin_host: OnceLock::new(),
-            process: ProcessDelegate,
-            directory: DirectoryDelegate,
-            podman: PodmanDelegate::detect().map_err(|e| e.to_string()),
-            docker: OnceLock::new(),
-            nspawn: NspawnDelegate::detect().map_err(|e| e.to_string()),
+            delegates,
         })))
     }
 
@@ -194,42 +184,13 @@ impl Agent {
     /// The delegate of `kind`: None for nodes nothing runs, an error saying why when the
     /// delegate cannot run on this host (its tool missing, no Docker engine answering).
     pub fn delegate_for(&self, kind: DelegateKind) -> Result<Option<&dyn Delegate>, String> {
-        let name = kind.name();
-        let host = &self.host.name;
-        let available =
-            |why: &String| format!("the {name} delegate cannot run on host {host}: {why}");
-        match kind {
-            DelegateKind::Process => Ok(Some(&self.process)),
-            DelegateKind::Directory => Ok(Some(&self.directory)),
-            DelegateKind::Podman => match &self.podman {
-                Ok(d) => Ok(Some(d)),
-                Err(why) => Err(available(why)),
-            },
-            DelegateKind::Nspawn => match &self.nspawn {
-                Ok(d) => Ok(Some(d)),
-                Err(why) => Err(available(why)),
-            },
-            DelegateKind::Docker => match self.docker.get() {
-                Some(Ok(d)) => Ok(Some(d)),
-                Some(Err(why)) => Err(available(why)),
-                None => Err(available(
-                    &"the agent has not connected to it yet".to_string(),
-                )),
-            },
-            DelegateKind::None => Ok(None),
-        }
-    }
-
-    /// Connects the docker delegate (at start-up: the engine may answer later only after a
-    /// restart of the agent).
-    pub async fn connect_docker(&self) {
-        let docker = DockerDelegate::connect(self.config.docker_socket.as_deref())
-            .await
-            .map_err(|e| e.to_string());
-        if let Err(why) = &docker {
-            tracing::info!("no docker delegate: {why}");
-        }
-        let _ = self.docker.set(docker);
+        self.delegates.get(kind).map_err(|why| {
+            format!(
+                "the {} delegate cannot run on host {}: {why}",
+                kind.name(),
+                self.host.name
+            )
+        })
     }
 
     /// The plugin host of this agent: compiled components are cached in
@@ -249,11 +210,7 @@ impl Agent {
 
     /// The names of the delegates that can run on this host (published in its host record).
     pub fn available_delegates(&self) -> Vec<String> {
-        DelegateKind::RUNNABLE
-            .iter()
-            .filter(|kind| matches!(self.delegate_for(**kind), Ok(Some(_))))
-            .map(|kind| kind.name().to_owned())
-            .collect()
+        self.delegates.available()
     }
 
     /// The delegate an instance record names (`process`, `directory`, ...).
@@ -566,8 +523,8 @@ pub async fn run(config: AgentConfig) -> Result<(), String> {
     };
     let socket = api::local_socket::bind(&config.socket).await?;
     let socket_path = config.socket.clone();
-    let agent = Agent::new(config)?;
-    agent.connect_docker().await;
+    let delegates = Delegates::detect(config.docker_socket.as_deref()).await;
+    let agent = Agent::new(config, delegates)?;
     crate::handlers::spawn(&agent);
     agent.emit(EventKind::AgentStarted {
         api_url: agent.host.api_url.clone(),

@@ -32,11 +32,14 @@ mod placement;
 pub mod plugins;
 mod rate;
 mod readiness;
+mod registry;
 mod relocate;
 mod remote;
 mod restart;
 mod runtime;
 mod supervisor;
+#[cfg(test)]
+mod testing;
 mod workload;
 
 pub use agent::{run, Agent};

@@ -171,7 +171,7 @@ pub fn host_states(
             let mut labels = host.labels.clone();
             // A host record that does not say what it runs (an older agent): anything.
             let runs: Vec<&str> = if host.delegates.is_empty() {
-                DelegateKind::RUNNABLE.iter().map(|k| k.name()).collect()
+                DelegateKind::runnable().map(DelegateKind::name).collect()
             } else {
                 host.delegates.iter().map(String::as_str).collect()
             };

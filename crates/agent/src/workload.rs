@@ -2,7 +2,7 @@
 //! concrete spec (command, environment with the relationships' data, directories).
 
 use crate::restart::RestartPolicy;
-use khutulun_delegates::{DirectorySpec, ProcessSpec, WorkloadSpec};
+use khutulun_delegates::{Capabilities, DirectorySpec, ProcessSpec, WorkloadSpec};
 use khutulun_graph::{Expr, Node, ServiceGraph};
 use khutulun_profile as profile;
 use khutulun_state::InstanceRecord;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::runtime::InstanceAttributes;
 
 /// Which delegate runs a node, chosen by its type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DelegateKind {
     Process,
     Directory,
@@ -25,23 +25,54 @@ pub enum DelegateKind {
     None,
 }
 
-impl DelegateKind {
-    /// The delegates that run workloads (every kind but `None`).
-    pub const RUNNABLE: [DelegateKind; 5] = [
+/// Every kind that runs workloads: its name in records, and what its delegate declares
+/// it can do (known here even for delegates this host cannot run, for placement).
+const KINDS: [(DelegateKind, &str, Capabilities); 5] = [
+    (
         DelegateKind::Process,
+        "process",
+        khutulun_delegates::ProcessDelegate::CAPABILITIES,
+    ),
+    (
         DelegateKind::Directory,
+        "directory",
+        khutulun_delegates::DirectoryDelegate::CAPABILITIES,
+    ),
+    (
         DelegateKind::Podman,
+        "podman",
+        khutulun_delegates::podman::PodmanDelegate::CAPABILITIES,
+    ),
+    (
         DelegateKind::Docker,
+        "docker",
+        khutulun_delegates::docker::DockerDelegate::CAPABILITIES,
+    ),
+    (
         DelegateKind::Nspawn,
-    ];
+        "nspawn",
+        khutulun_delegates::nspawn::NspawnDelegate::CAPABILITIES,
+    ),
+];
+
+impl DelegateKind {
+    /// The kinds that run workloads (every kind but `None`).
+    pub fn runnable() -> impl Iterator<Item = DelegateKind> {
+        KINDS.iter().map(|(kind, _, _)| *kind)
+    }
+
+    /// What the delegate of this kind declares it can do; `None` for nodes nothing runs.
+    pub fn capabilities(self) -> Option<Capabilities> {
+        KINDS
+            .iter()
+            .find(|(kind, _, _)| *kind == self)
+            .map(|(_, _, capabilities)| *capabilities)
+    }
 
     /// True for delegates some hosts cannot run (their tool or engine may be missing):
     /// placement sends their instances only to hosts that publish them.
     pub fn needs_a_capable_host(self) -> bool {
-        matches!(
-            self,
-            DelegateKind::Podman | DelegateKind::Docker | DelegateKind::Nspawn
-        )
+        self.capabilities().is_some_and(|c| c.needs_host_support)
     }
 
     /// The delegate that runs `node`: by its type, a Delegation policy choosing the
@@ -70,25 +101,17 @@ impl DelegateKind {
     }
 
     pub fn from_name(name: &str) -> DelegateKind {
-        match name {
-            "process" => DelegateKind::Process,
-            "directory" => DelegateKind::Directory,
-            "podman" => DelegateKind::Podman,
-            "docker" => DelegateKind::Docker,
-            "nspawn" => DelegateKind::Nspawn,
-            _ => DelegateKind::None,
-        }
+        KINDS
+            .iter()
+            .find(|(_, known, _)| *known == name)
+            .map_or(DelegateKind::None, |(kind, _, _)| *kind)
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            DelegateKind::Process => "process",
-            DelegateKind::Directory => "directory",
-            DelegateKind::Podman => "podman",
-            DelegateKind::Docker => "docker",
-            DelegateKind::Nspawn => "nspawn",
-            DelegateKind::None => "none",
-        }
+        KINDS
+            .iter()
+            .find(|(kind, _, _)| *kind == self)
+            .map_or("none", |(_, name, _)| name)
     }
 }
 

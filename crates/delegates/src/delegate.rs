@@ -100,12 +100,33 @@ impl DelegateError {
     }
 }
 
+/// What a delegate can do, declared by the delegate once: the agent and placement read
+/// these instead of matching on delegate names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Its workloads listen on the host ports reserved for their endpoints.
+    pub binds_host_ports: bool,
+    /// It runs commands inside (or beside) a running workload (`khutulun exec`).
+    pub exec: bool,
+    /// A restarted agent can find a running workload of it again from the instance record
+    /// and keep it; otherwise what runs is stopped and started afresh.
+    pub adoptable: bool,
+    /// It runs only when the agent is root.
+    pub needs_root: bool,
+    /// It needs a tool or an engine some hosts lack (podman, dockerd, systemd-nspawn):
+    /// placement sends its instances only to hosts that publish it.
+    pub needs_host_support: bool,
+}
+
 /// Runs one kind of workload. Implementations never poll: `wait` resolves on the event
 /// that the workload ended (pidfd readability for processes).
 #[async_trait::async_trait]
 pub trait Delegate: Send + Sync {
     /// The name stored in instance records (`process`, `directory`, ...).
     fn name(&self) -> &'static str;
+
+    /// What it can do (see [`Capabilities`]).
+    fn capabilities(&self) -> Capabilities;
 
     /// Checks that the workload can start (e.g. its executable exists) without changing
     /// anything, so a deploy can fail before it starts anything.

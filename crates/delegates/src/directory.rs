@@ -1,6 +1,6 @@
 //! Local directories as storage.
 
-use crate::delegate::{Delegate, DelegateError, Exit, Running, WorkloadSpec};
+use crate::delegate::{Capabilities, Delegate, DelegateError, Exit, Running, WorkloadSpec};
 use crate::user::lookup_user;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -30,10 +30,24 @@ impl DirectoryDelegate {
     }
 }
 
+impl DirectoryDelegate {
+    pub const CAPABILITIES: Capabilities = Capabilities {
+        binds_host_ports: false,
+        exec: false,
+        adoptable: true,
+        needs_root: false,
+        needs_host_support: false,
+    };
+}
+
 #[async_trait::async_trait]
 impl Delegate for DirectoryDelegate {
     fn name(&self) -> &'static str {
         "directory"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        DirectoryDelegate::CAPABILITIES
     }
 
     fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {

@@ -14,7 +14,9 @@ mod spec;
 pub use spec::{container_ulimits, DEFAULT_SOCKET, LOG_DIRECTORY_LABEL};
 
 use crate::container::{ContainerSpec, ImageSource};
-use crate::delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
+use crate::delegate::{
+    Capabilities, Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec,
+};
 use crate::proc_stat;
 use bollard::errors::Error as EngineError;
 use bollard::models::{ContainerInspectResponse, ContainerState, EventMessage};
@@ -475,10 +477,24 @@ fn container_reference(running: &Running) -> Option<String> {
         .map(str::to_string)
 }
 
+impl DockerDelegate {
+    pub const CAPABILITIES: Capabilities = Capabilities {
+        binds_host_ports: true,
+        exec: true,
+        adoptable: true,
+        needs_root: false,
+        needs_host_support: true,
+    };
+}
+
 #[async_trait::async_trait]
 impl Delegate for DockerDelegate {
     fn name(&self) -> &'static str {
         "docker"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        DockerDelegate::CAPABILITIES
     }
 
     fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {

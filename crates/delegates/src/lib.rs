@@ -24,7 +24,7 @@ pub use container::{
     ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
     SystemContainerSpec, HOST_ALIAS, INSTANCE_LABEL,
 };
-pub use delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
+pub use delegate::{Capabilities, Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
 pub use directory::{DirectoryDelegate, DirectorySpec};
 pub use executable::resolve_executable;
 pub use process::{systemd_user_manager_available, ProcessDelegate, ProcessSpec};

@@ -37,7 +37,9 @@ mod rootfs;
 mod tarball;
 
 use crate::container::{RootSource, SystemContainerSpec};
-use crate::delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
+use crate::delegate::{
+    Capabilities, Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec,
+};
 use crate::executable::resolve_executable;
 use crate::proc_stat;
 use crate::process::{ProcessDelegate, ProcessSpec};
@@ -66,12 +68,7 @@ impl NspawnDelegate {
                 "systemd-nspawn is not installed (Debian: the systemd-container package); scripts/setup installs it".into(),
             )
         })?;
-        let uid = rustix::process::geteuid().as_raw();
-        if uid != 0 {
-            return Err(DelegateError::Invalid(format!(
-                "systemd-nspawn needs root, and the agent runs as uid {uid}"
-            )));
-        }
+        // That it needs root is a capability: the agent's registry checks it.
         Ok(NspawnDelegate {
             program,
             register: systemd_is_pid1(),
@@ -296,10 +293,24 @@ const LOCK_DIRECTORY: &str = "/run/systemd/nspawn/locks";
 /// Where nspawn keeps a directory per machine for `machinectl bind`.
 const PROPAGATE_DIRECTORY: &str = "/run/systemd/nspawn/propagate";
 
+impl NspawnDelegate {
+    pub const CAPABILITIES: Capabilities = Capabilities {
+        binds_host_ports: true,
+        exec: true,
+        adoptable: true,
+        needs_root: true,
+        needs_host_support: true,
+    };
+}
+
 #[async_trait::async_trait]
 impl Delegate for NspawnDelegate {
     fn name(&self) -> &'static str {
         "nspawn"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        NspawnDelegate::CAPABILITIES
     }
 
     fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {

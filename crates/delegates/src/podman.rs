@@ -15,7 +15,9 @@ mod host;
 mod logs;
 
 use crate::container::{ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping};
-use crate::delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
+use crate::delegate::{
+    Capabilities, Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec,
+};
 use crate::executable::resolve_executable;
 use crate::proc_stat;
 use cli::Inspect;
@@ -800,10 +802,24 @@ async fn changed(watcher: &Option<logs::Watcher>) {
     }
 }
 
+impl PodmanDelegate {
+    pub const CAPABILITIES: Capabilities = Capabilities {
+        binds_host_ports: true,
+        exec: true,
+        adoptable: true,
+        needs_root: false,
+        needs_host_support: true,
+    };
+}
+
 #[async_trait::async_trait]
 impl Delegate for PodmanDelegate {
     fn name(&self) -> &'static str {
         "podman"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        PodmanDelegate::CAPABILITIES
     }
 
     fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {

@@ -3,7 +3,9 @@
 //! through a pidfd.
 
 use crate::cgroup::{self, CgroupRequest, InstanceCgroup};
-use crate::delegate::{Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec};
+use crate::delegate::{
+    Capabilities, Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec,
+};
 use crate::executable::resolve_executable;
 use crate::user::lookup_user;
 use crate::{proc_context, proc_stat};
@@ -102,10 +104,24 @@ impl ProcessDelegate {
     }
 }
 
+impl ProcessDelegate {
+    pub const CAPABILITIES: Capabilities = Capabilities {
+        binds_host_ports: true,
+        exec: true,
+        adoptable: true,
+        needs_root: false,
+        needs_host_support: false,
+    };
+}
+
 #[async_trait::async_trait]
 impl Delegate for ProcessDelegate {
     fn name(&self) -> &'static str {
         "process"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        ProcessDelegate::CAPABILITIES
     }
 
     fn check(&self, spec: &WorkloadSpec) -> Result<(), DelegateError> {

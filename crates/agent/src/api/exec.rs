@@ -114,7 +114,13 @@ fn plan(agent: &Agent, record: &InstanceRecord, request: &ExecRequest) -> Result
     };
     let delegate = agent
         .delegate_for(kind)?
-        .ok_or_else(|| format!("{instance} has no delegate that runs commands"))?;
+        .filter(|d| d.capabilities().exec)
+        .ok_or_else(|| {
+            format!(
+                "{instance} is run by the {} delegate, which runs no program to execute commands in",
+                kind.name()
+            )
+        })?;
     delegate
         .exec_plan(&running, &request.command, request.tty)
         .map_err(|e| format!("{instance}: {e}"))

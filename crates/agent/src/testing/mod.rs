@@ -1,0 +1,181 @@
+//! In-process flow tests (tests only): an agent on a temporary state and data directory,
+//! its process delegate a [`fake::FakeDelegate`], driven through the flows directly. Each
+//! agent runs on a runtime of its own; dropping that runtime ends every task of the agent
+//! at once, as `kill -9` would, while the fake's workloads run on.
+
+pub mod fake;
+mod flows;
+
+use crate::agent::Agent;
+use crate::config::{AgentConfig, GossipConfig};
+use crate::flow_error::FlowError;
+use crate::registry::Delegates;
+use crate::workload::DelegateKind;
+use fake::FakeDelegate;
+use khutulun_state::{InstanceRecord, ServiceRecord, ServiceStatus};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const NS: &str = "default";
+
+pub struct TestAgent {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub agent: Agent,
+    pub fake: FakeDelegate,
+    dirs: Arc<tempfile::TempDir>,
+}
+
+impl TestAgent {
+    pub fn start(fake: &FakeDelegate) -> TestAgent {
+        TestAgent::start_on(fake, Arc::new(tempfile::tempdir().unwrap()))
+    }
+
+    /// An agent on `dirs` (`state/`, `data/`), as `run` starts one: its adoption pass done.
+    pub fn start_on(fake: &FakeDelegate, dirs: Arc<tempfile::TempDir>) -> TestAgent {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = config(dirs.path());
+        let delegates = Delegates::default()
+            .with(DelegateKind::Process, Box::new(fake.clone()))
+            .with(
+                DelegateKind::Directory,
+                Box::new(khutulun_delegates::DirectoryDelegate),
+            );
+        let agent = runtime.block_on(async {
+            let agent = Agent::new(config, delegates).expect("the agent starts");
+            crate::adopt::adopt_all(&agent, &Default::default()).await;
+            agent
+        });
+        TestAgent {
+            runtime: Some(runtime),
+            agent,
+            fake: fake.clone(),
+            dirs,
+        }
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.as_ref().expect("running").block_on(future)
+    }
+
+    /// Deploys `template` (a service.yaml) as service `name`.
+    pub fn deploy(&self, name: &str, template: &str) -> Result<ServiceRecord, FlowError> {
+        let package = tempfile::tempdir().unwrap();
+        std::fs::write(package.path().join("service.yaml"), template).unwrap();
+        let staging = self.agent.store.staging_dir().unwrap();
+        let archive = crate::package::pack_directory(package.path()).unwrap();
+        std::fs::write(staging.join(crate::deploy::ARCHIVE), archive).unwrap();
+        let input = crate::deploy::DeployInput {
+            namespace: NS.into(),
+            name: name.into(),
+            entry: "service.yaml".into(),
+            inputs: Default::default(),
+            staging,
+        };
+        self.block_on(crate::deploy::deploy(&self.agent, input))
+    }
+
+    pub fn delete(&self, name: &str) {
+        self.block_on(crate::delete::delete(&self.agent, NS, name))
+            .expect("the delete starts");
+        self.wait_until(&format!("{name} is gone"), || {
+            self.agent.store.service(NS, name).unwrap().is_none()
+        });
+    }
+
+    pub fn service(&self, name: &str) -> ServiceRecord {
+        self.agent.store.require_service(NS, name).unwrap()
+    }
+
+    pub fn instances(&self, name: &str) -> Vec<InstanceRecord> {
+        self.agent.store.instances(NS, name).unwrap()
+    }
+
+    /// Waits until the service's flow ended with `status`.
+    pub fn wait_for_status(&self, name: &str, status: ServiceStatus) -> ServiceRecord {
+        self.wait_until(&format!("{name} is {status:?}"), || {
+            self.service(name).status == status && !self.agent.service_task_running(NS, name)
+        });
+        self.service(name)
+    }
+
+    /// The flows run on the agent's runtime: the test looks at the state until `done`.
+    pub fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting until {what}; the fake did {:?}; services: {:#?}; instances: {:#?}",
+                self.fake.journal(),
+                self.agent.store.services(NS),
+                self.agent.store.instances(NS, "shop")
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Ends the agent as `kill -9` would (every task dropped where it stands); its
+    /// workloads run on. Returns what another agent starts on.
+    pub fn kill(mut self) -> (FakeDelegate, Arc<tempfile::TempDir>) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
+        (self.fake.clone(), self.dirs.clone())
+    }
+
+    /// `kill`, then another agent on the same state and data.
+    pub fn kill_and_restart(self) -> TestAgent {
+        let (fake, dirs) = self.kill();
+        TestAgent::start_on(&fake, dirs)
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Ten ports of this test process's own (test processes run side by side; the fake's
+/// workloads really listen on them).
+fn own_ports() -> khutulun_state::PortRange {
+    let first = 40_000 + (std::process::id() % 2_000) as u16 * 10;
+    khutulun_state::PortRange {
+        first,
+        last: first + 9,
+    }
+}
+
+fn config(dir: &Path) -> AgentConfig {
+    AgentConfig {
+        state_dir: dir.join("state"),
+        data_dir: dir.join("data"),
+        host: "h1".into(),
+        api: None,
+        socket: dir.join("data/agent.sock"),
+        address: "127.0.0.1".into(),
+        token: None,
+        port_range: own_ports(),
+        systemd_scopes: false,
+        labels: Default::default(),
+        cpus: Some(4),
+        memory_bytes: Some(8 << 30),
+        gossip: GossipConfig {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            seeds: Vec::new(),
+            multicast: None,
+            key: None,
+            fast: true,
+        },
+        docker_socket: None,
+        plugin_limits: Default::default(),
+        lease_period: Duration::from_secs(30),
+        clock_skew: Duration::from_secs(1),
+    }
+}
