@@ -451,7 +451,7 @@ async fn start_all(agent: &Agent, ns: &str, svc: &str, cancel: &Cancel) -> Start
         let failures: Vec<String> = futures_util::future::join_all(starts)
             .await
             .into_iter()
-            .filter_map(Result::err)
+            .filter_map(|started| started.err().map(|e| e.to_string()))
             .collect();
         if !failures.is_empty() {
             return Started::Failed(revision, failures.join("; "));

@@ -21,6 +21,7 @@ mod flow_error;
 mod fscheck;
 pub mod handlers;
 mod instance;
+mod instance_error;
 mod lease;
 mod local;
 mod locks;

@@ -3,6 +3,7 @@
 
 use crate::agent::Agent;
 use crate::instance::{identity, load_current, paths_for};
+use crate::instance_error::InstanceError;
 use crate::operations::lifecycle::{self, Phase};
 use crate::supervisor::{self, start_workload};
 use crate::workload::{self, DelegateKind};
@@ -14,31 +15,41 @@ use std::time::Duration;
 
 /// Starts one instance of this host and waits until it runs. One that is already
 /// supervised here is left alone.
-pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), String> {
+pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), InstanceError> {
     let (ns, svc) = (&instance.namespace, &instance.service);
-    let (record, graph) = load_current(agent, ns, svc)?;
-    let node = graph
-        .node(&instance.node)
-        .ok_or_else(|| format!("{instance}: node {} is not in the service", instance.node))?;
-    let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+    let (record, graph) = load_current(agent, ns, svc).map_err(InstanceError::NotFound)?;
+    let node = graph.node(&instance.node).ok_or_else(|| {
+        InstanceError::NotFound(format!(
+            "{instance}: node {} is not in the service",
+            instance.node
+        ))
+    })?;
+    let instances = agent
+        .store
+        .instances(ns, svc)
+        .map_err(InstanceError::state)?;
     let epoch = match instances
         .iter()
         .find(|r| r.node == instance.node && r.index == instance.index)
     {
         Some(r) if r.host == agent.host.name => r.epoch,
         Some(r) => {
-            return Err(format!(
+            return Err(InstanceError::NotHere(format!(
                 "{instance} is placed on host {}, not on {}",
                 r.host, agent.host.name
-            ))
+            )))
         }
-        None => return Err(format!("{instance} has no instance record")),
+        None => {
+            return Err(InstanceError::NotFound(format!(
+                "{instance} has no instance record"
+            )))
+        }
     };
     if !agent.lease.wait_valid(agent.lease.timing.period).await {
-        return Err(format!(
+        return Err(InstanceError::NotHere(format!(
             "{instance} cannot start on host {}: the host is fenced (its lease on the shared state lapsed); it starts again once the lease is renewed",
             agent.host.name
-        ));
+        )));
     }
     // A copy this agent already supervises is this placement (nothing to do) or a stale one
     // from an earlier placement (stopped first, without a word to the state).
@@ -77,7 +88,8 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
         .revision_package(ns, svc, record.revision);
     let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
     let identity = identity(agent, ns, svc, &node.name, instance.index);
-    let built = workload::build(&graph, node, instance.index, &instances, &paths, &identity)?;
+    let built = workload::build(&graph, node, instance.index, &instances, &paths, &identity)
+        .map_err(|message| fail(agent, instance, message))?;
     let delegate = match (&built, agent.delegate_for(DelegateKind::of(&graph, node))) {
         (Some(_), Err(why)) => Err(why),
         (_, Ok(delegate)) => Ok(delegate),
@@ -97,14 +109,20 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
             }
             // The workload runs (and is supervised); a failing start operation fails the
             // instance, and the deploy's rollback stops the workload.
-            let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+            let instances = agent
+                .store
+                .instances(ns, svc)
+                .map_err(InstanceError::state)?;
             lifecycle::run_phase(agent, instance, &graph, &instances, Phase::AfterStart)
                 .await
                 .map_err(|message| fail(agent, instance, message))
         }
         _ => {
             // Nothing for a delegate to run: the start operation is the start.
-            let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+            let instances = agent
+                .store
+                .instances(ns, svc)
+                .map_err(InstanceError::state)?;
             lifecycle::run_phase(agent, instance, &graph, &instances, Phase::AfterStart)
                 .await
                 .map_err(|message| fail(agent, instance, message))?;
@@ -118,8 +136,8 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Str
     }
 }
 
-/// Marks the instance failed with `message`, announces it, and gives the message back.
-fn fail(agent: &Agent, instance: &InstanceRef, message: String) -> String {
+/// Marks the instance failed with `message`, announces it, and gives the failure back.
+fn fail(agent: &Agent, instance: &InstanceRef, message: String) -> InstanceError {
     agent.update_instance(instance, |r| {
         r.state = InstanceStatus::Failed;
         r.message = Some(message.clone());
@@ -128,7 +146,7 @@ fn fail(agent: &Agent, instance: &InstanceRef, message: String) -> String {
         instance: instance.clone(),
         message: message.clone(),
     });
-    message
+    InstanceError::Failed(message)
 }
 
 /// Stops one instance of this host, dependants' order being the caller's business. With

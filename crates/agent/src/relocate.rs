@@ -7,6 +7,7 @@
 use crate::agent::Agent;
 use crate::assign::assign;
 use crate::instance::load_current;
+use crate::instance_error::InstanceError;
 use crate::names::instance_ref;
 use crate::remote::{start_on, stop_on};
 use khutulun_state::{EventKind, InstanceRecord, InstanceStatus, ServiceStatus, StateResult};
@@ -74,15 +75,18 @@ async fn relocate_service(
     svc: &str,
     from: &str,
     why: Why,
-) -> Result<usize, String> {
-    let (_, graph) = load_current(agent, ns, svc)?;
-    let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
+) -> Result<usize, RelocateError> {
+    let (_, graph) = load_current(agent, ns, svc).map_err(RelocateError::State)?;
+    let order = khutulun_graph::start_order(&graph).map_err(RelocateError::state)?;
 
     let lock = agent
         .lock_service(ns, svc)
         .await
-        .map_err(|e| e.to_string())?;
-    let records = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+        .map_err(RelocateError::state)?;
+    let records = agent
+        .store
+        .instances(ns, svc)
+        .map_err(RelocateError::state)?;
     let lost: Vec<&InstanceRecord> = records.iter().filter(|r| r.host == from).collect();
     let wanted: Vec<(String, u32)> = lost.iter().map(|r| (r.node.clone(), r.index)).collect();
     let fixed: Vec<(String, u32, String)> = records
@@ -94,10 +98,14 @@ async fn relocate_service(
     let assigned = match assign(agent, ns, svc, &graph, &wanted, &fixed, &hosts) {
         Ok(assigned) => assigned,
         Err(e) => {
-            let message = format!("could not be moved off host {from}: {}", e.message);
+            let unplaceable = RelocateError::Unplaceable {
+                from: from.to_owned(),
+                reason: e.message,
+            };
+            let message = unplaceable.to_string();
             if why == Why::Drain {
                 // They keep running where they are.
-                return Err(message);
+                return Err(unplaceable);
             }
             for record in &lost {
                 // It stays on its host, pending: if the host comes back, its agent starts it.
@@ -120,7 +128,7 @@ async fn relocate_service(
                     message: message.clone(),
                 });
             }
-            return Err(message);
+            return Err(unplaceable);
         }
     };
     if why == Why::Drain {
@@ -169,7 +177,7 @@ async fn relocate_service(
         agent
             .store
             .write_instance(&record)
-            .map_err(|e| e.to_string())?;
+            .map_err(RelocateError::state)?;
     }
     drop(lock);
     for a in &assigned {
@@ -238,6 +246,34 @@ async fn relocate_service(
     if problems.is_empty() {
         Ok(assigned.len())
     } else {
-        Err(problems.join("; "))
+        Err(RelocateError::Instances(problems))
     }
+}
+
+/// Why the instances of one service could not be moved off a host.
+#[derive(Debug, thiserror::Error)]
+pub enum RelocateError {
+    /// The shared state could not be read or written.
+    #[error("{0}")]
+    State(String),
+    /// No live host can take them (placement, ports).
+    #[error("could not be moved off host {from}: {reason}")]
+    Unplaceable { from: String, reason: String },
+    /// They were placed, and these starts (or dependants' restarts) failed.
+    #[error("{}", join(.0))]
+    Instances(Vec<InstanceError>),
+}
+
+impl RelocateError {
+    fn state(error: impl std::fmt::Display) -> RelocateError {
+        RelocateError::State(error.to_string())
+    }
+}
+
+fn join(errors: &[InstanceError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -2,6 +2,7 @@
 //! that host's internal API (`/v1/internal/...`, same bearer token as the public API).
 
 use crate::agent::Agent;
+use crate::instance_error::InstanceError;
 use crate::local;
 use khutulun_state::{InstanceRef, Name};
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,11 @@ impl InstanceCommand {
 }
 
 /// Starts an instance on `host` and waits until it runs.
-pub async fn start_on(agent: &Agent, host: &str, instance: &InstanceRef) -> Result<(), String> {
+pub async fn start_on(
+    agent: &Agent,
+    host: &str,
+    instance: &InstanceRef,
+) -> Result<(), InstanceError> {
     if host == agent.host.name {
         return local::start_here(agent, instance).await;
     }
@@ -61,7 +66,6 @@ pub async fn start_on(agent: &Agent, host: &str, instance: &InstanceRef) -> Resu
         START_TIMEOUT,
     )
     .await
-    .map_err(|e| format!("{instance} on host {host}: {e}"))
 }
 
 /// Stops an instance on `host`. A host whose agent is gone runs nothing that could be
@@ -71,7 +75,7 @@ pub async fn stop_on(
     host: &str,
     instance: &InstanceRef,
     remove: bool,
-) -> Result<(), String> {
+) -> Result<(), InstanceError> {
     if host == agent.host.name {
         local::stop_here(agent, instance, remove).await;
         return Ok(());
@@ -88,7 +92,6 @@ pub async fn stop_on(
         STOP_TIMEOUT,
     )
     .await
-    .map_err(|e| format!("stopping {instance} on host {host}: {e}"))
 }
 
 /// The API base URL of another host's agent.
@@ -116,26 +119,46 @@ pub fn authorize(agent: &Agent, request: reqwest::RequestBuilder) -> reqwest::Re
     }
 }
 
+/// Asks `host`'s agent to `action` the instance; its error answer is read back into an
+/// [`InstanceError`].
 async fn call(
     agent: &Agent,
     host: &str,
     action: &str,
     command: &InstanceCommand,
     timeout: Duration,
-) -> Result<(), String> {
-    let url = format!("{}/v1/internal/instances/{action}", api_url(agent, host)?);
+) -> Result<(), InstanceError> {
+    let instance = command.instance().to_string();
+    let unreachable = |cause: String| InstanceError::Unreachable {
+        instance: instance.clone(),
+        host: host.to_owned(),
+        cause,
+    };
+    let url = format!(
+        "{}/v1/internal/instances/{action}",
+        api_url(agent, host).map_err(unreachable)?
+    );
     let response = authorize(agent, agent.http.post(&url))
         .json(command)
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| format!("cannot reach its agent at {url}: {e}"))?;
+        .map_err(|e| unreachable(format!("cannot reach its agent at {url}: {e}")))?;
     if response.status().is_success() {
         return Ok(());
     }
     let status = response.status();
-    match response.json::<khutulun_protocol::ErrorBody>().await {
-        Ok(body) => Err(body.message),
-        Err(_) => Err(format!("its agent answered {status}")),
-    }
+    let (code, message) = match response.json::<khutulun_protocol::ErrorBody>().await {
+        Ok(body) => (body.code, body.message),
+        Err(_) => (
+            khutulun_protocol::code::INTERNAL.to_owned(),
+            format!("its agent answered {status}"),
+        ),
+    };
+    Err(InstanceError::Remote {
+        instance,
+        host: host.to_owned(),
+        code,
+        message,
+    })
 }

@@ -179,11 +179,8 @@ async fn httpd_serves_a_read_only_bind_mount_on_a_published_port() {
     assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
         .unwrap()
         .contains("httpd"));
-    assert_eq!(running.attributes["container_name"], t.name.as_str());
-    let id = running.attributes["container_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    assert_eq!(running.handle["container_name"], t.name.as_str());
+    let id = running.handle["container_id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 64);
     assert!(t.delegate.is_alive(&running).await);
 
@@ -523,7 +520,7 @@ async fn a_leftover_container_of_the_same_name_is_replaced() {
     let old = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let spec = WorkloadSpec::Container(t.spec(&["sleep", "600"]));
     let running = t.delegate.start(&spec).await.unwrap();
-    assert_ne!(running.attributes["container_id"], old.as_str());
+    assert_ne!(running.handle["container_id"], old.as_str());
     assert!(t.delegate.is_alive(&running).await);
     t.delegate.remove(&spec).await.unwrap();
     assert!(t.engine.containers_named(&t.name).is_empty());
@@ -564,7 +561,7 @@ async fn exec_plans_run_commands_and_report_exit_codes() {
         .delegate
         .exec_plan(&running, &["sh".to_string()], true)
         .unwrap();
-    let id = running.attributes["container_id"].as_str().unwrap();
+    let id = running.handle["container_id"].as_str().unwrap();
     assert_eq!(
         plan.argv,
         [

@@ -126,12 +126,9 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         for running in self.0.lock().unwrap().iter() {
             let leader = (
+                running.handle.get("leader_pid").and_then(|v| v.as_u64()),
                 running
-                    .attributes
-                    .get("leader_pid")
-                    .and_then(|v| v.as_u64()),
-                running
-                    .attributes
+                    .handle
                     .get("leader_start_time")
                     .and_then(|v| v.as_u64()),
             );
@@ -231,10 +228,10 @@ async fn serves_http_from_a_root_directory_with_a_read_only_bind_and_logs_its_ou
     let machine = spec.name.clone();
     let running = start(&d, &cleanup, spec).await;
     assert_eq!(
-        running.attributes.get("machine").and_then(|v| v.as_str()),
+        running.handle.get("machine").and_then(|v| v.as_str()),
         Some(machine.as_str())
     );
-    let leader = running.attributes["leader_pid"].as_u64().unwrap() as u32;
+    let leader = running.handle["leader_pid"].as_u64().unwrap() as u32;
     assert_ne!(Some(leader), running.pid);
     assert!(d.is_alive(&running).await);
 
@@ -540,7 +537,7 @@ async fn a_fresh_delegate_knows_a_running_container() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        record.attributes["machine"].as_str().unwrap()
+        record.handle["machine"].as_str().unwrap()
     );
     fresh.stop(&record, Duration::from_secs(10)).await.unwrap();
     assert!(!fresh.is_alive(&record).await);
@@ -590,8 +587,8 @@ async fn exec_plans_run_commands_inside_the_container() {
 
     // Without a recorded leader, the plan finds it under nspawn.
     let mut bare = running.clone();
-    bare.attributes.remove("leader_pid");
-    bare.attributes.remove("leader_start_time");
+    bare.handle.remove("leader_pid");
+    bare.handle.remove("leader_start_time");
     let out = run(&bare, &["cat", "/etc/os-release"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ID=khutulun-test\n");
 
@@ -621,7 +618,7 @@ async fn without_a_command_the_root_boots_its_init() {
             .then_some(())
     })
     .await;
-    let leader = running.attributes["leader_pid"].as_u64().unwrap();
+    let leader = running.handle["leader_pid"].as_u64().unwrap();
     assert_eq!(
         read(Path::new(&format!("/proc/{leader}/comm"))).trim(),
         "init"
@@ -654,7 +651,7 @@ async fn a_root_in_use_fails_through_wait_with_the_reason_in_the_log() {
     let began = Instant::now();
     let second = start(&d, &cleanup, spec).await;
     assert!(began.elapsed() < Duration::from_secs(10));
-    assert!(!second.attributes.contains_key("leader_pid"), "{second:?}");
+    assert!(!second.handle.contains_key("leader_pid"), "{second:?}");
     let exit = d.wait(&second).await;
     assert!(!exit.success(), "{exit:?}");
     let log = read(&sandbox.path().join("second-logs/stderr.log"));

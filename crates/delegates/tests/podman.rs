@@ -232,7 +232,7 @@ async fn serves_a_published_port_from_a_read_only_mount_and_logs_its_output() {
     d.check(&spec).unwrap();
     let running = d.start(&spec).await.unwrap();
     assert!(running.pid.is_some() && running.pid_start_time.is_some());
-    assert_eq!(running.attributes["container_name"], name.as_str());
+    assert_eq!(running.handle["container_name"], name.as_str());
     let waiter = spawn_wait(&d, &running);
 
     let body = eventually("the page", Duration::from_secs(20), || http_get(port)).await;
@@ -245,7 +245,7 @@ async fn serves_a_published_port_from_a_read_only_mount_and_logs_its_output() {
         "{{.Names}}",
     ]);
     assert_eq!(labelled, vec![name.clone()]);
-    let id = running.attributes["container_id"].as_str().unwrap();
+    let id = running.handle["container_id"].as_str().unwrap();
     assert_eq!(
         podman_stdout(&["inspect", "--format", "{{.Id}} {{.State.Pid}}", &name]).trim(),
         format!("{id} {}", running.pid.unwrap())
@@ -399,8 +399,8 @@ async fn a_fresh_delegate_knows_a_running_container_but_not_a_removed_or_replace
     // A container that took the name over is not the recorded one.
     let replacement = fresh.start(&spec).await.unwrap();
     assert_ne!(
-        replacement.attributes["container_id"],
-        running.attributes["container_id"]
+        replacement.handle["container_id"],
+        running.handle["container_id"]
     );
     assert!(!fresh.is_alive(&running).await);
     assert!(fresh.is_alive(&replacement).await);
@@ -583,15 +583,9 @@ async fn a_pods_containers_share_its_network() {
     });
     d.check(&spec).unwrap();
     let running = d.start(&spec).await.unwrap();
-    assert_eq!(running.attributes["container_name"], web.as_str());
-    assert!(running.attributes.contains_key("pod_id"));
-    assert_eq!(
-        running.attributes["container_ids"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(running.handle["container_name"], web.as_str());
+    assert!(running.handle.contains_key("pod_id"));
+    assert_eq!(running.handle["container_ids"].as_array().unwrap().len(), 2);
     let waiter = spawn_wait(&d, &running);
     assert!(d.is_alive(&running).await);
 

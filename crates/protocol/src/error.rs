@@ -102,6 +102,8 @@ pub mod code {
     pub const TOO_MANY_EVENTS: &str = "too_many_events";
     /// 500 (internal API): an instance that did not start.
     pub const START_FAILED: &str = "start_failed";
+    /// 409 (internal API): the instance is placed on another host, or this host is fenced.
+    pub const NOT_HERE: &str = "not_here";
     /// 500: anything else.
     pub const INTERNAL: &str = "internal";
     /// 502: the instance's host does not answer.
@@ -136,6 +138,7 @@ pub mod code {
         INVALID_PLUGIN,
         TOO_MANY_EVENTS,
         START_FAILED,
+        NOT_HERE,
         INTERNAL,
         HOST_UNREACHABLE,
         STATE_STALLED,

@@ -99,6 +99,36 @@ impl From<crate::flow_error::FlowError> for ApiError {
     }
 }
 
+/// The one place a failed start of an instance becomes an HTTP status (internal API).
+impl From<crate::instance_error::InstanceError> for ApiError {
+    fn from(error: crate::instance_error::InstanceError) -> ApiError {
+        use crate::instance_error::InstanceError as E;
+        let message = error.to_string();
+        match error {
+            E::NotFound(_) => ApiError::not_found(message),
+            E::NotHere(_) => ApiError::conflict(code::NOT_HERE, message),
+            E::Failed(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::START_FAILED,
+                message,
+            ),
+            E::State(_) => ApiError::internal(message),
+            E::Unreachable { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, code::HOST_UNREACHABLE, message)
+            }
+            // Another agent's code, passed on when it is one of ours.
+            E::Remote { code: theirs, .. } => {
+                let known = code::ALL
+                    .iter()
+                    .find(|c| **c == theirs)
+                    .copied()
+                    .unwrap_or(code::INTERNAL);
+                ApiError::new(StatusCode::BAD_GATEWAY, known, message)
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -128,6 +158,49 @@ pub fn wire_diagnostic(d: Diagnostic) -> khutulun_protocol::Diagnostic {
 mod tests {
     use super::*;
     use khutulun_tosca::{Location, Severity};
+
+    /// A failed start answers what the other agent can act on: gone, elsewhere, failed.
+    #[test]
+    fn instance_errors_map_to_statuses_and_codes() {
+        use crate::instance_error::InstanceError as E;
+        let cases = [
+            (
+                E::NotFound("x".into()),
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+            ),
+            (E::NotHere("x".into()), StatusCode::CONFLICT, code::NOT_HERE),
+            (
+                E::Failed("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::START_FAILED,
+            ),
+            (
+                E::Remote {
+                    instance: "i".into(),
+                    host: "h".into(),
+                    code: code::NOT_HERE.into(),
+                    message: "m".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+                code::NOT_HERE,
+            ),
+            (
+                E::Remote {
+                    instance: "i".into(),
+                    host: "h".into(),
+                    code: "from_a_newer_agent".into(),
+                    message: "m".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+                code::INTERNAL,
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api = ApiError::from(error);
+            assert_eq!((api.status, api.code), (status, code), "{}", api.message);
+        }
+    }
 
     /// The API's diagnostics are the compiler's, in the same JSON.
     #[test]

@@ -2,7 +2,7 @@
 //! Same bearer token as the public API; not meant for users (not in the OpenAPI document).
 
 use super::body::JsonBody;
-use super::error::{code, ApiError};
+use super::error::ApiError;
 use crate::agent::Agent;
 use crate::remote::InstanceCommand;
 use axum::extract::State;
@@ -13,16 +13,8 @@ pub async fn start(
     State(agent): State<Agent>,
     JsonBody(command): JsonBody<InstanceCommand>,
 ) -> Result<StatusCode, ApiError> {
-    crate::local::start_here(&agent, &command.instance())
-        .await
-        .map(|()| StatusCode::NO_CONTENT)
-        .map_err(|message| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::START_FAILED,
-                message,
-            )
-        })
+    crate::local::start_here(&agent, &command.instance()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Stops an instance of this host.
