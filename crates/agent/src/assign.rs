@@ -107,7 +107,7 @@ pub fn assign(
             .find(|h| &h.name == host_name)
             .expect("the scheduler places on given hosts");
         let local = host.name == agent.host.name;
-        let in_use = |port: u16| local && port_in_use(port);
+        let in_use = |port: u16| local && crate::readiness::port_in_use(port);
         match agent
             .store
             .reserve_ports(host_name, requests, host.port_range, &in_use)
@@ -159,9 +159,4 @@ pub fn assign(
             }
         })
         .collect())
-}
-
-/// Something outside Khutulun listens on the port (only checkable for this host).
-pub fn port_in_use(port: u16) -> bool {
-    std::net::TcpListener::bind(("0.0.0.0", port)).is_err()
 }

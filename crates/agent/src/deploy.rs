@@ -149,7 +149,7 @@ async fn deploy_staged(
         .iter()
         .flat_map(|n| (0..n.count).map(move |i| (n.name.clone(), i)))
         .collect();
-    let hosts = crate::membership::live_hosts(agent, &[]);
+    let hosts = crate::hosts::live_hosts(agent, &[]);
     let assigned = assign(agent, &ns, &name, &graph, &wanted, &[], &hosts).map_err(|e| {
         // The previous revision was already stopped: say so in its record.
         if let Some(previous) = &previous {
@@ -335,7 +335,7 @@ fn preflight(
             Err(why) => {
                 // Another host may run it: placement sends the node there, and that host's
                 // agent checks its spec as it starts it.
-                let elsewhere = crate::membership::live_hosts(agent, &[])
+                let elsewhere = crate::hosts::live_hosts(agent, &[])
                     .iter()
                     .any(|h| h.delegates.iter().any(|d| d == kind.name()));
                 if !elsewhere {

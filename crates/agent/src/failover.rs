@@ -90,7 +90,7 @@ async fn watch_until_fenced(agent: &Agent, host: &str) -> Option<(Option<FileLoc
             (said_skipped, seen, first, renewed_while_watched) = (false, None, true, false);
             since = Instant::now();
         }
-        match crate::membership::host_state(agent, host) {
+        match crate::hosts::host_state(agent, host) {
             "dead" | "unreachable" => {}
             state => {
                 tracing::info!("host {host} is {state} again: no failover");
@@ -130,7 +130,7 @@ async fn watch_until_fenced(agent: &Agent, host: &str) -> Option<(Option<FileLoc
         }
         first = false;
         if let Some(LeaseState::Fenced { by, .. }) = record.as_ref().map(|r| &r.state) {
-            if by != &agent.host.name && crate::membership::host_state(agent, by) == "alive" {
+            if by != &agent.host.name && crate::hosts::host_state(agent, by) == "alive" {
                 tracing::info!("host {host} is being failed over by {by}");
                 return None;
             }

@@ -1,9 +1,10 @@
 //! The agent's side of membership: starts gossip, turns membership changes into events, and
-//! starts failover when SWIM declares a host dead. Also answers "which hosts can take work".
+//! starts failover when SWIM declares a host dead. What this agent knows of the other hosts
+//! is `hosts`.
 
 use crate::agent::Agent;
 use khutulun_cluster::{Cluster, ClusterConfig, MemberState, MembershipEvent, Timing};
-use khutulun_state::{EventKind, HostInfo};
+use khutulun_state::EventKind;
 use std::collections::HashMap;
 
 /// Joins (or forms) the cluster and spawns the task that follows membership changes.
@@ -95,45 +96,4 @@ fn advertise_addr(agent: &Agent, bound: std::net::SocketAddr) -> std::net::Socke
         Ok(ip) => std::net::SocketAddr::new(ip, bound.port()),
         Err(_) => bound,
     }
-}
-
-/// The membership state of a host as this agent sees it: gossip when the host takes part in
-/// it, else its alive.lock.
-pub fn host_state(agent: &Agent, name: &str) -> &'static str {
-    if name == agent.host.name {
-        return "alive";
-    }
-    if let Some(member) = agent.cluster.get().and_then(|c| c.member(name)) {
-        return match member.state {
-            MemberState::Alive => "alive",
-            MemberState::Suspect => "suspect",
-            MemberState::Dead => "dead",
-            MemberState::Left => "left",
-        };
-    }
-    if agent.store.host_is_alive(name).unwrap_or(false) {
-        // Its agent runs but gossip has not brought it here (yet).
-        "unreachable"
-    } else {
-        "dead"
-    }
-}
-
-/// Hosts that can take new instances: this one and every member gossip says is alive, less
-/// those being drained and `except`.
-pub fn live_hosts(agent: &Agent, except: &[&str]) -> Vec<HostInfo> {
-    let hosts = agent.store.hosts().unwrap_or_default();
-    hosts
-        .into_iter()
-        .filter(|h| !except.contains(&h.name.as_str()))
-        .filter(|h| {
-            h.name == agent.host.name
-                || agent
-                    .cluster
-                    .get()
-                    .and_then(|c| c.member(&h.name))
-                    .is_some_and(|m| m.state == MemberState::Alive)
-        })
-        .filter(|h| !matches!(agent.store.drain(&h.name), Ok(Some(_))))
-        .collect()
 }

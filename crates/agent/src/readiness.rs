@@ -4,6 +4,11 @@
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+/// Something outside Khutulun listens on the port (only checkable for this host).
+pub fn port_in_use(port: u16) -> bool {
+    std::net::TcpListener::bind(("0.0.0.0", port)).is_err()
+}
+
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_millis(25);
 

@@ -94,7 +94,7 @@ async fn relocate_service(
         .filter(|r| r.host != from)
         .map(|r| (r.node.clone(), r.index, r.host.clone()))
         .collect();
-    let hosts = crate::membership::live_hosts(agent, &[from]);
+    let hosts = crate::hosts::live_hosts(agent, &[from]);
     let assigned = match assign(agent, ns, svc, &graph, &wanted, &fixed, &hosts) {
         Ok(assigned) => assigned,
         Err(e) => {

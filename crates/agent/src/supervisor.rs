@@ -96,7 +96,7 @@ pub async fn start_workload(
         if let Some((endpoint, port)) = starting
             .iter()
             .flat_map(|r| r.ports.iter())
-            .find(|(_, port)| crate::assign::port_in_use(**port))
+            .find(|(_, port)| crate::readiness::port_in_use(**port))
         {
             return Err(format!(
                 "{instance} could not start: port {port} (endpoint {endpoint}), reserved for it, is in use by a program outside Khutulun (see `ss -ltnp`)"

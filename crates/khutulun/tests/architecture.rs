@@ -158,3 +158,179 @@ fn the_layer_rule_catches_a_flow_that_names_the_http_server() {
         ["deploy.rs names ApiError", "deploy.rs names crate::api"]
     );
 }
+
+/// The agent's modules by layer, from the bottom up (ARCHITECTURE.md, "The agent in
+/// layers"): 1 pure planning and parts without the agent, 2 this host, 3 flows, 4 serving.
+/// `agent` (the shared handle every layer holds, and the start-up above them all) and the
+/// tests' `testing` are outside the rule.
+const AGENT_LAYERS: &[(u8, &[&str])] = &[
+    (
+        1,
+        &[
+            "bus",
+            "compile",
+            "config",
+            "containers",
+            "crash",
+            "exec",
+            "flow_error",
+            "fscheck",
+            "instance_error",
+            "locks",
+            "names",
+            "package",
+            "placement",
+            "rate",
+            "readiness",
+            "restart",
+            "runtime",
+            "workload",
+        ],
+    ),
+    (
+        2,
+        &[
+            "adopt",
+            "commit",
+            "exposure",
+            "handlers",
+            "hosts",
+            "instance",
+            "lease",
+            "local",
+            "operations",
+            "peers",
+            "plugins",
+            "registry",
+            "supervisor",
+        ],
+    ),
+    (
+        3,
+        &[
+            "assign", "delete", "deploy", "drain", "failover", "relocate", "remote",
+        ],
+    ),
+    (4, &["api", "membership"]),
+];
+
+/// Edges that still point up, each for a reason ARCHITECTURE.md gives. Any other upward
+/// edge fails the test, and so does one listed here that is gone (the list only shrinks).
+const UPWARD_EDGES: &[(&str, &str)] = &[
+    // The adoption pass resumes the flows an earlier agent left under way.
+    ("adopt", "delete"),
+    ("adopt", "deploy"),
+    // A node's spec carries which of its endpoints are exposed: exposure's pure choice.
+    ("workload", "exposure"),
+];
+
+/// Every `crate::<module>` a module of the agent names, as (from, to) edges.
+fn agent_edges(src: &std::path::Path) -> BTreeSet<(String, String)> {
+    let mut edges = BTreeSet::new();
+    let mut stack = vec![src.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(src).unwrap();
+            let first = relative.components().next().unwrap().as_os_str();
+            let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices("crate::") {
+                let target: String = text[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !target.is_empty() && target != module {
+                    edges.insert((module.clone(), target));
+                }
+            }
+        }
+    }
+    edges
+}
+
+fn layer_of(module: &str) -> Option<u8> {
+    AGENT_LAYERS
+        .iter()
+        .find(|(_, modules)| modules.contains(&module))
+        .map(|(layer, _)| *layer)
+}
+
+/// Upward edges not on the list, listed edges that are gone, and modules in no layer.
+fn layer_problems(edges: &BTreeSet<(String, String)>, modules: &[String]) -> Vec<String> {
+    let outside = |m: &str| m == "agent" || m == "testing" || m == "lib";
+    let mut problems: Vec<String> = modules
+        .iter()
+        .filter(|m| !outside(m) && layer_of(m).is_none())
+        .map(|m| format!("module {m} is in no layer (add it to AGENT_LAYERS and ARCHITECTURE.md)"))
+        .collect();
+    for (from, to) in edges {
+        if outside(from) || outside(to) {
+            continue;
+        }
+        let (Some(low), Some(high)) = (layer_of(from), layer_of(to)) else {
+            continue;
+        };
+        if high > low && !UPWARD_EDGES.contains(&(from.as_str(), to.as_str())) {
+            problems.push(format!(
+                "{from} (layer {low}) uses {to} (layer {high}): a module uses only its own layer or below"
+            ));
+        }
+    }
+    for (from, to) in UPWARD_EDGES {
+        if !edges.contains(&(from.to_string(), to.to_string())) {
+            problems.push(format!(
+                "{from} no longer uses {to}: take it off UPWARD_EDGES and ARCHITECTURE.md"
+            ));
+        }
+    }
+    problems
+}
+
+fn agent_modules(src: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(src)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn modules_of_the_agent_use_only_their_own_layer_or_below() {
+    let src = common::repo_root().join("crates/agent/src");
+    let problems = layer_problems(&agent_edges(&src), &agent_modules(&src));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_layer_rule_catches_an_edge_that_points_up_and_a_module_in_no_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("names.rs"), "use crate::deploy::x;").unwrap();
+    std::fs::write(
+        dir.path().join("adopt.rs"),
+        "crate::deploy::y(); crate::delete::z();",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("workload.rs"), "crate::exposure::a();").unwrap();
+    std::fs::write(dir.path().join("newcomer.rs"), "").unwrap();
+    let problems = layer_problems(&agent_edges(dir.path()), &agent_modules(dir.path()));
+    assert_eq!(
+        problems,
+        [
+            "module newcomer is in no layer (add it to AGENT_LAYERS and ARCHITECTURE.md)",
+            "names (layer 1) uses deploy (layer 3): a module uses only its own layer or below",
+        ]
+    );
+}

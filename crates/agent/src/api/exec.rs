@@ -221,7 +221,7 @@ async fn relay(
     request: &ExecRequest,
     client: WebSocket,
 ) -> Result<(), String> {
-    let base = crate::remote::api_url(agent, &record.host)?;
+    let base = crate::peers::api_url(agent, &record.host)?;
     let url = format!(
         "{}/v1/namespaces/{}/services/{}/instances/{}/{}/exec",
         websocket_base(&base),

@@ -46,7 +46,7 @@ pub async fn list(State(agent): State<Agent>) -> Result<Json<Vec<HostView>>, Api
     let views = hosts
         .into_iter()
         .map(|host| {
-            let state = crate::membership::host_state(&agent, &host.name);
+            let state = crate::hosts::host_state(&agent, &host.name);
             let draining = drains.contains(&host.name);
             let (count, running) = counts.get(&host.name).copied().unwrap_or((0, 0));
             let name = host.name.clone();

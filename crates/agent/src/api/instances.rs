@@ -156,13 +156,13 @@ async fn forward_logs(
     index: u32,
     query: &LogQuery,
 ) -> Result<Response, ApiError> {
-    let base = crate::remote::api_url(agent, host).map_err(ApiError::internal)?;
+    let base = crate::peers::api_url(agent, host).map_err(ApiError::internal)?;
     let url = format!("{base}/v1/namespaces/{ns}/services/{name}/instances/{node}/{index}/logs");
     let mut params = vec![("follow", query.follow.to_string())];
     if let Some(stream) = &query.stream {
         params.push(("stream", stream.clone()));
     }
-    let response = crate::remote::authorize(agent, agent.http.get(&url))
+    let response = crate::peers::authorize(agent, agent.http.get(&url))
         .query(&params)
         .send()
         .await

@@ -446,9 +446,9 @@ pub async fn run_on(
     }
     let url = format!(
         "{}/v1/internal/operations",
-        crate::remote::api_url(agent, host)?
+        crate::peers::api_url(agent, host)?
     );
-    let response = crate::remote::authorize(agent, agent.http.post(&url))
+    let response = crate::peers::authorize(agent, agent.http.post(&url))
         .json(request)
         .send()
         .await
