@@ -120,13 +120,23 @@ pub fn assign(
             ),
             Err(e) => {
                 for (owner, host, _) in &granted {
-                    let _ = agent.store.release_instance_ports(
+                    // Left behind, it is released at the next agent start
+                    // (`commit::resync_ports`): no record owns it.
+                    if let Err(e) = agent.store.release_instance_ports(
                         host,
                         &owner.namespace,
                         &owner.service,
                         &owner.node,
                         owner.index,
-                    );
+                    ) {
+                        tracing::warn!(
+                            "cannot release the ports reserved for {}/{} {}/{}: {e}",
+                            owner.namespace,
+                            owner.service,
+                            owner.node,
+                            owner.index
+                        );
+                    }
                 }
                 return Err(AssignError {
                     placement: false,

@@ -255,13 +255,21 @@ async fn deploy_staged(
                 set_failed_now(agent, &ns, &name, &e.message());
             } else {
                 for a in &assigned {
-                    let _ = agent.store.release_instance_ports(
+                    // A reservation this cannot release is one no record owns: the next
+                    // agent start releases it (`commit::resync_ports`).
+                    if let Err(e) = agent.store.release_instance_ports(
                         &a.host.name,
                         &ns,
                         &name,
                         &a.node,
                         a.index,
-                    );
+                    ) {
+                        tracing::warn!(
+                            "{ns}/{name}: cannot release the ports of {}/{}: {e}",
+                            a.node,
+                            a.index
+                        );
+                    }
                 }
                 let previous_revision = previous.as_ref().map_or(0, |p| p.revision);
                 if let Err(cleanup) =

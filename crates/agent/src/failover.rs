@@ -242,13 +242,17 @@ async fn watch_until_fenced(agent: &Agent, host: &str) -> Option<(Option<FileLoc
 /// The host is fenced: move its instances and take over its flows.
 async fn fail_over(agent: &Agent, host: &str, lock: Option<FileLock>, reason: FenceReason) {
     let note_path = fence_note_path(agent, host);
-    let _ = khutulun_state::write_json(
+    // The note shows whoever reads the state who fails the host over, while it does;
+    // nothing depends on it, so a note that cannot be written loses only that.
+    if let Err(e) = khutulun_state::write_json(
         &note_path,
         &FenceNote {
             by: agent.host.name.clone(),
             since: chrono::Utc::now(),
         },
-    );
+    ) {
+        tracing::warn!("cannot note that this host fences host {host}: {e}");
+    }
     let lost = crate::relocate::all_instances(agent)
         .unwrap_or_default()
         .iter()

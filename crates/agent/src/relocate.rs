@@ -146,9 +146,18 @@ async fn relocate_service(
         let Some(old) = lost.iter().find(|r| r.node == a.node && r.index == a.index) else {
             continue;
         };
-        let _ = agent
+        // The lost host's reservation: left behind, it is released when that host's agent
+        // starts again (`commit::resync_ports`), and it blocks nothing elsewhere.
+        if let Err(e) = agent
             .store
-            .release_instance_ports(from, ns, svc, &a.node, a.index);
+            .release_instance_ports(from, ns, svc, &a.node, a.index)
+        {
+            tracing::warn!(
+                "{ns}/{svc}: cannot release the ports of {}/{} on host {from}: {e}",
+                a.node,
+                a.index
+            );
+        }
         let mut placement = vec![why.reason(from)];
         placement.extend(a.reasons.iter().cloned());
         let record = InstanceRecord {

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -124,8 +123,8 @@ pub struct PluginHost {
     /// Calls running now, at most [`CONCURRENT_CALLS`].
     running: Mutex<usize>,
     call_ended: Condvar,
-    /// Kept for its `Drop`: stops the epoch thread with the host.
-    _ticker: Ticker,
+    /// Advances the epoch while calls run; stops its thread with the host.
+    ticker: Ticker,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -174,7 +173,7 @@ impl PluginHost {
             plugins: Mutex::new(HashMap::new()),
             running: Mutex::new(0),
             call_ended: Condvar::new(),
-            _ticker: ticker,
+            ticker,
         })
     }
 
@@ -367,6 +366,7 @@ impl PluginHost {
         ) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, PluginError> {
         let _slot = self.slot();
+        let _ticking = self.ticker.busy();
         let started = Instant::now();
         let mut store = Store::new(&self.engine, CallState::new(api, self.limits));
         store.limiter(|state| &mut state.limiter);
@@ -530,33 +530,95 @@ fn deadline_ticks(timeout: Duration) -> u64 {
         .saturating_add(1)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] while a call runs, and sleeps while
+/// none does: an idle agent's plugin host wakes no one.
 struct Ticker {
-    stop: Option<mpsc::Sender<()>>,
+    shared: Arc<(Mutex<Ticking>, Condvar)>,
     thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Ticking {
+    /// Calls running now.
+    busy: usize,
+    /// Epochs advanced so far (for tests and the curious).
+    ticks: u64,
+    stop: bool,
 }
 
 impl Ticker {
     fn start(engine: Engine) -> std::io::Result<Ticker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("plugin-epoch".into())
-            .spawn(move || {
-                // Ends when the sender is dropped (or sends).
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    engine.increment_epoch();
-                }
-            })?;
+        let shared: Arc<(Mutex<Ticking>, Condvar)> = Arc::default();
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("plugin-epoch".into())
+                .spawn(move || tick_while_busy(&engine, &shared))?
+        };
         Ok(Ticker {
-            stop: Some(stop),
+            shared,
             thread: Some(thread),
         })
+    }
+
+    /// Ticks until the guard is dropped (and no other call runs).
+    fn busy(&self) -> Busy<'_> {
+        let (ticking, wake) = &*self.shared;
+        lock(ticking).busy += 1;
+        wake.notify_all();
+        Busy(self)
+    }
+
+    #[cfg(test)]
+    fn ticks(&self) -> u64 {
+        lock(&self.shared.0).ticks
+    }
+}
+
+/// The epoch thread: asleep on the condition variable while no call runs; while calls run,
+/// one tick per [`EPOCH_TICK`] (a wake-up for another reason does not tick early).
+fn tick_while_busy(engine: &Engine, shared: &(Mutex<Ticking>, Condvar)) {
+    let (ticking, wake) = shared;
+    let mut state = lock(ticking);
+    let mut next_tick: Option<Instant> = None;
+    loop {
+        if state.stop {
+            return;
+        }
+        if state.busy == 0 {
+            next_tick = None;
+            state = wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        }
+        let now = Instant::now();
+        let due = *next_tick.get_or_insert(now + EPOCH_TICK);
+        if now >= due {
+            engine.increment_epoch();
+            state.ticks += 1;
+            next_tick = Some(due + EPOCH_TICK);
+            continue;
+        }
+        state = wake
+            .wait_timeout(state, due - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// A running call, for the ticker.
+struct Busy<'a>(&'a Ticker);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.shared.0).busy -= 1;
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        drop(self.stop.take());
+        let (ticking, wake) = &*self.shared;
+        lock(ticking).stop = true;
+        wake.notify_all();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -656,6 +718,26 @@ mod tests {
         send_sync::<PluginHost>();
         send_sync::<Plugin>();
         send_sync::<PluginError>();
+    }
+
+    /// No call, no tick: the epoch thread sleeps. A call makes it tick until it ends.
+    #[test]
+    fn the_epoch_advances_only_while_a_call_runs() {
+        let ticker = Ticker::start(Engine::default()).unwrap();
+        std::thread::sleep(EPOCH_TICK * 5);
+        assert_eq!(ticker.ticks(), 0, "ticked with no call running");
+        let call = ticker.busy();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ticker.ticks() < 3 {
+            assert!(Instant::now() < deadline, "no tick while a call ran");
+            std::thread::sleep(EPOCH_TICK);
+        }
+        drop(call);
+        // A tick already due may still land; after it, nothing more.
+        std::thread::sleep(EPOCH_TICK * 2);
+        let after = ticker.ticks();
+        std::thread::sleep(EPOCH_TICK * 5);
+        assert_eq!(ticker.ticks(), after, "ticked after the call ended");
     }
 
     #[test]

@@ -129,6 +129,21 @@ impl From<crate::instance_error::InstanceError> for ApiError {
     }
 }
 
+/// The one place an operation that could not be run becomes an HTTP status.
+impl From<crate::operations::OperationError> for ApiError {
+    fn from(error: crate::operations::OperationError) -> ApiError {
+        use crate::operations::OperationError as E;
+        let message = error.to_string();
+        match error {
+            E::NotFound(_) => ApiError::not_found(message),
+            E::NoSuchOperation(_) => ApiError::unprocessable(code::NO_SUCH_OPERATION, message),
+            E::NotHere(_) => ApiError::conflict(code::NOT_HERE, message),
+            E::State(_) => ApiError::internal(message),
+            E::CannotRun(_) => ApiError::unprocessable(code::CANNOT_RUN, message),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -194,6 +209,40 @@ mod tests {
                 },
                 StatusCode::BAD_GATEWAY,
                 code::INTERNAL,
+            ),
+        ];
+        for (error, status, code) in cases {
+            let api = ApiError::from(error);
+            assert_eq!((api.status, api.code), (status, code), "{}", api.message);
+        }
+    }
+
+    /// An operation that cannot run says why in a status the user can act on; a state
+    /// that cannot be read is not "no such operation".
+    #[test]
+    fn operation_errors_map_to_statuses_and_codes() {
+        use crate::operations::OperationError as E;
+        let cases = [
+            (
+                E::NotFound("x".into()),
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+            ),
+            (
+                E::NoSuchOperation("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::NO_SUCH_OPERATION,
+            ),
+            (E::NotHere("x".into()), StatusCode::CONFLICT, code::NOT_HERE),
+            (
+                E::State("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+            ),
+            (
+                E::CannotRun("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code::CANNOT_RUN,
             ),
         ];
         for (error, status, code) in cases {

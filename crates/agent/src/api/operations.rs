@@ -2,7 +2,7 @@
 //! on the instance's host and streams its output (`khutulun run`); the internal twin runs
 //! one on this host for another agent.
 
-use super::error::{code, ApiError};
+use super::error::ApiError;
 use crate::agent::Agent;
 use crate::names::{check_name, instance_ref};
 use crate::operations::protocol::{OperationMessage, OperationRequest};
@@ -50,8 +50,7 @@ pub async fn run(
             "service \"{ns}/{name}\" has no instance {node}/{index}; `khutulun instances {name}` lists them"
         )));
     }
-    let resolved = crate::operations::resolve(&agent, &request, true)
-        .map_err(|message| ApiError::unprocessable(code::NO_SUCH_OPERATION, message))?;
+    let resolved = crate::operations::resolve(&agent, &request, true)?;
     let host = resolved.record.host.clone();
     let messages = crate::operations::spawn_streaming(&agent, host, request);
     Ok(ndjson(messages))

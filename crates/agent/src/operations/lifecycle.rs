@@ -128,7 +128,7 @@ pub async fn run_phase(
         let failed = match super::run_on(agent, &host, &request, None).await {
             Ok(end) if end.code == 0 => None,
             Ok(end) => Some(end.failure()),
-            Err(message) => Some(message),
+            Err(error) => Some(error.to_string()),
         };
         if let Some(why) = failed {
             return Err(format!("operation {} failed: {why}", step.operation));

@@ -3,6 +3,7 @@
 //! back onto attributes. Used by the lifecycle (`lifecycle`), by `khutulun run` (the API)
 //! and by policy triggers and notifications (`crate::handlers`).
 
+mod error;
 pub mod lifecycle;
 pub mod protocol;
 pub mod script;
@@ -10,6 +11,7 @@ pub mod script;
 use crate::agent::Agent;
 use crate::instance::{identity, load_current, paths_for};
 use crate::runtime::InstanceAttributes;
+pub use error::OperationError;
 use khutulun_graph::{EvalContext, Implementation, Operation, ServiceGraph};
 use khutulun_state::{EventKind, InstanceRecord};
 use protocol::{OperationMessage, OperationRequest};
@@ -58,28 +60,32 @@ pub fn resolve(
     agent: &Agent,
     request: &OperationRequest,
     any_host: bool,
-) -> Result<Resolved, String> {
+) -> Result<Resolved, OperationError> {
+    use OperationError::{NoSuchOperation, NotFound};
     let instance = &request.instance;
     let (ns, svc) = (&instance.namespace, &instance.service);
-    let (service, graph) = load_current(agent, ns, svc)?;
-    let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+    let (service, graph) = load_current(agent, ns, svc).map_err(NotFound)?;
+    let instances = agent
+        .store
+        .instances(ns, svc)
+        .map_err(|e| OperationError::State(e.to_string()))?;
     let record = instances
         .iter()
         .find(|r| r.node == instance.node && r.index == instance.index)
         .cloned()
         .ok_or_else(|| {
-            format!(
+            NotFound(format!(
                 "service {ns}/{svc} has no instance {}/{}",
                 instance.node, instance.index
-            )
+            ))
         })?;
     if !any_host && record.host != agent.host.name {
-        return Err(format!(
+        return Err(OperationError::NotHere(format!(
             "{instance} is on host {}, not on {}",
             record.host, agent.host.name
-        ));
+        )));
     }
-    let (interface, name) = split_name(&request.operation)?;
+    let (interface, name) = split_name(&request.operation).map_err(NoSuchOperation)?;
     let (operation, owner) = match &request.relationship {
         Some(ends) => {
             let relationship = graph
@@ -87,10 +93,10 @@ pub fn resolve(
                 .iter()
                 .find(|r| r.source == ends.source && r.requirement == ends.requirement)
                 .ok_or_else(|| {
-                    format!(
+                    NoSuchOperation(format!(
                         "node \"{}\" has no requirement \"{}\"",
                         ends.source, ends.requirement
-                    )
+                    ))
                 })?;
             (
                 relationship.operation(interface, name).cloned(),
@@ -101,9 +107,12 @@ pub fn resolve(
             )
         }
         None => {
-            let node = graph
-                .node(&instance.node)
-                .ok_or_else(|| format!("service {ns}/{svc} has no node \"{}\"", instance.node))?;
+            let node = graph.node(&instance.node).ok_or_else(|| {
+                NotFound(format!(
+                    "service {ns}/{svc} has no node \"{}\"",
+                    instance.node
+                ))
+            })?;
             let known: Vec<String> = node
                 .interfaces
                 .iter()
@@ -125,21 +134,25 @@ pub fn resolve(
                 } else {
                     format!("its operations are: {}", known.join(", "))
                 };
-                return Err(format!(
+                return Err(NoSuchOperation(format!(
                     "node \"{}\" has no operation \"{}\"; {known}",
                     instance.node, request.operation
-                ));
+                )));
             }
             (operation, format!("node \"{}\"", instance.node))
         }
     };
-    let operation =
-        operation.ok_or_else(|| format!("{owner} has no operation \"{}\"", request.operation))?;
+    let operation = operation.ok_or_else(|| {
+        NoSuchOperation(format!(
+            "{owner} has no operation \"{}\"",
+            request.operation
+        ))
+    })?;
     let implementation = operation.implementation.clone().ok_or_else(|| {
-        format!(
+        NoSuchOperation(format!(
             "operation \"{}\" of {owner} has no implementation to run",
             request.operation
-        )
+        ))
     })?;
     let package = agent
         .store
@@ -164,7 +177,7 @@ pub async fn run_here(
     agent: &Agent,
     request: &OperationRequest,
     sink: Option<&UnboundedSender<OperationMessage>>,
-) -> Result<OperationEnd, String> {
+) -> Result<OperationEnd, OperationError> {
     let result = run_resolved(agent, request, sink).await;
     let instance = request.instance.clone();
     match &result {
@@ -182,10 +195,10 @@ pub async fn run_here(
             code: Some(end.code),
             cause: request.cause.clone(),
         }),
-        Err(message) => agent.emit(EventKind::OperationFailed {
+        Err(error) => agent.emit(EventKind::OperationFailed {
             instance,
             operation: request.operation.clone(),
-            message: message.clone(),
+            message: error.to_string(),
             code: None,
             cause: request.cause.clone(),
         }),
@@ -197,11 +210,12 @@ async fn run_resolved(
     agent: &Agent,
     request: &OperationRequest,
     sink: Option<&UnboundedSender<OperationMessage>>,
-) -> Result<OperationEnd, String> {
+) -> Result<OperationEnd, OperationError> {
+    use OperationError::CannotRun;
     let resolved = resolve(agent, request, false)?;
     let instance = &request.instance;
     let (ns, svc) = (&instance.namespace, &instance.service);
-    let inputs = input_values(&resolved, request)?;
+    let inputs = input_values(&resolved, request).map_err(CannotRun)?;
     let paths = paths_for(
         agent,
         ns,
@@ -212,10 +226,13 @@ async fn run_resolved(
     );
     let primary = &resolved.implementation.primary;
     if crate::plugins::is_plugin(primary) {
-        return run_plugin(agent, request, &resolved, inputs).await;
+        return run_plugin(agent, request, &resolved, inputs)
+            .await
+            .map_err(CannotRun);
     }
     let file = artifact_path(&resolved.package, &primary.file);
-    let mut environment = environment(agent, &resolved, request, &paths.instance_dir)?;
+    let mut environment =
+        environment(agent, &resolved, request, &paths.instance_dir).map_err(CannotRun)?;
     for (name, value) in &inputs {
         environment.insert(name.clone(), crate::workload::text(value));
     }
@@ -237,7 +254,7 @@ async fn run_resolved(
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_TIMEOUT),
     };
-    let end = script::run(&script, sink).await?;
+    let end = script::run(&script, sink).await.map_err(CannotRun)?;
     if end.code == 0 {
         map_outputs(agent, request, &resolved.operation, &end.outputs);
     }
@@ -440,30 +457,37 @@ pub async fn run_on(
     host: &str,
     request: &OperationRequest,
     sink: Option<&UnboundedSender<OperationMessage>>,
-) -> Result<OperationEnd, String> {
+) -> Result<OperationEnd, OperationError> {
+    use OperationError::CannotRun;
     if host == agent.host.name {
         return run_here(agent, request, sink).await;
     }
     let url = format!(
         "{}/v1/internal/operations",
-        crate::peers::api_url(agent, host)?
+        crate::peers::api_url(agent, host).map_err(CannotRun)?
     );
     let response = crate::peers::authorize(agent, agent.http.post(&url))
         .json(request)
         .send()
         .await
-        .map_err(|e| format!("cannot reach the agent of host {host} at {url}: {e}"))?;
+        .map_err(|e| {
+            CannotRun(format!(
+                "cannot reach the agent of host {host} at {url}: {e}"
+            ))
+        })?;
     if !response.status().is_success() {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or_default();
-        return Err(body["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("the agent of host {host} answered {status}")));
+        return Err(CannotRun(
+            body["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("the agent of host {host} answered {status}")),
+        ));
     }
     relay_stream(response, sink)
         .await
-        .map_err(|e| format!("on host {host}: {e}"))
+        .map_err(|e| CannotRun(format!("on host {host}: {e}")))
 }
 
 /// Reads a stream of operation messages (one JSON object per line), forwarding output.
@@ -523,7 +547,9 @@ pub fn spawn_streaming(
                 code: end.code,
                 outputs: end.outputs,
             },
-            Err(message) => OperationMessage::Failed { message },
+            Err(error) => OperationMessage::Failed {
+                message: error.to_string(),
+            },
         };
         let _ = sender.send(last);
     });
