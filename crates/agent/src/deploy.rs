@@ -355,6 +355,17 @@ fn preflight(
                 continue;
             }
         };
+        let needing_ports = workload::endpoints_needing_ports(graph, node);
+        if !delegate.capabilities().binds_host_ports && !needing_ports.is_empty() {
+            let endpoints: Vec<&str> = needing_ports.iter().map(|(e, _)| e.as_str()).collect();
+            problems.push(format!(
+                "node \"{}\": the {} delegate serves no host ports, so its endpoint(s) {} can never be reached; drop the port (and what connects to it) or run the node with a delegate that serves ports",
+                node.name,
+                kind.name(),
+                endpoints.join(", ")
+            ));
+            continue;
+        }
         let paths = paths_for(agent, &input.namespace, &input.name, &node.name, 0, package);
         match workload::build(graph, node, 0, &[], &paths, &BTreeMap::new()) {
             Ok(Some(w)) => {

@@ -173,3 +173,28 @@ fn a_workload_that_crashes_is_restarted_by_its_policy() {
     });
     assert_eq!(fake.journal()[2], started("app-0"));
 }
+
+#[test]
+fn an_endpoint_on_a_delegate_that_serves_no_ports_is_refused_before_anything_changes() {
+    let fake = FakeDelegate::with_capabilities(khutulun_delegates::Capabilities {
+        binds_host_ports: false,
+        ..khutulun_delegates::ProcessDelegate::CAPABILITIES
+    });
+    let agent = TestAgent::start(&fake);
+    let message = match agent.deploy("shop", &shop("[ app ]")) {
+        Err(crate::flow_error::FlowError::CannotRun { message, .. }) => message,
+        other => panic!("not refused as cannot run: {other:?}"),
+    };
+    assert!(
+        message.contains("node \"db\": the process delegate serves no host ports")
+            && message.contains("endpoint"),
+        "{message}"
+    );
+    assert!(agent
+        .agent
+        .store
+        .service(super::NS, "shop")
+        .unwrap()
+        .is_none());
+    assert!(fake.journal().is_empty());
+}
