@@ -110,7 +110,7 @@ async fn adopt_service(
             if rec.state == InstanceStatus::Pending && status == ServiceStatus::Deployed {
                 // Left pending here when a failover found no other host for it.
                 let instance = instance_ref(ns, svc, &node.name, rec.index);
-                if let Err(e) = crate::local::start_here(agent, &instance).await {
+                if let Err(e) = crate::local::start_here(agent, &instance, None).await {
                     tracing::warn!("{e}");
                 }
                 continue;

@@ -62,6 +62,8 @@ pub struct Inner {
     plugin_host: OnceLock<Result<Arc<khutulun_plugins::PluginHost>, String>>,
     /// The delegates this host can run, or why each cannot (said when a node needs it).
     delegates: Delegates,
+    /// Parsed graphs of committed revisions (`instance::load_current`).
+    pub graphs: crate::instance::GraphCache,
 }
 
 impl Deref for Agent {
@@ -173,6 +175,7 @@ impl Agent {
             )),
             plugin_host: OnceLock::new(),
             delegates,
+            graphs: Default::default(),
         })))
     }
 

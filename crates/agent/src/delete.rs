@@ -84,21 +84,56 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str, remove: 
     let Ok(instances) = agent.store.instances(ns, svc) else {
         return;
     };
-    let order: Vec<String> = match load_current(agent, ns, svc) {
-        Ok((_, graph)) => khutulun_graph::stop_order(&graph)
-            .unwrap_or_else(|_| graph.nodes.iter().rev().map(|n| n.name.clone()).collect()),
-        Err(_) => instances.iter().map(|i| i.node.clone()).collect(),
-    };
-    for node in order {
-        let stops = instances.iter().filter(|i| i.node == node).map(|record| {
-            let instance = instance_ref(ns, svc, &record.node, record.index);
-            let host = record.host.clone();
-            async move {
-                if let Err(e) = stop_on(agent, &host, &instance, remove).await {
-                    tracing::warn!("{e}");
+    // Each node stops once every node that requires it has stopped; independent nodes stop
+    // at the same time. Without a graph, all at once.
+    let (order, waits_for) = match load_current(agent, ns, svc) {
+        Ok((_, graph)) => match khutulun_graph::stop_order(&graph) {
+            Ok(order) => {
+                let mut dependants = crate::waves::WaitsFor::new();
+                for node in &order {
+                    for target in graph.dependencies_of(node) {
+                        dependants.entry(target).or_default().push(node.clone());
+                    }
                 }
+                (order, dependants)
             }
-        });
-        futures_util::future::join_all(stops).await;
-    }
+            Err(_) => (
+                graph.nodes.iter().rev().map(|n| n.name.clone()).collect(),
+                Default::default(),
+            ),
+        },
+        Err(_) => {
+            let mut nodes: Vec<String> = instances.iter().map(|i| i.node.clone()).collect();
+            nodes.dedup();
+            (nodes, Default::default())
+        }
+    };
+    let instances = &instances;
+    crate::waves::each_when_ready::<String, _>(
+        &order,
+        &waits_for,
+        || false,
+        |batch| {
+            batch
+                .iter()
+                .map(|node| {
+                    let node = node.to_string();
+                    async move {
+                        let stops = instances.iter().filter(|i| i.node == node).map(|record| {
+                            let instance = instance_ref(ns, svc, &record.node, record.index);
+                            let host = record.host.clone();
+                            async move {
+                                if let Err(e) = stop_on(agent, &host, &instance, remove).await {
+                                    tracing::warn!("{e}");
+                                }
+                            }
+                        });
+                        futures_util::future::join_all(stops).await;
+                        (node, Ok(()))
+                    }
+                })
+                .collect()
+        },
+    )
+    .await;
 }

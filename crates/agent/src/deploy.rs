@@ -17,6 +17,7 @@ use khutulun_state::{EventKind, InstanceRecord, InstanceStatus, ServiceRecord, S
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// What a deploy is given. The API checked `namespace` and `name` (`check_name`) before it
 /// received the package.
@@ -438,9 +439,10 @@ enum Started {
     Failed(u64, String),
 }
 
-/// Starts every instance of the current revision where it is placed, in dependency order;
-/// the instances of one node start at the same time. Between nodes it gives way to a newer
-/// flow.
+/// Starts every instance of the current revision where it is placed: each node as soon as
+/// the nodes it requires run, the instances of one node at the same time. One read of the
+/// records serves every node that became ready together. Once a newer flow asks, it
+/// launches nothing more and lets what runs finish.
 async fn start_all(agent: &Agent, ns: &str, svc: &str, cancel: &Cancel) -> Started {
     let (record, graph) = match load_current(agent, ns, svc) {
         Ok(current) => current,
@@ -451,32 +453,69 @@ async fn start_all(agent: &Agent, ns: &str, svc: &str, cancel: &Cancel) -> Start
         Ok(order) => order,
         Err(e) => return Started::Failed(revision, e.to_string()),
     };
-    for node_name in order {
-        if cancel.is_cancelled() {
-            return Started::Superseded;
-        }
-        let records = match agent.store.instances(ns, svc) {
-            Ok(records) => records,
-            Err(e) => return Started::Failed(revision, e.to_string()),
-        };
-        let starts = records
-            .iter()
-            .filter(|r| r.node == node_name && r.state != InstanceStatus::Running)
-            .map(|r| {
-                let instance = instance_ref(ns, svc, &r.node, r.index);
-                let host = r.host.clone();
-                async move { start_on(agent, &host, &instance).await }
-            });
-        let failures: Vec<String> = futures_util::future::join_all(starts)
-            .await
-            .into_iter()
-            .filter_map(|started| started.err().map(|e| e.to_string()))
-            .collect();
-        if !failures.is_empty() {
-            return Started::Failed(revision, failures.join("; "));
-        }
+    let waits_for: crate::waves::WaitsFor = order
+        .iter()
+        .map(|node| (node.clone(), graph.dependencies_of(node)))
+        .collect();
+    let ran = crate::waves::each_when_ready(
+        &order,
+        &waits_for,
+        || cancel.is_cancelled(),
+        |batch| {
+            let records = agent
+                .store
+                .instances(ns, svc)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            batch
+                .iter()
+                .map(|node| start_node(agent, ns, svc, node.to_string(), records.clone()))
+                .collect()
+        },
+    )
+    .await;
+    if !ran.failures.is_empty() {
+        Started::Failed(revision, ran.failures.join("; "))
+    } else if !ran.all_launched {
+        Started::Superseded
+    } else {
+        Started::All(revision)
     }
-    Started::All(revision)
+}
+
+/// Starts the instances of one node that do not run yet, all at once, from the records
+/// read for its batch.
+async fn start_node(
+    agent: &Agent,
+    ns: &str,
+    svc: &str,
+    node: String,
+    records: Result<Arc<Vec<InstanceRecord>>, String>,
+) -> (String, Result<(), Vec<String>>) {
+    let records = match records {
+        Ok(records) => records,
+        Err(e) => return (node, Err(vec![e])),
+    };
+    let starts = records
+        .iter()
+        .filter(|r| r.node == node && r.state != InstanceStatus::Running)
+        .map(|r| {
+            let instance = instance_ref(ns, svc, &r.node, r.index);
+            let host = r.host.clone();
+            let records = records.clone();
+            async move { start_on(agent, &host, &instance, Some(&records)).await }
+        });
+    let failures: Vec<String> = futures_util::future::join_all(starts)
+        .await
+        .into_iter()
+        .filter_map(|started| started.err().map(|e| e.to_string()))
+        .collect();
+    let result = if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures)
+    };
+    (node, result)
 }
 
 /// Marks the service failed with `message`, under the lock the caller holds; the write's

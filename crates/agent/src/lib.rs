@@ -43,6 +43,7 @@ mod runtime;
 mod supervisor;
 #[cfg(test)]
 mod testing;
+mod waves;
 mod workload;
 
 pub use agent::{run, Agent};

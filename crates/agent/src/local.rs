@@ -8,14 +8,19 @@ use crate::operations::lifecycle::{self, Phase};
 use crate::supervisor::{self, start_workload};
 use crate::workload::{self, DelegateKind};
 use khutulun_delegates::Running;
-use khutulun_state::{EventKind, InstanceRef, InstanceStatus};
+use khutulun_state::{EventKind, InstanceRecord, InstanceRef, InstanceStatus};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Starts one instance of this host and waits until it runs. One that is already
-/// supervised here is left alone.
-pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), InstanceError> {
+/// supervised here is left alone. `known`: the service's records as the caller just read
+/// them (a flow starting many instances reads them once), else they are read here.
+pub async fn start_here(
+    agent: &Agent,
+    instance: &InstanceRef,
+    known: Option<&[InstanceRecord]>,
+) -> Result<(), InstanceError> {
     let (ns, svc) = (&instance.namespace, &instance.service);
     let (record, graph) = load_current(agent, ns, svc).map_err(InstanceError::NotFound)?;
     let node = graph.node(&instance.node).ok_or_else(|| {
@@ -24,10 +29,17 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Ins
             instance.node
         ))
     })?;
-    let instances = agent
-        .store
-        .instances(ns, svc)
-        .map_err(InstanceError::state)?;
+    let read;
+    let instances = match known {
+        Some(known) => known,
+        None => {
+            read = agent
+                .store
+                .instances(ns, svc)
+                .map_err(InstanceError::state)?;
+            &read[..]
+        }
+    };
     let epoch = match instances
         .iter()
         .find(|r| r.node == instance.node && r.index == instance.index)
@@ -78,7 +90,7 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Ins
     }
     agent.hold_epoch(instance, epoch);
     if let Err(message) =
-        lifecycle::run_phase(agent, instance, &graph, &instances, Phase::BeforeStart).await
+        lifecycle::run_phase(agent, instance, &graph, instances, Phase::BeforeStart).await
     {
         return Err(fail(agent, instance, message));
     }
@@ -88,7 +100,7 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Ins
         .revision_package(ns, svc, record.revision);
     let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
     let identity = identity(agent, ns, svc, &node.name, instance.index);
-    let built = workload::build(&graph, node, instance.index, &instances, &paths, &identity)
+    let built = workload::build(&graph, node, instance.index, instances, &paths, &identity)
         .map_err(|message| fail(agent, instance, message))?;
     let delegate = match (&built, agent.delegate_for(DelegateKind::of(&graph, node))) {
         (Some(_), Err(why)) => Err(why),
@@ -109,23 +121,11 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Ins
             }
             // The workload runs (and is supervised); a failing start operation fails the
             // instance, and the deploy's rollback stops the workload.
-            let instances = agent
-                .store
-                .instances(ns, svc)
-                .map_err(InstanceError::state)?;
-            lifecycle::run_phase(agent, instance, &graph, &instances, Phase::AfterStart)
-                .await
-                .map_err(|message| fail(agent, instance, message))
+            after_start(agent, instance, &graph).await
         }
         _ => {
             // Nothing for a delegate to run: the start operation is the start.
-            let instances = agent
-                .store
-                .instances(ns, svc)
-                .map_err(InstanceError::state)?;
-            lifecycle::run_phase(agent, instance, &graph, &instances, Phase::AfterStart)
-                .await
-                .map_err(|message| fail(agent, instance, message))?;
+            after_start(agent, instance, &graph).await?;
             agent.update_instance(instance, |r| r.state = InstanceStatus::Running);
             agent.emit(EventKind::InstanceRunning {
                 instance: instance.clone(),
@@ -134,6 +134,25 @@ pub async fn start_here(agent: &Agent, instance: &InstanceRef) -> Result<(), Ins
             Ok(())
         }
     }
+}
+
+/// The start operation, once the workload runs: with the records as they are now (its own
+/// pid and state among them), read only when there is an operation to run.
+async fn after_start(
+    agent: &Agent,
+    instance: &InstanceRef,
+    graph: &khutulun_graph::ServiceGraph,
+) -> Result<(), InstanceError> {
+    if lifecycle::steps(graph, &instance.node, instance.index, Phase::AfterStart).is_empty() {
+        return Ok(());
+    }
+    let instances = agent
+        .store
+        .instances(&instance.namespace, &instance.service)
+        .map_err(InstanceError::state)?;
+    lifecycle::run_phase(agent, instance, graph, &instances, Phase::AfterStart)
+        .await
+        .map_err(|message| fail(agent, instance, message))
 }
 
 /// Marks the instance failed with `message`, announces it, and gives the failure back.
@@ -152,7 +171,7 @@ fn fail(agent: &Agent, instance: &InstanceRef, message: String) -> InstanceError
 /// Stops one instance of this host, dependants' order being the caller's business. With
 /// `remove`, also removes what it leaves behind: a directory that is not kept, its data.
 pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
-    let lifecycle_graph = lifecycle_context(agent, instance);
+    let lifecycle_graph = lifecycle_context(agent, instance, remove);
     if let Some((graph, instances)) = &lifecycle_graph {
         let running = instances.iter().any(|r| {
             r.node == instance.node
@@ -230,17 +249,23 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
     }
 }
 
-/// The graph and records lifecycle operations need, when the instance is this host's and
-/// its service still has a current revision.
+/// The graph and records lifecycle operations need, when the instance has a stop (or, with
+/// `remove`, a delete) operation, is this host's, and its service still has a current
+/// revision. The records are read only then: a mass stop reads no record twice.
 fn lifecycle_context(
     agent: &Agent,
     instance: &InstanceRef,
+    remove: bool,
 ) -> Option<(
-    khutulun_graph::ServiceGraph,
+    std::sync::Arc<khutulun_graph::ServiceGraph>,
     Vec<khutulun_state::InstanceRecord>,
 )> {
     let (ns, svc) = (&instance.namespace, &instance.service);
     let (_, graph) = load_current(agent, ns, svc).ok()?;
+    let has = |phase| !lifecycle::steps(&graph, &instance.node, instance.index, phase).is_empty();
+    if !(has(Phase::BeforeStop) || remove && has(Phase::Removed)) {
+        return None;
+    }
     let instances = agent.store.instances(ns, svc).ok()?;
     instances
         .iter()

@@ -204,7 +204,7 @@ async fn relocate_service(
         let starts = assigned.iter().filter(|a| &a.node == node).map(|a| {
             let instance = instance_ref(ns, svc, &a.node, a.index);
             let host = a.host.name.clone();
-            async move { start_on(agent, &host, &instance).await }
+            async move { start_on(agent, &host, &instance, None).await }
         });
         for result in futures_util::future::join_all(starts).await {
             if let Err(e) = result {
@@ -247,7 +247,7 @@ async fn relocate_service(
                 problems.push(e);
                 continue;
             }
-            if let Err(e) = start_on(agent, &record.host, &instance).await {
+            if let Err(e) = start_on(agent, &record.host, &instance, None).await {
                 problems.push(e);
             }
         }

@@ -50,13 +50,15 @@ impl InstanceCommand {
 }
 
 /// Starts an instance on `host` and waits until it runs.
+/// `known`: the service's records as the caller read them, used when the host is this one.
 pub async fn start_on(
     agent: &Agent,
     host: &str,
     instance: &InstanceRef,
+    known: Option<&[khutulun_state::InstanceRecord]>,
 ) -> Result<(), InstanceError> {
     if host == agent.host.name {
-        return local::start_here(agent, instance).await;
+        return local::start_here(agent, instance, known).await;
     }
     call(
         agent,

@@ -184,6 +184,7 @@ const AGENT_LAYERS: &[(u8, &[&str])] = &[
             "readiness",
             "restart",
             "runtime",
+            "waves",
             "workload",
         ],
     ),

@@ -13,7 +13,7 @@ pub async fn start(
     State(agent): State<Agent>,
     JsonBody(command): JsonBody<InstanceCommand>,
 ) -> Result<StatusCode, ApiError> {
-    crate::local::start_here(&agent, &command.instance()).await?;
+    crate::local::start_here(&agent, &command.instance(), None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

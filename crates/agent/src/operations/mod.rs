@@ -45,7 +45,7 @@ impl OperationEnd {
 
 /// An operation found in the graph, with what running it needs.
 pub struct Resolved {
-    pub graph: ServiceGraph,
+    pub graph: std::sync::Arc<ServiceGraph>,
     pub package: PathBuf,
     pub operation: Operation,
     pub implementation: Implementation,
@@ -293,7 +293,7 @@ async fn run_plugin(
         agent: agent.clone(),
         namespace: instance.namespace.to_string(),
         service: instance.service.to_string(),
-        graph: std::sync::Arc::new(resolved.graph.clone()),
+        graph: resolved.graph.clone(),
         operation: request.operation.clone(),
     });
     let host = agent.plugin_host()?;

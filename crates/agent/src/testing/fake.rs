@@ -8,7 +8,7 @@
 
 use khutulun_delegates::{Capabilities, Delegate, DelegateError, Exit, Running, WorkloadSpec};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -34,6 +34,8 @@ struct Table {
     next: u32,
     workloads: BTreeMap<u32, Workload>,
     journal: Vec<Step>,
+    /// Instances that do not listen on their port until the test releases them.
+    held: BTreeSet<String>,
 }
 
 struct Workload {
@@ -41,6 +43,8 @@ struct Workload {
     ended: watch::Sender<Option<Exit>>,
     /// Held while it runs: what readiness connects to.
     listener: Option<std::net::TcpListener>,
+    /// The port it listens on once released (held instances).
+    pending_port: Option<String>,
 }
 
 impl FakeDelegate {
@@ -71,6 +75,29 @@ impl FakeDelegate {
             .collect();
         running.sort();
         running
+    }
+
+    /// `instance` will start without listening on its port: not ready until `release`.
+    pub fn hold(&self, instance: &str) {
+        self.table().held.insert(instance.to_owned());
+    }
+
+    /// Lets a held `instance` listen on its port (it becomes ready).
+    pub fn release(&self, instance: &str) {
+        let mut table = self.table();
+        table.held.remove(instance);
+        for workload in table
+            .workloads
+            .values_mut()
+            .filter(|w| w.instance == instance)
+        {
+            if let Some(port) = workload.pending_port.take() {
+                workload.listener = Some(
+                    std::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+                        .expect("the held port is free"),
+                );
+            }
+        }
     }
 
     /// Ends `instance` ("node-index") as a crash would: exit code 1.
@@ -137,14 +164,16 @@ impl Delegate for FakeDelegate {
                 "{instance} fails, as asked"
             )));
         }
-        let listener = match process.environment.get("PORT") {
-            Some(port) => Some(
+        let mut table = self.table();
+        let port = process.environment.get("PORT").cloned();
+        let held = table.held.contains(&instance);
+        let listener = match &port {
+            Some(port) if !held => Some(
                 std::net::TcpListener::bind(format!("127.0.0.1:{port}"))
                     .map_err(|e| DelegateError::io(format!("listen on {port}"), e))?,
             ),
-            None => None,
+            _ => None,
         };
-        let mut table = self.table();
         table.next += 1;
         let pid = FIRST_PID + table.next;
         table.workloads.insert(
@@ -153,6 +182,7 @@ impl Delegate for FakeDelegate {
                 instance: instance.clone(),
                 ended: watch::channel(None).0,
                 listener,
+                pending_port: port.filter(|_| held),
             },
         );
         table.journal.push(Step::Started(instance));

@@ -198,3 +198,57 @@ fn an_endpoint_on_a_delegate_that_serves_no_ports_is_refused_before_anything_cha
         .is_none());
     assert!(fake.journal().is_empty());
 }
+
+/// Two databases and an app that needs both.
+const TWO_DATABASES: &str = r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    slow:
+      type: Process
+      properties: { command: fake, arguments: [ slow ] }
+      capabilities:
+        endpoint: { properties: { port: 0 } }
+    quick:
+      type: Process
+      properties: { command: fake, arguments: [ quick ] }
+      capabilities:
+        endpoint: { properties: { port: 0 } }
+    app:
+      type: Process
+      properties: { command: fake, arguments: [ app ] }
+      requirements:
+        - connection: slow
+        - connection: quick
+"#;
+
+#[test]
+fn independent_nodes_start_at_the_same_time_and_a_dependant_waits_for_all() {
+    let fake = FakeDelegate::new();
+    fake.hold("slow-0");
+    let agent = TestAgent::start(&fake);
+    agent.deploy("shop", TWO_DATABASES).unwrap();
+    // The quick one starts and becomes ready while the slow one is not ready yet.
+    agent.wait_until("quick-0 runs while slow-0 is not ready", || {
+        agent
+            .instances("shop")
+            .iter()
+            .any(|r| r.node == "quick" && r.state == InstanceStatus::Running)
+    });
+    assert!(
+        !fake.journal().contains(&started("app-0")),
+        "app started too early"
+    );
+    fake.release("slow-0");
+    agent.wait_for_status("shop", ServiceStatus::Deployed);
+    assert_eq!(
+        fake.journal(),
+        [started("slow-0"), started("quick-0"), started("app-0")]
+    );
+    // Stops go the other way: the app first, then both databases.
+    agent.delete("shop");
+    let stops = &fake.journal()[3..];
+    assert_eq!(stops[0], stopped("app-0"));
+    assert!(stops[1..].contains(&stopped("slow-0")) && stops[1..].contains(&stopped("quick-0")));
+}
