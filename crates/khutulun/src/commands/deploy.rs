@@ -82,6 +82,8 @@ pub async fn wait_until_deployed(
 ) -> CliResult<Answer<ServiceDetail>> {
     let progress = spinner();
     let deadline = Instant::now() + Duration::from_secs(timeout);
+    // Followed before the first look, so that no event falls in between.
+    let mut events = super::watch::ServiceEvents::open(client, ns, name).await;
     loop {
         let answer = client
             .get_answer::<ServiceDetail>(&format!("/namespaces/{ns}/services/{name}"))
@@ -129,7 +131,8 @@ pub async fn wait_until_deployed(
                 waiting.join(", ")
             )));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(left, events.changed()).await;
     }
 }
 

@@ -9,6 +9,7 @@ mod query;
 mod run;
 pub mod tosca;
 mod up;
+mod watch;
 
 use crate::cli::{
     Cli, Command, CsarCommand, EventCommand, HostCommand, PluginCommand, ServiceCommand,
