@@ -22,8 +22,14 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
-    match runtime.block_on(commands::run(cli)) {
+    // Offline commands (tosca, csar, keygen) start no runtime and no threads.
+    let result = match commands::run_offline(&cli.command) {
+        Some(result) => result,
+        None => tokio::runtime::Runtime::new()
+            .expect("start the async runtime")
+            .block_on(commands::run(cli)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             failure.print();

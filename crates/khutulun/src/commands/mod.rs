@@ -58,7 +58,43 @@ fn token(global: &crate::cli::Global) -> CliResult<Option<String>> {
     Ok(global.token.clone())
 }
 
+/// Commands that need neither an agent nor the async runtime (main runs them before it
+/// starts one): `tosca validate`, `tosca compile`, `csar create`, `keygen`.
+pub fn run_offline(command: &Command) -> Option<CliResult> {
+    Some(match command {
+        Command::Tosca {
+            command:
+                ToscaCommand::Validate {
+                    path,
+                    format,
+                    profile_path,
+                },
+        } => tosca::validate(path, profile_path, *format),
+        Command::Tosca {
+            command:
+                ToscaCommand::Compile {
+                    path,
+                    inputs,
+                    output,
+                    format,
+                    profile_path,
+                },
+        } => tosca::compile_command(path, profile_path, inputs, *output, *format),
+        Command::Csar {
+            command: CsarCommand::Create { dir, out, entry },
+        } => tosca::csar_create(dir, out, entry.as_deref()),
+        Command::Keygen => {
+            println!("{}", khutulun_agent::generate_key());
+            Ok(())
+        }
+        _ => return None,
+    })
+}
+
 pub async fn run(cli: Cli) -> CliResult {
+    if let Some(result) = run_offline(&cli.command) {
+        return result;
+    }
     let mut global = cli.global;
     global.token = token(&global)?;
     let endpoint = match &global.agent {
@@ -186,31 +222,9 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Host {
             command: HostCommand::Undrain { name },
         } => query::undrain(&client, &name).await,
-        Command::Tosca {
-            command:
-                ToscaCommand::Validate {
-                    path,
-                    format,
-                    profile_path,
-                },
-        } => tosca::validate(&path, &profile_path, format),
-        Command::Tosca {
-            command:
-                ToscaCommand::Compile {
-                    path,
-                    inputs,
-                    output,
-                    format,
-                    profile_path,
-                },
-        } => tosca::compile_command(&path, &profile_path, &inputs, output, format),
-        Command::Csar {
-            command: CsarCommand::Create { dir, out, entry },
-        } => tosca::csar_create(&dir, &out, entry.as_deref()),
         Command::Gossip { output } => query::gossip(&client, output.format).await,
-        Command::Keygen => {
-            println!("{}", khutulun_agent::generate_key());
-            Ok(())
+        Command::Tosca { .. } | Command::Csar { .. } | Command::Keygen => {
+            unreachable!("run_offline ran it")
         }
         Command::Events {
             follow,
