@@ -1,0 +1,1043 @@
+//! Deploy and delete cost of one agent against a floor, printed as plain-text tables.
+//!
+//! The bench starts its own agent (this build's release `khutulun agent`, host `bench`, no
+//! token: the API only on `<data>/agent.sock`, temporary state and data directories) and,
+//! for each workload kind and each N, measures best-of-R:
+//!
+//! - the **floor**: a bash script that starts the same N processes by hand (`setsid nohup
+//!   ... >log 2>&1 &`, a log file each) and waits until all are ready, polling every 5 ms:
+//!   `sleep` when its pid runs `sleep` (/proc/<pid>/comm), `http` when its port accepts a
+//!   TCP connection (ports the bench picks outside the agent's range);
+//! - **deploy**: wall time of `khutulun deploy <name> <dir> --wait` (the CLI, through the
+//!   socket): until every instance runs (for `http`, accepts connections);
+//! - **delete**: wall time of `khutulun delete <name> --wait`;
+//! - the agent's CPU time (utime + stime of /proc/<pid>/stat, all its threads) during the
+//!   deploy and during the delete, and its RSS (VmRSS) before the deploy, after it and after
+//!   the delete.
+//!
+//! Workloads, N independent `Process` nodes of one generated service template:
+//!
+//! - `sleep`: `sleep 3600`, no endpoint;
+//! - `http`: `sh -c 'exec <python3> -m http.server "$PORT" --bind 127.0.0.1'` with an
+//!   endpoint `port: 0` (the agent reserves a port and passes it in `PORT`). The shell only
+//!   execs python; the floor starts the very same command line. `<python3>` is the real
+//!   interpreter (`sys.executable`), so that a pyenv shim's start-up is not measured.
+//!
+//! Then, for the idle agent (fresh, before the first deploy, and after all deletes), the
+//! context switches of all its threads (voluntary + nonvoluntary, /proc/<pid>/task/*/status)
+//! over a 10 s window and its number of threads: does the idle agent wake up?
+//!
+//! ```sh
+//! cargo bench -p khutulun --bench deploy
+//! KH_BENCH_N=1,10,100 KH_BENCH_RUNS=3 cargo bench -p khutulun --bench deploy
+//! KH_BENCH_N=1000 cargo bench -p khutulun --bench deploy
+//! ```
+//!
+//! `KH_BENCH_N`: the Ns (default `1,10,100,1000`). `KH_BENCH_RUNS`: runs per (kind, N),
+//! the best of which is printed (default 3; N >= 1000 runs once). `KH_BENCH_KINDS`: `sleep`,
+//! `http` or both (default). `KH_BENCH_IDLE_SECS`: the idle window (default 10).
+//! Progress goes to stderr, the tables to stdout at the end. Everything the bench starts
+//! (agent, instances, floor processes, temporary directories) is removed at the end, also
+//! when a step fails.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Ports the agent hands out (`--port-range`).
+const AGENT_PORTS: (u16, u16) = (21000, 22999);
+/// Where the floor looks for free ports: not the agent's range, not the ephemeral range.
+const FLOOR_PORTS: (u16, u16) = (24000, 26999);
+/// Runs at and above this N are done once.
+const SINGLE_RUN_FROM: usize = 1000;
+/// The environment variable that marks every process a floor script starts.
+const FLOOR_MARK: &str = "KH_BENCH_FLOOR";
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Kind {
+    Sleep,
+    Http,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Sleep => "sleep",
+            Kind::Http => "http",
+        }
+    }
+}
+
+/// One run of one (kind, N).
+#[derive(Clone, Debug)]
+struct Sample {
+    floor_ms: f64,
+    deploy_ms: f64,
+    delete_ms: f64,
+    cpu_deploy_ms: f64,
+    cpu_delete_ms: f64,
+    rss_before_mb: f64,
+    rss_deployed_mb: f64,
+    rss_deleted_mb: f64,
+}
+
+/// All runs of one (kind, N).
+struct Row {
+    kind: Kind,
+    n: usize,
+    samples: Vec<Sample>,
+    failures: Vec<String>,
+}
+
+/// An idle window of the agent.
+struct Idle {
+    label: &'static str,
+    window: Duration,
+    switches: u64,
+    threads_before: usize,
+    threads_after: usize,
+    /// Switches per thread name over the window (threads alive at both ends).
+    by_name: BTreeMap<String, (usize, u64)>,
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not: minutes of
+    // deploys belong to `cargo bench` only.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("deploy: a benchmark; run it with `cargo bench -p khutulun --bench deploy`");
+        return;
+    }
+    let ns: Vec<usize> = list_env("KH_BENCH_N", "1,10,100,1000")
+        .iter()
+        .map(|s| s.parse().expect("KH_BENCH_N: numbers, comma-separated"))
+        .collect();
+    let runs: usize = std::env::var("KH_BENCH_RUNS")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().expect("KH_BENCH_RUNS: a number"))
+        .unwrap_or(3)
+        .max(1);
+    let kinds: Vec<Kind> = list_env("KH_BENCH_KINDS", "sleep,http")
+        .iter()
+        .map(|s| match s.as_str() {
+            "sleep" => Kind::Sleep,
+            "http" => Kind::Http,
+            other => panic!("KH_BENCH_KINDS: sleep or http, not {other}"),
+        })
+        .collect();
+    let idle_secs: u64 = std::env::var("KH_BENCH_IDLE_SECS")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().expect("KH_BENCH_IDLE_SECS: seconds"))
+        .unwrap_or(10);
+    let idle = Duration::from_secs(idle_secs);
+    let started = Instant::now();
+
+    let python = kinds.contains(&Kind::Http).then(real_python);
+    let bench = Bench::start(python);
+    eprintln!(
+        "deploy bench: agent pid {} ready ({}), ticks {} per s",
+        bench.agent_pid(),
+        bench.url,
+        bench.clk_tck
+    );
+
+    let mut idles = Vec::new();
+    if !idle.is_zero() {
+        eprintln!("deploy bench: fresh agent idle for {idle_secs} s");
+        idles.push(bench.idle_window("fresh, before any deploy", idle));
+    }
+
+    let mut rows = Vec::new();
+    for &kind in &kinds {
+        for &n in &ns {
+            let runs = if n >= SINGLE_RUN_FROM { 1 } else { runs };
+            let mut row = Row {
+                kind,
+                n,
+                samples: Vec::new(),
+                failures: Vec::new(),
+            };
+            for run in 1..=runs {
+                let what = format!("{} N={n} run {run}/{runs}", kind.name());
+                match attempt(&what, || bench.run(kind, n, run)) {
+                    Ok(sample) => row.samples.push(sample),
+                    Err(e) => {
+                        row.failures.push(format!("run {run}: {e}"));
+                        bench.recover();
+                    }
+                }
+            }
+            rows.push(row);
+        }
+    }
+
+    if !idle.is_zero() {
+        eprintln!("deploy bench: agent idle for {idle_secs} s after all deletes");
+        idles.push(bench.idle_window("after all deletes", idle));
+    }
+    let leftovers = bench.leftover_cgroups();
+    let clk_tck = bench.clk_tck;
+    drop(bench);
+
+    println!(
+        "\nDeploy and delete, per node (best of the runs; RSS of the last run; N >= {SINGLE_RUN_FROM} runs once; agent CPU counted in clock ticks of {:.0} ms)\n",
+        1000.0 / clk_tck
+    );
+    println!("{}", summary_table(&rows));
+    println!("\nEvery run (ms, totals for the N nodes)\n");
+    println!("{}", runs_table(&rows));
+    for row in &rows {
+        for failure in &row.failures {
+            println!("FAILED {} N={}: {failure}", row.kind.name(), row.n);
+        }
+    }
+    if !idles.is_empty() {
+        println!("\nIdle agent: context switches of all its threads\n");
+        println!("{}", idle_table(&idles));
+        for idle in &idles {
+            println!(
+                "\nBy thread name, {} (threads alive at both ends)\n",
+                idle.label
+            );
+            println!("{}", idle_threads_table(idle));
+        }
+    }
+    if !leftovers.is_empty() {
+        println!(
+            "\nInstance cgroups left after all deletes: {}",
+            leftovers.join(", ")
+        );
+    }
+    eprintln!(
+        "deploy bench: done in {:.1} min",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+}
+
+fn list_env(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| default.into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The interpreter `python3` stands for (not a pyenv shim, a bash script whose start-up
+/// would dominate).
+fn real_python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 on PATH (the http workload needs it)");
+    assert!(out.status.success(), "python3 -c failed");
+    let path = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        Path::new(&path).is_file(),
+        "python3's sys.executable {path:?} is no file"
+    );
+    path
+}
+
+/// Runs `f`; a panic is reported on stderr and becomes an error, so that the other
+/// measurements still run.
+fn attempt<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    eprintln!("deploy bench: {what}");
+    let started = Instant::now();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into())
+    });
+    match &result {
+        Ok(_) => eprintln!(
+            "deploy bench: {what}: done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "deploy bench: {what}: FAILED: {}",
+            e.lines().next().unwrap_or_default()
+        ),
+    }
+    result.map_err(|e| e.lines().next().unwrap_or_default().to_owned())
+}
+
+// ---- the agent and its guard ----
+
+/// The bench's agent and temporary directory. Dropping it deletes the services left,
+/// stops the agent (SIGTERM), kills whatever an instance or a floor script left running and
+/// removes the directory.
+struct Bench {
+    root: tempfile::TempDir,
+    agent: Option<Child>,
+    /// `unix:<data>/agent.sock`
+    url: String,
+    python: Option<String>,
+    clk_tck: f64,
+    /// The agent's cgroup v2 directory (where its instance cgroups go, below `khutulun/`).
+    agent_cgroup: Option<PathBuf>,
+}
+
+impl Bench {
+    fn start(python: Option<String>) -> Bench {
+        let root = tempfile::Builder::new()
+            .prefix("khutulun-deploy-bench")
+            .tempdir()
+            .expect("a temporary directory");
+        let url = format!("unix:{}", root.path().join("data/agent.sock").display());
+        let clk_tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        assert!(clk_tck > 0.0, "sysconf(_SC_CLK_TCK) failed");
+        let mut bench = Bench {
+            root,
+            agent: None,
+            url,
+            python,
+            clk_tck,
+            agent_cgroup: None,
+        };
+        let log = std::fs::File::create(bench.root.path().join("agent.log")).unwrap();
+        let child = Command::new(common::BIN)
+            .arg("agent")
+            .args(["--host", "bench"])
+            .arg("--port-range")
+            .arg(format!("{}-{}", AGENT_PORTS.0, AGENT_PORTS.1))
+            // Not the default gossip port, which another agent on the machine may use.
+            .args(["--gossip", "127.0.0.1:0"])
+            .arg("--state-dir")
+            .arg(bench.root.path().join("state"))
+            .arg("--data-dir")
+            .arg(bench.data_dir())
+            .env_remove("KHUTULUN_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the agent");
+        bench.agent = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let health = common::http_get(&format!("{}/v1/health", bench.url), None);
+            if health.map(|(status, _)| status) == Some(200) {
+                break;
+            }
+            bench.check_agent();
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not become healthy in 30 s; log:\n{}",
+                bench.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bench.agent_cgroup = agent_cgroup_dir(bench.agent_pid());
+        bench
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn agent_pid(&self) -> u32 {
+        self.agent.as_ref().expect("the agent runs").id()
+    }
+
+    /// Panics (with the log's end) when the agent has exited.
+    fn check_agent(&self) {
+        let pid = self.agent_pid();
+        assert!(
+            common::process_alive(pid),
+            "the agent (pid {pid}) has exited; log:\n{}",
+            self.log_tail()
+        );
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.root.path().join("agent.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(common::BIN)
+            .args(["--agent", &self.url])
+            .args(args)
+            .env_remove("KHUTULUN_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the CLI")
+    }
+
+    /// Runs the CLI, panics unless it succeeds: its stdout.
+    fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "khutulun {} failed ({}): {}{}\nagent log (end):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout),
+            self.log_tail()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One run of (kind, n): floor, deploy, delete.
+    fn run(&self, kind: Kind, n: usize, run: usize) -> Sample {
+        self.check_agent();
+        let floor_ms = self.floor(kind, n, run);
+        // Let the killed floor processes go before the agent is measured.
+        std::thread::sleep(Duration::from_millis(300));
+
+        let name = format!("{}-{n}-r{run}", kind.name());
+        let dir = self.template(kind, n, &name);
+        let timeout = (120 + n).to_string();
+        let pid = self.agent_pid();
+
+        let rss_before_mb = rss_mb(pid);
+        let cpu = cpu_ticks(pid);
+        let t = Instant::now();
+        self.cli_ok(&[
+            "deploy",
+            &name,
+            dir.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            &timeout,
+        ]);
+        let deploy_ms = ms(t.elapsed());
+        let cpu_deploy_ms = self.ticks_ms(cpu_ticks(pid) - cpu);
+        let rss_deployed_mb = rss_mb(pid);
+        eprintln!(
+            "deploy bench:   floor {floor_ms:.0} ms, deploy {deploy_ms:.0} ms (agent CPU {cpu_deploy_ms:.0} ms)"
+        );
+        self.check_running(&name, n);
+
+        let cpu = cpu_ticks(pid);
+        let t = Instant::now();
+        self.cli_ok(&["delete", &name, "--wait", "--timeout", &timeout]);
+        let delete_ms = ms(t.elapsed());
+        let cpu_delete_ms = self.ticks_ms(cpu_ticks(pid) - cpu);
+        let rss_deleted_mb = rss_mb(pid);
+        eprintln!("deploy bench:   delete {delete_ms:.0} ms (agent CPU {cpu_delete_ms:.0} ms)");
+        self.check_gone(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::thread::sleep(Duration::from_millis(300));
+
+        Sample {
+            floor_ms,
+            deploy_ms,
+            delete_ms,
+            cpu_deploy_ms,
+            cpu_delete_ms,
+            rss_before_mb,
+            rss_deployed_mb,
+            rss_deleted_mb,
+        }
+    }
+
+    fn ticks_ms(&self, ticks: u64) -> f64 {
+        ticks as f64 * 1000.0 / self.clk_tck
+    }
+
+    /// The command line of an http workload: a shell that execs python with the port.
+    fn http_command(&self) -> String {
+        let python = self
+            .python
+            .as_deref()
+            .expect("python for the http workload");
+        format!(
+            "exec {} -m http.server \"$PORT\" --bind 127.0.0.1",
+            shell_quote(python)
+        )
+    }
+
+    /// Writes the service template of n nodes of `kind` into a directory of its own.
+    fn template(&self, kind: Kind, n: usize, name: &str) -> PathBuf {
+        let dir = self.root.path().join("templates").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut yaml = String::from(
+            "tosca_definitions_version: tosca_2_0\n\
+             imports:\n  - profile: io.khutulun:0.1\n\
+             service_template:\n  node_templates:\n",
+        );
+        for i in 0..n {
+            match kind {
+                Kind::Sleep => write!(
+                    yaml,
+                    "    n{i}:\n      type: Process\n      properties:\n        \
+                     command: sleep\n        arguments: [ \"3600\" ]\n"
+                ),
+                Kind::Http => write!(
+                    yaml,
+                    "    n{i}:\n      type: Process\n      properties:\n        \
+                     command: sh\n        arguments: [ \"-c\", {} ]\n      \
+                     capabilities:\n        endpoint:\n          properties:\n            \
+                     port: 0\n",
+                    // A JSON string is a YAML flow scalar.
+                    serde_json::to_string(&self.http_command()).unwrap()
+                ),
+            }
+            .unwrap();
+        }
+        std::fs::write(dir.join("service.yaml"), yaml).unwrap();
+        dir
+    }
+
+    /// Every instance of the service runs, with a live pid (not timed).
+    fn check_running(&self, name: &str, n: usize) {
+        let text = self.cli_ok(&["instances", name, "-o", "json"]);
+        let instances: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let instances = instances.as_array().expect("a list of instances");
+        assert_eq!(instances.len(), n, "{name}: {} instances", instances.len());
+        for instance in instances {
+            let pid = instance["pid"].as_u64().unwrap_or(0) as u32;
+            assert!(
+                instance["state"] == "running" && pid != 0 && common::process_alive(pid),
+                "{name}: instance not running after deploy --wait: {instance}"
+            );
+        }
+    }
+
+    /// Nothing of the service runs any more (not timed).
+    fn check_gone(&self, name: &str) {
+        let marker = self.data_dir().join("instances").join("default").join(name);
+        let left = marked_pids("KHUTULUN_INSTANCE_DIR=", &marker);
+        assert!(
+            left.is_empty(),
+            "{name}: processes left after delete --wait: {left:?}"
+        );
+    }
+
+    /// The floor: a bash script starts the n processes by hand and waits until all are
+    /// ready. Its wall time in ms; the processes are killed afterwards (not timed).
+    fn floor(&self, kind: Kind, n: usize, run: usize) -> f64 {
+        let dir = self
+            .root
+            .path()
+            .join("floor")
+            .join(format!("{}-{n}-r{run}", kind.name()));
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        // Give up (and fail the run) when the processes are not ready by then.
+        let deadline_secs = 60 + n / 2;
+        let mut script = String::from("set -u\ncd \"$1\"\npids=()\n");
+        match kind {
+            Kind::Sleep => {
+                writeln!(
+                    script,
+                    "for ((i = 0; i < {n}; i++)); do\n  \
+                     setsid nohup sleep 3600 >\"log/$i.log\" 2>&1 </dev/null &\n  \
+                     pids+=($!)\ndone\n\
+                     printf '%s\\n' \"${{pids[@]}}\" >pids\n\
+                     for p in \"${{pids[@]}}\"; do\n  \
+                     until read -r c 2>/dev/null <\"/proc/$p/comm\" && [ \"$c\" = sleep ]; do\n    \
+                     (( SECONDS < {deadline_secs} )) || {{ echo \"pid $p never ran sleep\" >&2; exit 1; }}\n    \
+                     sleep 0.005\n  done\ndone"
+                )
+                .unwrap();
+            }
+            Kind::Http => {
+                let ports = free_ports(n);
+                let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                writeln!(
+                    script,
+                    "ports=({})\ncommand={}\n\
+                     for i in \"${{!ports[@]}}\"; do\n  \
+                     PORT=${{ports[$i]}} setsid nohup sh -c \"$command\" >\"log/$i.log\" 2>&1 </dev/null &\n  \
+                     pids+=($!)\ndone\n\
+                     printf '%s\\n' \"${{pids[@]}}\" >pids\n\
+                     for port in \"${{ports[@]}}\"; do\n  \
+                     until : 2>/dev/null <>\"/dev/tcp/127.0.0.1/$port\"; do\n    \
+                     (( SECONDS < {deadline_secs} )) || {{ echo \"port $port never answered\" >&2; exit 1; }}\n    \
+                     sleep 0.005\n  done\ndone",
+                    ports.join(" "),
+                    shell_quote(&self.http_command())
+                )
+                .unwrap();
+            }
+        }
+        let path = dir.join("floor.sh");
+        std::fs::write(&path, script).unwrap();
+
+        let t = Instant::now();
+        let out = Command::new("bash")
+            .arg(&path)
+            .arg(&dir)
+            .env(FLOOR_MARK, self.root.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run bash");
+        let elapsed = ms(t.elapsed());
+        let pids: Vec<u32> = std::fs::read_to_string(dir.join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        kill_and_wait(&pids);
+        assert!(
+            out.status.success(),
+            "the floor script failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(pids.len(), n, "the floor started {} processes", pids.len());
+        let _ = std::fs::remove_dir_all(&dir);
+        elapsed
+    }
+
+    /// After a failed run: no floor process left, no service left.
+    fn recover(&self) {
+        kill_and_wait(&marked_pids(&format!("{FLOOR_MARK}="), self.root.path()));
+        if self
+            .agent
+            .as_ref()
+            .is_some_and(|c| common::process_alive(c.id()))
+        {
+            self.delete_all();
+        }
+    }
+
+    fn delete_all(&self) {
+        let out = self.cli(&["services", "-o", "json"]);
+        let services: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        for service in services.as_array().into_iter().flatten() {
+            if let Some(name) = service["name"].as_str() {
+                eprintln!("deploy bench: cleanup: deleting service {name}");
+                let _ = self.cli(&["delete", name, "--wait", "--timeout", "1200"]);
+            }
+        }
+    }
+
+    /// Context switches of all the agent's threads over `window`, nothing else happening.
+    fn idle_window(&self, label: &'static str, window: Duration) -> Idle {
+        let pid = self.agent_pid();
+        let before = thread_switches(pid);
+        std::thread::sleep(window);
+        let after = thread_switches(pid);
+        self.check_agent();
+        let mut switches = 0;
+        let mut by_name: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+        for (tid, (name, count)) in &after {
+            if let Some((_, was)) = before.get(tid) {
+                let delta = count.saturating_sub(*was);
+                switches += delta;
+                let entry = by_name.entry(name.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += delta;
+            }
+        }
+        Idle {
+            label,
+            window,
+            switches,
+            threads_before: before.len(),
+            threads_after: after.len(),
+            by_name,
+        }
+    }
+
+    /// Instance cgroups (below the agent's `khutulun/<host>-*`) that still exist.
+    fn leftover_cgroups(&self) -> Vec<String> {
+        let Some(base) = &self.agent_cgroup else {
+            return Vec::new();
+        };
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir(base.join("khutulun"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("bench-") && entry.path().is_dir() {
+                collect_leaves(&entry.path(), &mut left);
+            }
+        }
+        left
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let Some(mut agent) = self.agent.take() else {
+            return;
+        };
+        if common::process_alive(agent.id()) {
+            self.delete_all();
+        }
+        // Stop the agent as a service manager would.
+        unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while agent.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                eprintln!("deploy bench: cleanup: the agent ignored SIGTERM for 30 s; killing it");
+                let _ = agent.kill();
+                let _ = agent.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever still carries an instance's or a floor's mark.
+        let mut left = marked_pids("KHUTULUN_INSTANCE_DIR=", &self.data_dir());
+        left.extend(marked_pids(&format!("{FLOOR_MARK}="), self.root.path()));
+        if !left.is_empty() {
+            eprintln!(
+                "deploy bench: cleanup: killing {} leftover processes",
+                left.len()
+            );
+            kill_and_wait(&left);
+        }
+        // Empty instance cgroups of this agent (rmdir only removes empty ones).
+        if let Some(base) = &self.agent_cgroup {
+            for entry in std::fs::read_dir(base.join("khutulun"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if entry.file_name().to_string_lossy().starts_with("bench-") {
+                    remove_cgroup_tree(&entry.path());
+                }
+            }
+        }
+        // The temporary directory goes with `root`.
+    }
+}
+
+// ---- /proc ----
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// utime + stime of a process (all its threads), in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the agent's stat");
+    // Fields after the command's closing parenthesis start at field 3 (state).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let utime: u64 = fields[11].parse().unwrap();
+    let stime: u64 = fields[12].parse().unwrap();
+    utime + stime
+}
+
+fn status_field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the agent's status");
+    status_field(&status, "VmRSS:").expect("VmRSS") as f64 / 1024.0
+}
+
+/// Per thread id: (name, voluntary + nonvoluntary context switches).
+fn thread_switches(pid: u32) -> BTreeMap<u32, (String, u64)> {
+    let mut threads = BTreeMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(entry.path().join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let switches = status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0)
+            + status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        threads.insert(tid, (name, switches));
+    }
+    threads
+}
+
+/// Live processes whose environment has `prefix` followed by `dir` (or a path below it).
+fn marked_pids(prefix: &str, dir: &Path) -> Vec<u32> {
+    let dir = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0).any(|var| {
+                    String::from_utf8_lossy(var)
+                        .strip_prefix(prefix)
+                        .is_some_and(|value| value == dir || value.starts_with(&format!("{dir}/")))
+                })
+            }) && common::process_alive(*pid)
+        })
+        .collect()
+}
+
+/// SIGKILL to each process (its group too: the floor's are session leaders), then waits
+/// until none is alive.
+fn kill_and_wait(pids: &[u32]) {
+    for &pid in pids {
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids.iter().any(|p| common::process_alive(*p)) {
+        if Instant::now() > deadline {
+            eprintln!("deploy bench: processes survived SIGKILL for 30 s: {pids:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// n ports of the floor's range that nothing listens on.
+fn free_ports(n: usize) -> Vec<u16> {
+    let ports: Vec<u16> = (FLOOR_PORTS.0..=FLOOR_PORTS.1)
+        .filter(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .take(n)
+        .collect();
+    assert_eq!(ports.len(), n, "not {n} free ports in {FLOOR_PORTS:?}");
+    ports
+}
+
+/// The process's cgroup v2 directory (`0::<path>` of /proc/<pid>/cgroup), on a pure or a
+/// hybrid layout.
+fn agent_cgroup_dir(pid: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .iter()
+        .map(|mount| Path::new(mount).join(path.trim_start_matches('/')))
+        .find(|dir| dir.join("cgroup.procs").is_file())
+}
+
+fn collect_leaves(dir: &Path, out: &mut Vec<String>) {
+    let children: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    if children.is_empty() {
+        out.push(dir.display().to_string());
+    }
+    for child in children {
+        collect_leaves(&child, out);
+    }
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            remove_cgroup_tree(&entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+// ---- tables ----
+
+fn best(samples: &[Sample], metric: impl Fn(&Sample) -> f64) -> Option<f64> {
+    samples.iter().map(metric).min_by(f64::total_cmp)
+}
+
+fn summary_table(rows: &[Row]) -> String {
+    let lines = rows
+        .iter()
+        .map(|row| {
+            let n = row.n as f64;
+            let per_node = |metric: fn(&Sample) -> f64| {
+                best(&row.samples, metric).map_or("-".into(), |v| format!("{:.2}", v / n))
+            };
+            let ratio = match (
+                best(&row.samples, |s| s.deploy_ms),
+                best(&row.samples, |s| s.floor_ms),
+            ) {
+                (Some(deploy), Some(floor)) if floor > 0.0 => format!("{:.1}", deploy / floor),
+                _ => "-".into(),
+            };
+            let rss = |metric: fn(&Sample) -> f64| {
+                row.samples
+                    .last()
+                    .map_or("-".into(), |s| format!("{:.1}", metric(s)))
+            };
+            let runs = if row.failures.is_empty() {
+                row.samples.len().to_string()
+            } else {
+                format!("{} ({} failed)", row.samples.len(), row.failures.len())
+            };
+            vec![
+                row.kind.name().to_string(),
+                row.n.to_string(),
+                runs,
+                per_node(|s| s.floor_ms),
+                per_node(|s| s.deploy_ms),
+                ratio,
+                per_node(|s| s.delete_ms),
+                per_node(|s| s.cpu_deploy_ms),
+                per_node(|s| s.cpu_delete_ms),
+                rss(|s| s.rss_before_mb),
+                rss(|s| s.rss_deployed_mb),
+                rss(|s| s.rss_deleted_mb),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        &[
+            "kind",
+            "N",
+            "runs",
+            "floor ms/node",
+            "deploy ms/node",
+            "deploy/floor",
+            "delete ms/node",
+            "agent CPU ms/node (deploy)",
+            "agent CPU ms/node (delete)",
+            "RSS MB before",
+            "RSS MB deployed",
+            "RSS MB deleted",
+        ],
+        &lines,
+    )
+}
+
+fn runs_table(rows: &[Row]) -> String {
+    let mut lines = Vec::new();
+    for row in rows {
+        for (i, s) in row.samples.iter().enumerate() {
+            lines.push(vec![
+                row.kind.name().to_string(),
+                row.n.to_string(),
+                (i + 1).to_string(),
+                format!("{:.0}", s.floor_ms),
+                format!("{:.0}", s.deploy_ms),
+                format!("{:.0}", s.delete_ms),
+                format!("{:.0}", s.cpu_deploy_ms),
+                format!("{:.0}", s.cpu_delete_ms),
+            ]);
+        }
+    }
+    table(
+        &[
+            "kind",
+            "N",
+            "run",
+            "floor ms",
+            "deploy ms",
+            "delete ms",
+            "agent CPU ms (deploy)",
+            "agent CPU ms (delete)",
+        ],
+        &lines,
+    )
+}
+
+fn idle_table(idles: &[Idle]) -> String {
+    let lines = idles
+        .iter()
+        .map(|idle| {
+            let secs = idle.window.as_secs_f64();
+            vec![
+                idle.label.to_string(),
+                format!("{secs:.0}"),
+                idle.switches.to_string(),
+                format!("{:.1}", idle.switches as f64 / secs),
+                idle.threads_before.to_string(),
+                idle.threads_after.to_string(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        &[
+            "agent",
+            "window s",
+            "context switches",
+            "per s",
+            "threads at start",
+            "threads at end",
+        ],
+        &lines,
+    )
+}
+
+fn idle_threads_table(idle: &Idle) -> String {
+    let mut names: Vec<(&String, &(usize, u64))> = idle.by_name.iter().collect();
+    names.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(b.0)));
+    let lines = names
+        .into_iter()
+        .map(|(name, (threads, switches))| {
+            vec![name.clone(), threads.to_string(), switches.to_string()]
+        })
+        .collect::<Vec<_>>();
+    table(&["thread name", "threads", "context switches"], &lines)
+}
+
+/// A plain-text table: the first column left-aligned, the others right-aligned.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(headers.to_vec())];
+    out.push(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
+    for row in rows {
+        out.push(line(row.iter().map(String::as_str).collect()));
+    }
+    out.join("\n")
+}
