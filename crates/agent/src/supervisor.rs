@@ -123,7 +123,12 @@ pub async fn start_workload(
         ));
     }
     crate::local::write_pid_file(agent, instance, &running, workload.kind.name(), epoch);
+    // Without reserved ports it is ready once started: its pid and `running` are one write.
+    let ready_at_once = starting.as_ref().is_none_or(|r| r.ports.is_empty());
     let recorded = agent.try_update_instance(instance, |r| {
+        if ready_at_once {
+            r.state = InstanceStatus::Running;
+        }
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;
         r.handle = running.handle.clone();
@@ -168,7 +173,9 @@ pub async fn start_workload(
             }
         }
     }
-    agent.update_instance(instance, |r| r.state = InstanceStatus::Running);
+    if !ready_at_once {
+        agent.update_instance(instance, |r| r.state = InstanceStatus::Running);
+    }
     agent.emit(EventKind::InstanceRunning {
         instance: instance.clone(),
         pid: running.pid,
