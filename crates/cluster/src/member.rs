@@ -180,6 +180,14 @@ impl Roster {
             .collect()
     }
 
+    /// True while a newcomer is held back or an alive member lacks metadata: the work of
+    /// the runtime's housekeeping pass.
+    pub(crate) fn needs_housekeeping(&self) -> bool {
+        self.entries.values().any(|e| {
+            e.held.is_some() || (e.state == MemberState::Alive && e.meta.is_none())
+        })
+    }
+
     /// Our own identity changed (renewal after being declared down).
     pub(crate) fn set_local_id(&mut self, id: NodeId) {
         if let Some(entry) = self.entries.get_mut(&self.local) {

@@ -90,6 +90,9 @@ pub(crate) struct Driver {
     self_addrs: HashSet<SocketAddr>,
     // How many seed addresses the last join attempt announced to.
     seeds_announced: usize,
+    /// A housekeeping pass is scheduled: it runs only while a newcomer waits for its
+    /// metadata, so an idle host's gossip sleeps.
+    housekeeping_scheduled: bool,
 }
 
 impl Driver {
@@ -134,6 +137,7 @@ impl Driver {
             join_sync_round: 0,
             self_addrs: HashSet::new(),
             seeds_announced: 0,
+            housekeeping_scheduled: false,
         }
     }
 
@@ -141,9 +145,9 @@ impl Driver {
         self.broadcast_own_meta();
         self.start_joining();
         self.start_discovery();
-        self.schedule(swim::probe_period(self.timing), Job::Housekeeping);
         self.schedule(swim::sync_period(self.timing), Job::Sync);
         self.pump().await;
+        self.keep_house_when_needed();
 
         let mut buf = vec![0u8; 65536];
         let mut mbuf = vec![0u8; 4096];
@@ -184,9 +188,27 @@ impl Driver {
                 Wake::Timers => self.run_due_timers().await,
             }
             self.pump().await;
+            self.keep_house_when_needed();
             if let Some((done, result)) = answer.take() {
                 let _ = done.send(result);
             }
+        }
+    }
+
+    /// Schedules a housekeeping pass when the roster has work for one and none is due.
+    fn keep_house_when_needed(&mut self) {
+        if self.housekeeping_scheduled {
+            return;
+        }
+        let needed = self
+            .shared
+            .roster
+            .lock()
+            .expect("roster lock")
+            .needs_housekeeping();
+        if needed {
+            self.housekeeping_scheduled = true;
+            self.schedule(swim::probe_period(self.timing), Job::Housekeeping);
         }
     }
 

@@ -12,7 +12,6 @@ use crate::config::MAX_METADATA_LEN;
 use crate::error::ClusterError;
 use crate::member::MemberState;
 use crate::swim;
-use crate::timers::Job;
 
 /// Most metadata requests per housekeeping tick, so a big cluster is not flooded.
 const META_REQUESTS_PER_TICK: usize = 16;
@@ -57,7 +56,10 @@ impl Driver {
 
     /// Every probe period: ask members whose metadata we lack for it, and announce
     /// newcomers whose metadata is late without it.
+    /// Announces newcomers whose metadata is late and asks them for it again. Runs every
+    /// probe period while some newcomer lacks metadata (`keep_house_when_needed`).
     pub(super) async fn housekeeping(&mut self) {
+        self.housekeeping_scheduled = false;
         let period = swim::probe_period(self.timing);
         let (lacking, released) = {
             let mut roster = self.shared.roster.lock().expect("roster lock");
@@ -67,7 +69,6 @@ impl Driver {
         for addr in lacking.into_iter().take(META_REQUESTS_PER_TICK) {
             self.send_own_meta(addr, true).await;
         }
-        self.schedule(period, Job::Housekeeping);
     }
 
     /// Replies go only to members: a forged `reply_to` cannot aim our table at a stranger.
