@@ -5,6 +5,7 @@ use crate::agent::Agent;
 use crate::deploy::release_all_ports;
 use crate::flow_error::FlowError;
 use crate::instance::load_current;
+use crate::local::MarkSweep;
 use crate::names::instance_ref;
 use crate::remote::stop_on;
 use khutulun_state::{EventKind, ServiceStatus};
@@ -123,7 +124,15 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str, remove: 
                             let instance = instance_ref(ns, svc, &record.node, record.index);
                             let host = record.host.clone();
                             async move {
-                                if let Err(e) = stop_on(agent, &host, &instance, remove).await {
+                                if let Err(e) = stop_on(
+                                    agent,
+                                    &host,
+                                    &instance,
+                                    remove,
+                                    MarkSweep::WithTheService,
+                                )
+                                .await
+                                {
                                     tracing::warn!("{e}");
                                 }
                             }
@@ -136,4 +145,8 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str, remove: 
         },
     )
     .await;
+    // What the stops here left carrying a mark: one pass over /proc for the whole service.
+    if instances.iter().any(|i| i.host == agent.host.name) {
+        crate::local::end_unrecorded_of_service(agent, ns, svc).await;
+    }
 }

@@ -168,9 +168,20 @@ fn fail(agent: &Agent, instance: &InstanceRef, message: String) -> InstanceError
     InstanceError::Failed(message)
 }
 
+/// When a stop looks for processes that carry the instance's mark but no record accounts
+/// for (a reading of every process's environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkSweep {
+    /// Right after this instance's stop.
+    Now,
+    /// Once for the whole service, after all its stops (`end_unrecorded_of_service`): a
+    /// mass stop reads /proc once, not once per instance.
+    WithTheService,
+}
+
 /// Stops one instance of this host, dependants' order being the caller's business. With
 /// `remove`, also removes what it leaves behind: a directory that is not kept, its data.
-pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
+pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool, sweep: MarkSweep) {
     let lifecycle_graph = lifecycle_context(agent, instance, remove);
     if let Some((graph, instances)) = &lifecycle_graph {
         let running = instances.iter().any(|r| {
@@ -234,7 +245,12 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool) {
     }
     // Whatever the stopped run left (a daemon that left its session), or a copy started
     // but never recorded by an agent that died.
-    end_unrecorded(agent, instance).await;
+    match sweep {
+        MarkSweep::Now => {
+            end_unrecorded(agent, instance).await;
+        }
+        MarkSweep::WithTheService => end_cgroup_left(agent, instance).await,
+    }
     crate::exposure::close(agent, instance).await;
     let _ = std::fs::remove_file(pid_file(agent, instance));
     if remove {
@@ -369,12 +385,7 @@ pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
     let mark = dir.display().to_string();
     // Its cgroup first (a process that rewrote its environment is still in it), then the
     // mark (hosts without cgroups; anything that left the cgroup).
-    let cgroup = cgroup_name(agent, instance);
-    match khutulun_delegates::ProcessDelegate::end_cgroup(&cgroup, Duration::from_secs(10)).await {
-        Ok(true) => tracing::info!("{instance}: ended what was left in its cgroup {cgroup}"),
-        Ok(false) => {}
-        Err(e) => tracing::warn!("{instance}: cannot end its cgroup {cgroup}: {e}"),
-    }
+    end_cgroup_left(agent, instance).await;
     let ended = tokio::task::spawn_blocking(move || {
         khutulun_delegates::marked::end_marked(INSTANCE_MARK, &mark, Duration::from_secs(10))
     })
@@ -383,6 +394,39 @@ pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
     if !ended.is_empty() {
         tracing::warn!(
             "{instance}: ended {} process(es) no record accounted for (pids {ended:?})",
+            ended.len()
+        );
+    }
+    ended.len()
+}
+
+/// Ends what is left in the instance's cgroup.
+async fn end_cgroup_left(agent: &Agent, instance: &InstanceRef) {
+    let cgroup = cgroup_name(agent, instance);
+    match khutulun_delegates::ProcessDelegate::end_cgroup(&cgroup, Duration::from_secs(10)).await {
+        Ok(true) => tracing::info!("{instance}: ended what was left in its cgroup {cgroup}"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("{instance}: cannot end its cgroup {cgroup}: {e}"),
+    }
+}
+
+/// [`end_unrecorded`] for every instance of a service on this host at once: one pass over
+/// /proc after a mass stop whose instances skipped theirs (`MarkSweep::WithTheService`).
+pub async fn end_unrecorded_of_service(agent: &Agent, ns: &str, svc: &str) -> usize {
+    let dir = agent.config.data_dir.join("instances").join(ns).join(svc);
+    let within = dir.display().to_string();
+    let ended = tokio::task::spawn_blocking(move || {
+        khutulun_delegates::marked::end_marked_within(
+            INSTANCE_MARK,
+            &within,
+            Duration::from_secs(10),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    if !ended.is_empty() {
+        tracing::warn!(
+            "{ns}/{svc}: ended {} process(es) no record accounted for (pids {ended:?})",
             ended.len()
         );
     }

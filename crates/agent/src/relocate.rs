@@ -8,6 +8,7 @@ use crate::agent::Agent;
 use crate::assign::assign;
 use crate::instance::load_current;
 use crate::instance_error::InstanceError;
+use crate::local::MarkSweep;
 use crate::names::instance_ref;
 use crate::remote::{start_on, stop_on};
 use khutulun_state::{EventKind, InstanceRecord, InstanceStatus, ServiceStatus, StateResult};
@@ -136,7 +137,7 @@ async fn relocate_service(
         for node in order.iter().rev() {
             for record in lost.iter().filter(|r| &r.node == node) {
                 let instance = instance_ref(ns, svc, &record.node, record.index);
-                if let Err(e) = stop_on(agent, from, &instance, false).await {
+                if let Err(e) = stop_on(agent, from, &instance, false, MarkSweep::Now).await {
                     tracing::warn!("{e}");
                 }
             }
@@ -243,7 +244,7 @@ async fn relocate_service(
                 instance: instance.clone(),
                 because_of: format!("{} moved off host {from}", because.join(", ")),
             });
-            if let Err(e) = stop_on(agent, &record.host, &instance, false).await {
+            if let Err(e) = stop_on(agent, &record.host, &instance, false, MarkSweep::Now).await {
                 problems.push(e);
                 continue;
             }

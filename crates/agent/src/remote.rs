@@ -72,14 +72,16 @@ pub async fn start_on(
 
 /// Stops an instance on `host`. A host whose agent is gone runs nothing that could be
 /// stopped: that is not an error.
+/// `sweep` applies on this host; another host's agent sweeps each instance it stops.
 pub async fn stop_on(
     agent: &Agent,
     host: &str,
     instance: &InstanceRef,
     remove: bool,
+    sweep: local::MarkSweep,
 ) -> Result<(), InstanceError> {
     if host == agent.host.name {
-        local::stop_here(agent, instance, remove).await;
+        local::stop_here(agent, instance, remove, sweep).await;
         return Ok(());
     }
     if !agent.store.host_is_alive(host).unwrap_or(false) {

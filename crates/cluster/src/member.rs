@@ -183,9 +183,9 @@ impl Roster {
     /// True while a newcomer is held back or an alive member lacks metadata: the work of
     /// the runtime's housekeeping pass.
     pub(crate) fn needs_housekeeping(&self) -> bool {
-        self.entries.values().any(|e| {
-            e.held.is_some() || (e.state == MemberState::Alive && e.meta.is_none())
-        })
+        self.entries
+            .values()
+            .any(|e| e.held.is_some() || (e.state == MemberState::Alive && e.meta.is_none()))
     }
 
     /// Our own identity changed (renewal after being declared down).

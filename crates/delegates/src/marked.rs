@@ -14,9 +14,28 @@ pub fn environ_has(environ: &[u8], key: &str, value: &str) -> bool {
         .any(|entry| entry == wanted.as_bytes())
 }
 
+/// True when the NUL-separated `environ` holds `key=<dir>/...`: a mark of something inside
+/// `dir`.
+pub fn environ_has_within(environ: &[u8], key: &str, dir: &str) -> bool {
+    let wanted = format!("{key}={}/", dir.trim_end_matches('/'));
+    environ
+        .split(|b| *b == 0)
+        .any(|entry| entry.starts_with(wanted.as_bytes()))
+}
+
 /// The live processes (not zombies) whose environment holds `key=value`, but never this
 /// process.
 pub fn processes_marked(key: &str, value: &str) -> Vec<u32> {
+    processes_whose_environ(|environ| environ_has(environ, key, value))
+}
+
+/// The live processes marked with anything inside `dir` (`key=<dir>/...`): one pass over
+/// /proc for the marks of many instances.
+pub fn processes_marked_within(key: &str, dir: &str) -> Vec<u32> {
+    processes_whose_environ(|environ| environ_has_within(environ, key, dir))
+}
+
+fn processes_whose_environ(matches: impl Fn(&[u8]) -> bool) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -26,8 +45,7 @@ pub fn processes_marked(key: &str, value: &str) -> Vec<u32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|environ| environ_has(&environ, key, value))
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| matches(&environ))
         })
         .filter(|pid| crate::proc_stat::start_time(*pid).is_some())
         .collect()
@@ -37,13 +55,37 @@ pub fn processes_marked(key: &str, value: &str) -> Vec<u32> {
 /// `grace`. Returns the pids found at first. Blocking (it reads /proc and waits): call it
 /// off the async workers.
 pub fn end_marked(key: &str, value: &str, grace: Duration) -> Vec<u32> {
-    let found = processes_marked(key, value);
+    end_found(
+        processes_marked(key, value),
+        || processes_marked(key, value),
+        |environ| environ_has(environ, key, value),
+        grace,
+    )
+}
+
+/// [`end_marked`] for every mark inside `dir`: what a whole service's stop left behind on
+/// this host, in one pass over /proc.
+pub fn end_marked_within(key: &str, dir: &str, grace: Duration) -> Vec<u32> {
+    end_found(
+        processes_marked_within(key, dir),
+        || processes_marked_within(key, dir),
+        |environ| environ_has_within(environ, key, dir),
+        grace,
+    )
+}
+
+fn end_found(
+    found: Vec<u32>,
+    again: impl Fn() -> Vec<u32>,
+    still_marked: impl Fn(&[u8]) -> bool,
+    grace: Duration,
+) -> Vec<u32> {
     crate::ending::term_then_kill(
         &found,
-        || processes_marked(key, value),
+        again,
         |pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|environ| environ_has(&environ, key, value))
+                .is_ok_and(|environ| still_marked(&environ))
         },
         grace,
     );
@@ -62,6 +104,18 @@ mod tests {
         assert!(!environ_has(environ, "KHUTULUN_INSTANCE_DIR", "/d/x"));
         assert!(!environ_has(environ, "KHUTULUN_INSTANCE_DIR", "/d/x-01"));
         assert!(!environ_has(environ, "INSTANCE_DIR", "/d/x-0"));
+        assert!(environ_has_within(environ, "KHUTULUN_INSTANCE_DIR", "/d"));
+        assert!(environ_has_within(environ, "KHUTULUN_INSTANCE_DIR", "/d/"));
+        assert!(!environ_has_within(
+            environ,
+            "KHUTULUN_INSTANCE_DIR",
+            "/d/x-0"
+        ));
+        assert!(!environ_has_within(
+            b"KHUTULUN_INSTANCE_DIR=/dx/y\0",
+            "KHUTULUN_INSTANCE_DIR",
+            "/d"
+        ));
     }
 
     #[test]

@@ -155,3 +155,60 @@ service_template:
     assert_eq!(ended["exit_signal"], 9, "{ended}");
     agent.ok(&["delete", "hog", "--wait"]);
 }
+
+/// Daemons that left both their session and their instance's cgroup (root can) are still
+/// found by their instance's mark when the service is deleted: one pass over /proc for the
+/// whole service, after all its stops.
+#[test]
+fn daemons_that_left_their_cgroups_go_with_a_deleted_service() {
+    if !cgroups_here() {
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let daemons: Vec<String> = (1..=2).map(|i| format!("sleep 6{i}{tag:05}")).collect();
+    // (Escaped for the outer shell, which sees it in double quotes.)
+    let escape = r"for f in /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/cgroup.procs; do echo \$\$ > \$f; done 2>/dev/null";
+    let node = |name: &str, daemon: &str| {
+        format!(
+            r#"    {name}:
+      type: Process
+      properties:
+        command: sh
+        arguments: [ -c, 'setsid sh -c "{escape}; exec {daemon}" & exec sleep 3600' ]
+"#
+        )
+    };
+    let template = format!(
+        "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\nservice_template:\n  node_templates:\n{}{}",
+        node("a", &daemons[0]),
+        node("b", &daemons[1])
+    );
+    let dir = template_dir(&[("service.yaml", &template)]);
+    let agent = Agent::start();
+    agent.ok(&["deploy", "escapees", dir.path().to_str().unwrap(), "--wait"]);
+    let pids = eventually(Duration::from_secs(10), || {
+        let pids: Vec<u32> = daemons.iter().flat_map(|d| pids_with_cmdline(d)).collect();
+        (pids.len() == 2).then_some(pids)
+    })
+    .expect("both daemons run");
+    for pid in &pids {
+        let cgroup = cgroup_of(*pid, "").unwrap_or_default();
+        assert!(
+            !cgroup.contains("escapees"),
+            "daemon {pid} is still in its instance's cgroup: {cgroup}"
+        );
+    }
+
+    agent.ok(&["delete", "escapees", "--wait"]);
+    let left: Vec<u32> = pids.iter().copied().filter(|p| process_alive(*p)).collect();
+    for pid in &left {
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "daemons survived the delete: {left:?}\n{}",
+        agent.log()
+    );
+}

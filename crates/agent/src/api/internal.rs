@@ -22,6 +22,12 @@ pub async fn stop(
     State(agent): State<Agent>,
     JsonBody(command): JsonBody<InstanceCommand>,
 ) -> StatusCode {
-    crate::local::stop_here(&agent, &command.instance(), command.remove).await;
+    crate::local::stop_here(
+        &agent,
+        &command.instance(),
+        command.remove,
+        crate::local::MarkSweep::Now,
+    )
+    .await;
     StatusCode::NO_CONTENT
 }

@@ -20,13 +20,18 @@ impl ServiceEvents {
     /// Follows the events of `ns/name`. If the stream cannot be opened, the wait falls
     /// back to looking every [`LOOK_AGAIN`].
     pub async fn open(client: &Client, ns: &str, name: &str) -> ServiceEvents {
-        let request = client
-            .request(Method::GET, "/events")
-            .query(&[("follow", "true"), ("namespace", ns), ("service", name)]);
+        let request = client.request(Method::GET, "/events").query(&[
+            ("follow", "true"),
+            ("namespace", ns),
+            ("service", name),
+        ]);
         let body = match tokio::time::timeout(LOOK_AGAIN, request.send()).await {
-            Ok(Ok(response)) if response.status().is_success() => {
-                Some(response.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed())
-            }
+            Ok(Ok(response)) if response.status().is_success() => Some(
+                response
+                    .bytes_stream()
+                    .map(|c| c.map(|b| b.to_vec()))
+                    .boxed(),
+            ),
             _ => None,
         };
         ServiceEvents {
