@@ -104,6 +104,9 @@ struct Idle {
     threads_after: usize,
     /// Switches per thread name over the window (threads alive at both ends).
     by_name: BTreeMap<String, (usize, u64)>,
+    /// The most switches one thread made over the window: "no thread wakes more than
+    /// once a second" holds when this is at most the window's seconds.
+    busiest_thread: u64,
 }
 
 fn main() {
@@ -627,11 +630,13 @@ impl Bench {
         let after = thread_switches(pid);
         self.check_agent();
         let mut switches = 0;
+        let mut busiest_thread = 0;
         let mut by_name: BTreeMap<String, (usize, u64)> = BTreeMap::new();
         for (tid, (name, count)) in &after {
             if let Some((_, was)) = before.get(tid) {
                 let delta = count.saturating_sub(*was);
                 switches += delta;
+                busiest_thread = busiest_thread.max(delta);
                 let entry = by_name.entry(name.clone()).or_default();
                 entry.0 += 1;
                 entry.1 += delta;
@@ -644,6 +649,7 @@ impl Bench {
             threads_before: before.len(),
             threads_after: after.len(),
             by_name,
+            busiest_thread,
         }
     }
 
@@ -974,6 +980,7 @@ fn idle_table(idles: &[Idle]) -> String {
                 format!("{secs:.0}"),
                 idle.switches.to_string(),
                 format!("{:.1}", idle.switches as f64 / secs),
+                format!("{:.1}", idle.busiest_thread as f64 / secs),
                 idle.threads_before.to_string(),
                 idle.threads_after.to_string(),
             ]
@@ -985,6 +992,7 @@ fn idle_table(idles: &[Idle]) -> String {
             "window s",
             "context switches",
             "per s",
+            "busiest thread per s",
             "threads at start",
             "threads at end",
         ],
