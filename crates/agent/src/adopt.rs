@@ -143,7 +143,13 @@ async fn adopt_service(
             }
             let alive = delegate.is_alive(&running).await;
             let adoptable = delegate.capabilities().adoptable;
-            if alive && adoptable {
+            // Cut short while it started: it counts as running only once it listens, so
+            // that no dependant starts before it (a start would have waited too).
+            let ready = !alive
+                || rec.state != InstanceStatus::Starting
+                || rec.ports.is_empty()
+                || ready_in_time(agent, delegate, &running, rec).await;
+            if alive && adoptable && ready {
                 agent.hold_epoch(&instance, rec.epoch);
                 agent.note_live(&instance, kind, &running);
                 agent.update_instance(&instance, |r| r.state = InstanceStatus::Running);
@@ -163,8 +169,8 @@ async fn adopt_service(
                 continue;
             }
             if alive {
-                // Its delegate cannot take over a running workload: stopped, and started
-                // afresh below.
+                // Its delegate cannot take over a running workload, or it never became
+                // ready: stopped, and started afresh below.
                 if let Err(e) = delegate.stop(&running, workload.stop_timeout).await {
                     tracing::warn!("{instance}: cannot stop it to start it afresh: {e}");
                 }
@@ -185,6 +191,11 @@ async fn adopt_service(
                 r.pid_start_time = None;
                 r.message = Some(if was_fenced {
                     "stopped while this host was fenced".into()
+                } else if alive && !ready {
+                    format!(
+                        "restarted by the agent's start: it was starting and did not listen on its ports within {} s",
+                        crate::readiness::READY_TIMEOUT.as_secs()
+                    )
                 } else if alive {
                     format!(
                         "restarted by the agent's start: the {} delegate cannot adopt a running workload",
@@ -221,6 +232,22 @@ async fn adopt_service(
         }
     }
     Ok(())
+}
+
+/// Waits until an adopted instance that was starting listens on its reserved ports; false
+/// when it ends first or does not within the readiness timeout.
+async fn ready_in_time(
+    agent: &Agent,
+    delegate: &dyn khutulun_delegates::Delegate,
+    running: &Running,
+    record: &khutulun_state::InstanceRecord,
+) -> bool {
+    let ports: Vec<u16> = record.ports.values().copied().collect();
+    tokio::select! {
+        () = crate::readiness::wait_until_listening(&agent.host.address, &ports) => true,
+        _ = delegate.wait(running) => false,
+        () = tokio::time::sleep(crate::readiness::READY_TIMEOUT) => false,
+    }
 }
 
 /// Stops what this host still runs of instances that are no longer its own: they were moved

@@ -76,6 +76,8 @@ async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
         namespace: ns.to_owned(),
         service: svc.to_owned(),
     });
+    agent.graphs.forget(ns, svc);
+    crate::memory::give_back();
     Ok(())
 }
 

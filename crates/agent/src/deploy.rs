@@ -426,6 +426,7 @@ pub fn spawn_start(agent: &Agent, namespace: String, service: String) {
                     .await;
                 }
             }
+            crate::memory::give_back();
         },
     );
 }

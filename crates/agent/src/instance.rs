@@ -66,6 +66,12 @@ impl GraphCache {
         Ok(graph)
     }
 
+    /// Drops the graphs of a deleted service.
+    pub fn forget(&self, ns: &str, svc: &str) {
+        self.lock()
+            .retain(|(namespace, service, _, _), _| !(namespace == ns && service == svc));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<GraphKey, Arc<ServiceGraph>>> {
         self.graphs.lock().unwrap_or_else(|e| e.into_inner())
     }

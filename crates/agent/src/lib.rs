@@ -27,6 +27,7 @@ mod lease;
 mod local;
 mod locks;
 mod membership;
+mod memory;
 mod names;
 pub mod operations;
 mod package;

@@ -177,6 +177,7 @@ const AGENT_LAYERS: &[(u8, &[&str])] = &[
             "fscheck",
             "instance_error",
             "locks",
+            "memory",
             "names",
             "package",
             "placement",

@@ -72,6 +72,13 @@ fn marked_processes(data: &Path) -> BTreeMap<String, Vec<u32>> {
     found
 }
 
+/// The session of `pid` (/proc/<pid>/stat: the fourth field after the command's `)`).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(3)?.parse().ok()
+}
+
 fn service(agent: &Agent) -> Option<Value> {
     let services = agent.json(&["services"]);
     services
@@ -142,8 +149,25 @@ fn check_invariants(agent: &Agent, case: &str) {
         }
     }
     // No duplicate, no orphan: every marked process is the recorded one of a running
-    // instance.
-    for (dir, pids) in &marked {
+    // instance, or runs in its session (what it started: a shell's or a shim's children,
+    // which may still be about when the service settles). A second copy would lead a
+    // session of its own (every workload starts one).
+    for (dir, all) in &marked {
+        // (pid, session) of those still there.
+        let live: Vec<(u32, u32)> = all
+            .iter()
+            .filter_map(|pid| session_of(*pid).map(|session| (*pid, session)))
+            .collect();
+        let pids: Vec<u32> = live
+            .iter()
+            .filter(|(p, s)| p == s)
+            .map(|(p, _)| *p)
+            .collect();
+        let others: Vec<u32> = live
+            .iter()
+            .filter(|(p, s)| p != s)
+            .map(|(p, _)| *p)
+            .collect();
         let name = Path::new(dir).file_name().unwrap().to_string_lossy();
         let record = records
             .iter()
@@ -167,6 +191,13 @@ fn check_invariants(agent: &Agent, case: &str) {
             Some(pids[0] as u64),
             "{case}: {record}"
         );
+        for other in others {
+            assert_eq!(
+                session_of(other),
+                Some(pids[0]),
+                "{case}: {dir}: process {other} is neither its recorded process nor in its session"
+            );
+        }
     }
     // Ports: reserved exactly as the records hold them.
     let mut recorded: Vec<u64> = records

@@ -252,3 +252,50 @@ fn independent_nodes_start_at_the_same_time_and_a_dependant_waits_for_all() {
     assert_eq!(stops[0], stopped("app-0"));
     assert!(stops[1..].contains(&stopped("slow-0")) && stops[1..].contains(&stopped("quick-0")));
 }
+
+/// An agent killed while an instance with ports was starting finds it running: it counts
+/// as running only once it listens, so no dependant starts before it.
+#[test]
+fn an_adopted_instance_that_was_starting_is_running_only_once_it_listens() {
+    let fake = FakeDelegate::new();
+    fake.hold("slow-0");
+    let agent = TestAgent::start(&fake);
+    agent.deploy("shop", TWO_DATABASES).unwrap();
+    agent.wait_until("slow-0 started, not ready", || {
+        agent
+            .instances("shop")
+            .iter()
+            .any(|r| r.node == "slow" && r.pid.is_some() && r.state == InstanceStatus::Starting)
+    });
+    let (fake, dirs) = agent.kill();
+
+    // Released a moment after the new agent started adopting; what started by then is
+    // noted.
+    let released_after = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let releaser = {
+        let (fake, released_after) = (fake.clone(), released_after.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            *released_after.lock().unwrap() = Some(fake.journal().len());
+            fake.release("slow-0");
+        })
+    };
+    let agent = TestAgent::start_on(&fake, dirs);
+    releaser.join().unwrap();
+    agent.wait_for_status("shop", ServiceStatus::Deployed);
+    let journal = fake.journal();
+    let app = journal
+        .iter()
+        .position(|s| *s == started("app-0"))
+        .expect("the app started");
+    let released_after = released_after.lock().unwrap().expect("released");
+    assert!(
+        app >= released_after,
+        "the app started before slow-0 listened: {journal:?} (released after {released_after} steps)"
+    );
+    assert_eq!(
+        journal.iter().filter(|s| **s == started("slow-0")).count(),
+        1,
+        "slow-0 was adopted, not started again: {journal:?}"
+    );
+}
