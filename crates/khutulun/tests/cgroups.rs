@@ -53,20 +53,11 @@ fn a_double_forked_daemon_stays_in_its_instance_s_cgroup_and_goes_with_it() {
     let agent = Agent::start();
     let tag = std::process::id() % 100_000;
     let (main, daemon) = (format!("sleep 5{tag:05}"), format!("sleep 4{tag:05}"));
-    let template = format!(
-        r#"tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun:0.1
-service_template:
-  node_templates:
-    app:
-      type: Process
-      properties:
-        command: sh
-        arguments: [ -c, '(setsid sh -c "{daemon} &" &); exec {main}' ]
-  policies:
-    - sized: {{ type: Resources, properties: {{ cpu: 0.5, memory: 64 MiB }}, targets: [ app ] }}
-"#
+    let template = shell_service(
+        &format!(r#"(setsid sh -c "{daemon} &" &); exec {main}"#),
+        r#"  policies:
+    - sized: { type: Resources, properties: { cpu: 0.5, memory: 64 MiB }, targets: [ app ] }
+"#,
     );
     let dir = template_dir(&[("service.yaml", &template)]);
     agent.ok(&["deploy", "cg", dir.path().to_str().unwrap(), "--wait"]);
@@ -166,8 +157,7 @@ fn daemons_that_left_their_cgroups_go_with_a_deleted_service() {
     }
     let tag = std::process::id() % 100_000;
     let daemons: Vec<String> = (1..=2).map(|i| format!("sleep 6{i}{tag:05}")).collect();
-    // (Escaped for the outer shell, which sees it in double quotes.)
-    let escape = r"for f in /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/cgroup.procs; do echo \$\$ > \$f; done 2>/dev/null";
+    let escape = LEAVE_CGROUP;
     let node = |name: &str, daemon: &str| {
         format!(
             r#"    {name}:

@@ -60,19 +60,10 @@ fn a_restart_that_cannot_be_recorded_does_not_run_until_it_can() {
     let agent = Agent::start_on_state(&state, &[]);
     let tag = std::process::id() % 100_000;
     let command = format!("sleep 3{tag:05}");
-    let template = format!(
-        r#"tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun:0.1
-service_template:
-  node_templates:
-    app:
-      type: Process
-      properties:
-        command: sh
-        arguments: [ -c, 'exec {command}' ]
-        restart: always
-"#
+    let template = shell_service(
+        &format!(r#"exec {command}"#),
+        r#"        restart: always
+"#,
     );
     let dir = template_dir(&[("service.yaml", &template)]);
     agent.ok(&["deploy", "full", dir.path().to_str().unwrap(), "--wait"]);

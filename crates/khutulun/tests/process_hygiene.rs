@@ -12,19 +12,12 @@ fn count(line: &str) -> usize {
 }
 
 fn template(restart: &str, child: &str) -> String {
-    format!(
-        r#"tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun:0.1
-service_template:
-  node_templates:
-    app:
-      type: Process
-      properties:
-        command: sh
-        arguments: [ -c, '{child} & sleep 0.5' ]
-        restart: {restart}
+    shell_service(
+        &format!(r#"{child} & sleep 0.5"#),
+        &format!(
+            r#"        restart: {restart}
 "#
+        ),
     )
 }
 

@@ -23,20 +23,10 @@ fn self_fencing_ends_a_daemon_that_left_its_workload_s_session() {
     let (main, daemon) = (format!("sleep 7{tag:05}"), format!("sleep 8{tag:05}"));
     // The daemon also leaves the instance's cgroup (as root it can), so that only the
     // lifeline finds it: the cgroup would end it with its instance otherwise.
-    // (Escaped for the outer shell, which sees it in double quotes.)
-    let escape = r"for f in /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/cgroup.procs; do echo \$\$ > \$f; done 2>/dev/null";
-    let template = format!(
-        r#"tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun:0.1
-service_template:
-  node_templates:
-    app:
-      type: Process
-      properties:
-        command: sh
-        arguments: [ -c, 'setsid sh -c "{escape}; exec {daemon}" & exec {main}' ]
-"#
+    let escape = LEAVE_CGROUP;
+    let template = shell_service(
+        &format!(r#"setsid sh -c "{escape}; exec {daemon}" & exec {main}"#),
+        "",
     );
     let _cleanup = KillOnDrop(vec![main.clone(), daemon.clone()]);
     let dir = template_dir(&[("service.yaml", &template)]);

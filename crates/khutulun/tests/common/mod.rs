@@ -451,3 +451,26 @@ pub fn plugin_file(name: &str) -> PathBuf {
     );
     path
 }
+
+/// A service of one node, `app`: a `Process` running `sh -c '<script>'`, with `extra`
+/// (more property lines, or what follows the node) after its arguments.
+pub fn shell_service(script: &str, extra: &str) -> String {
+    format!(
+        r#"tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun:0.1
+service_template:
+  node_templates:
+    app:
+      type: Process
+      properties:
+        command: sh
+        arguments: [ -c, '{script}' ]
+{extra}"#
+    )
+}
+
+/// Shell commands that move the running shell into the root cgroup (root can): what a
+/// daemon does to escape its instance's cgroup. Escaped for an outer shell that sees it
+/// in double quotes.
+pub const LEAVE_CGROUP: &str = r"for f in /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/cgroup.procs; do echo \$\$ > \$f; done 2>/dev/null";
