@@ -243,11 +243,10 @@ async fn ready_in_time(
     record: &khutulun_state::InstanceRecord,
 ) -> bool {
     let ports: Vec<u16> = record.ports.values().copied().collect();
-    tokio::select! {
-        () = crate::readiness::wait_until_listening(&agent.host.address, &ports) => true,
-        _ = delegate.wait(running) => false,
-        () = tokio::time::sleep(crate::readiness::READY_TIMEOUT) => false,
-    }
+    matches!(
+        crate::readiness::ready_or_not(&agent.host.address, &ports, delegate.wait(running)).await,
+        crate::readiness::Readiness::Listening
+    )
 }
 
 /// Stops what this host still runs of instances that are no longer its own: they were moved

@@ -32,6 +32,11 @@ impl EventBus {
         if let Err(e) = self.store.append_event(&event) {
             tracing::error!("cannot append to the event log: {e}");
         }
+        self.publish(event)
+    }
+
+    /// Logs `event` and hands it to this agent's subscribers.
+    fn publish(&self, event: Event) -> Event {
         tracing::info!(event = %serde_json::to_string(&event).unwrap_or_default(), "event");
         let _ = self.sender.send(event.clone());
         event
@@ -63,9 +68,7 @@ impl EventBus {
                 }
             }
         }
-        tracing::info!(event = %serde_json::to_string(&event).unwrap_or_default(), "event");
-        let _ = self.sender.send(event.clone());
-        event
+        self.publish(event)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

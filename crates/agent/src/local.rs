@@ -182,7 +182,9 @@ pub enum MarkSweep {
 /// Stops one instance of this host, dependants' order being the caller's business. With
 /// `remove`, also removes what it leaves behind: a directory that is not kept, its data.
 pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool, sweep: MarkSweep) {
-    let lifecycle_graph = lifecycle_context(agent, instance, remove);
+    // Read once: the lifecycle operations and the removal both need it.
+    let current = load_current(agent, &instance.namespace, &instance.service).ok();
+    let lifecycle_graph = lifecycle_context(agent, instance, remove, current.as_ref());
     if let Some((graph, instances)) = &lifecycle_graph {
         let running = instances.iter().any(|r| {
             r.node == instance.node
@@ -261,7 +263,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool, swee
                 tracing::warn!("{instance}: {e}");
             }
         }
-        remove_leftovers(agent, instance).await;
+        remove_leftovers(agent, instance, current.as_ref()).await;
     }
 }
 
@@ -272,12 +274,13 @@ fn lifecycle_context(
     agent: &Agent,
     instance: &InstanceRef,
     remove: bool,
+    current: Option<&Current>,
 ) -> Option<(
     std::sync::Arc<khutulun_graph::ServiceGraph>,
     Vec<khutulun_state::InstanceRecord>,
 )> {
     let (ns, svc) = (&instance.namespace, &instance.service);
-    let (_, graph) = load_current(agent, ns, svc).ok()?;
+    let graph = current?.1.clone();
     let has = |phase| !lifecycle::steps(&graph, &instance.node, instance.index, phase).is_empty();
     if !(has(Phase::BeforeStop) || remove && has(Phase::Removed)) {
         return None;
@@ -290,20 +293,26 @@ fn lifecycle_context(
 }
 
 /// A directory that is not kept goes with its instance, and so does the instance's data.
-async fn remove_leftovers(agent: &Agent, instance: &InstanceRef) {
+/// A service's current record and graph (`load_current`).
+type Current = (
+    khutulun_state::ServiceRecord,
+    std::sync::Arc<khutulun_graph::ServiceGraph>,
+);
+
+async fn remove_leftovers(agent: &Agent, instance: &InstanceRef, current: Option<&Current>) {
     let (ns, svc) = (&instance.namespace, &instance.service);
-    if let Ok((record, graph)) = load_current(agent, ns, svc) {
+    if let Some((record, graph)) = current {
         // What a delegate leaves behind: a directory that is not kept, a container, a pod,
         // an unpacked root filesystem.
         if let Some(node) = graph.node(&instance.node) {
-            let kind = DelegateKind::of(&graph, node);
+            let kind = DelegateKind::of(graph, node);
             let package = agent
                 .store
                 .layout()
                 .revision_package(ns, svc, record.revision);
             let paths = paths_for(agent, ns, svc, &node.name, instance.index, &package);
             let identity = identity(agent, ns, svc, &node.name, instance.index);
-            let built = workload::build(&graph, node, instance.index, &[], &paths, &identity);
+            let built = workload::build(graph, node, instance.index, &[], &paths, &identity);
             if let (Ok(Some(w)), Some(delegate)) = (built, agent.delegate(kind)) {
                 if let Err(e) = delegate.remove(&w.spec).await {
                     tracing::warn!("removing what {instance} left behind: {e}");

@@ -26,6 +26,28 @@ pub async fn wait_until_listening(address: &str, ports: &[u16]) {
     }
 }
 
+/// How a start's readiness wait ended.
+pub enum Readiness {
+    Listening,
+    /// The workload ended first.
+    Ended(khutulun_delegates::Exit),
+    /// It did not listen within [`READY_TIMEOUT`].
+    TimedOut,
+}
+
+/// Races [`wait_until_listening`] against the workload's end (`ended`) and the timeout.
+pub async fn ready_or_not(
+    address: &str,
+    ports: &[u16],
+    ended: impl std::future::Future<Output = khutulun_delegates::Exit>,
+) -> Readiness {
+    tokio::select! {
+        () = wait_until_listening(address, ports) => Readiness::Listening,
+        exit = ended => Readiness::Ended(exit),
+        () = tokio::time::sleep(READY_TIMEOUT) => Readiness::TimedOut,
+    }
+}
+
 async fn accepts(target: (&str, u16)) -> bool {
     matches!(
         tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(target)).await,

@@ -3,7 +3,7 @@
 //! stops the workload when told to.
 
 use crate::agent::Agent;
-use crate::readiness::{wait_until_listening, READY_TIMEOUT};
+use crate::readiness::{Readiness, READY_TIMEOUT};
 use crate::restart::Backoff;
 use crate::workload::Workload;
 use khutulun_delegates::{Delegate, Exit, Network, Running, WorkloadSpec};
@@ -157,19 +157,30 @@ pub async fn start_workload(
         .unwrap_or_default();
     if !ports.is_empty() {
         let logs = log_hint(&workload.spec);
-        tokio::select! {
-            _ = wait_until_listening(&agent.host.address, &ports) => {}
-            exit = delegate.wait(&running) => {
+        match crate::readiness::ready_or_not(&agent.host.address, &ports, delegate.wait(&running))
+            .await
+        {
+            Readiness::Listening => {}
+            Readiness::Ended(exit) => {
                 agent.note_gone(instance, &running);
-                agent.update_instance(instance, |r| { r.pid = None; r.exit_code = exit.code; r.exit_signal = exit.signal; });
-                return Err(format!("{instance} ended ({exit}) before it listened on port(s) {ports:?}{logs}"));
+                agent.update_instance(instance, |r| {
+                    r.pid = None;
+                    r.exit_code = exit.code;
+                    r.exit_signal = exit.signal;
+                });
+                return Err(format!(
+                    "{instance} ended ({exit}) before it listened on port(s) {ports:?}{logs}"
+                ));
             }
-            _ = tokio::time::sleep(READY_TIMEOUT) => {
+            Readiness::TimedOut => {
                 let _ = delegate.stop(&running, workload.stop_timeout).await;
                 let _ = delegate.wait(&running).await;
                 agent.note_gone(instance, &running);
                 agent.update_instance(instance, |r| r.pid = None);
-                return Err(format!("{instance} did not listen on port(s) {ports:?} within {}s{logs}", READY_TIMEOUT.as_secs()));
+                return Err(format!(
+                    "{instance} did not listen on port(s) {ports:?} within {}s{logs}",
+                    READY_TIMEOUT.as_secs()
+                ));
             }
         }
     }
