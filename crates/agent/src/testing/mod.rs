@@ -109,13 +109,24 @@ impl TestAgent {
         while !done() {
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting until {what}; the fake did {:?}; services: {:#?}; instances: {:#?}",
-                self.fake.journal(),
-                self.agent.store.services(NS),
-                self.agent.store.instances(NS, "shop")
+                "timed out waiting until {what}; {}",
+                self.describe()
             );
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// What the fake did and what the state holds, for a failure's message.
+    fn describe(&self) -> String {
+        let services = self.agent.store.services(NS).unwrap_or_default();
+        let instances: Vec<_> = services
+            .iter()
+            .flat_map(|s| self.agent.store.instances(NS, &s.name).unwrap_or_default())
+            .collect();
+        format!(
+            "the fake did {:?}; services: {services:#?}; instances: {instances:#?}",
+            self.fake.journal()
+        )
     }
 
     /// Ends the agent as `kill -9` would (every task dropped where it stands); its
