@@ -153,13 +153,36 @@ impl Drop for TestAgent {
     }
 }
 
-/// Ten ports of this test process's own (test processes run side by side; the fake's
-/// workloads really listen on them).
+/// Ten ports of this agent's own, handed out by the same counter the CLI's integration
+/// tests use (`crates/khutulun/tests/common::port_range`: /tmp/khutulun-test-ports under
+/// flock, blocks in 30000-39999), so that test processes running side by side never share
+/// a port: the fake's workloads really listen on them.
 fn own_ports() -> khutulun_state::PortRange {
-    let first = 40_000 + (std::process::id() % 2_000) as u16 * 10;
+    use std::io::{Read, Seek, Write};
+    const SIZE: u16 = 10;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open("/tmp/khutulun-test-ports")
+        .unwrap();
+    file.lock().unwrap();
+    let mut text = String::new();
+    (&file).read_to_string(&mut text).unwrap();
+    let next: u16 = text.trim().parse().unwrap_or(0);
+    let first = if !(30000..=39999 - SIZE).contains(&next) {
+        30000
+    } else {
+        next
+    };
+    (&file).seek(std::io::SeekFrom::Start(0)).unwrap();
+    file.set_len(0).unwrap();
+    write!(&file, "{}", first + SIZE).unwrap();
+    file.unlock().unwrap();
     khutulun_state::PortRange {
         first,
-        last: first + 9,
+        last: first + SIZE - 1,
     }
 }
 
