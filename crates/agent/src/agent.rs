@@ -64,6 +64,9 @@ pub struct Inner {
     delegates: Delegates,
     /// Parsed graphs of committed revisions (`instance::load_current`).
     pub graphs: crate::instance::GraphCache,
+    /// Services and instance records for the read paths, checked against the files on
+    /// every read (other hosts write them too).
+    pub index: khutulun_state::StateIndex,
 }
 
 impl Deref for Agent {
@@ -145,6 +148,7 @@ impl Agent {
                 available
             };
         let cgroup_prefix = crate::workload::cgroup_prefix(&host.name, &config.data_dir);
+        let index = khutulun_state::StateIndex::new(store.clone());
         Ok(Agent(Arc::new(Inner {
             config,
             store,
@@ -176,6 +180,7 @@ impl Agent {
             plugin_host: OnceLock::new(),
             delegates,
             graphs: Default::default(),
+            index,
         })))
     }
 

@@ -340,6 +340,33 @@ fn three_hosts_join_place_by_policy_forward_logs_and_drain() {
         .unwrap()
         .iter()
         .all(|h| h["draining"] == false));
+
+    // h1 answers listings from its index; what h0 changes is seen at once, also once h1's
+    // entries have settled (StateIndex trusts an entry read 2 s after its files changed).
+    let names = |asked: usize| -> Vec<String> {
+        let services = lab.json(asked, &["services"]);
+        let services = services.as_array().unwrap();
+        services
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(1), ["movable"]);
+    assert_eq!(instances(&lab, 1, "movable").len(), after.len());
+    std::thread::sleep(khutulun_state::index::SETTLE + Duration::from_millis(500));
+    assert_eq!(names(1), ["movable"]);
+    assert_eq!(instances(&lab, 1, "movable").len(), after.len());
+    lab.ok(0, &["delete", "movable", "--wait"]);
+    assert_eq!(
+        names(1),
+        Vec::<String>::new(),
+        "h1 still lists the service h0 deleted"
+    );
+    let gone = lab.cli(1, &["instances", "movable", "-o", "json"]);
+    assert!(
+        !gone.status.success(),
+        "h1 still lists the deleted service's instances"
+    );
 }
 
 const HELLO: &str = r#"

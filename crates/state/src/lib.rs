@@ -4,6 +4,9 @@
 mod atomic;
 mod error;
 mod events;
+#[cfg(test)]
+mod fixtures;
+pub mod index;
 mod layout;
 pub mod lease;
 mod lease_file;
@@ -17,6 +20,7 @@ mod store;
 pub use atomic::{read_json, set_writer, write_atomic, write_json};
 pub use error::{StateError, StateResult};
 pub use events::{Event, EventKind, InstanceRef};
+pub use index::{ServiceSnapshot, StateIndex};
 pub use layout::Layout;
 pub use lease_file::LeaseFile;
 pub use lock::FileLock;

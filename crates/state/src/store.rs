@@ -319,6 +319,11 @@ impl DirStore {
         Ok(services)
     }
 
+    /// The names of a namespace's service directories, sorted (committed or not).
+    pub fn service_dirs(&self, namespace: &str) -> StateResult<Vec<String>> {
+        list_dir(&self.layout.services(namespace))
+    }
+
     /// Service directories without a service record: a first deploy that stored its
     /// revision and never committed it. (Another agent may be in the middle of one: take
     /// the service lock before removing.)
@@ -693,23 +698,10 @@ fn sweep_temp_files(dir: &Path, host: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{InstanceStatus, ServiceStatus};
     use crate::ports::PortOwner;
-    use std::collections::BTreeMap;
 
     fn record(ns: &str, name: &str, revision: u64) -> ServiceRecord {
-        ServiceRecord {
-            namespace: ns.into(),
-            name: name.into(),
-            revision,
-            status: ServiceStatus::Deploying,
-            message: None,
-            entry: "service.yaml".into(),
-            inputs: BTreeMap::new(),
-            coordinator: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        crate::fixtures::service(ns, name, revision)
     }
 
     #[test]
@@ -880,31 +872,7 @@ mod tests {
         let store = DirStore::open(dir.path()).unwrap();
         for node in ["b", "a"] {
             store
-                .write_instance(&InstanceRecord {
-                    namespace: "default".into(),
-                    service: "s".into(),
-                    node: node.into(),
-                    index: 0,
-                    revision: 1,
-                    host: "h".into(),
-                    epoch: 1,
-                    delegate: "process".into(),
-                    state: InstanceStatus::Running,
-                    address: "127.0.0.1".into(),
-                    pid: Some(1),
-                    pid_start_time: Some(2),
-                    ports: BTreeMap::from([("endpoint".into(), 20000)]),
-                    attributes: BTreeMap::new(),
-                    handle: BTreeMap::new(),
-                    exit_code: None,
-                    exit_signal: None,
-                    restarts: 0,
-                    message: None,
-                    cpu_millis: 0,
-                    memory_bytes: 0,
-                    placement: Vec::new(),
-                    updated_at: Utc::now(),
-                })
+                .write_instance(&crate::fixtures::instance("default", "s", node, 0))
                 .unwrap();
         }
         let all = store.instances("default", "s").unwrap();

@@ -19,14 +19,12 @@ pub async fn list_namespace(
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<InstanceView>>, ApiError> {
     check_name("namespace", &ns)?;
-    let mut views = Vec::new();
-    for service in agent.store.services(&ns).map_err(ApiError::internal)? {
-        let instances = agent
-            .store
-            .instances(&ns, &service.name)
-            .map_err(ApiError::internal)?;
-        views.extend(instances.iter().map(super::views::instance_view));
-    }
+    let index_of = agent.clone();
+    let services = super::read_state(&agent, move || index_of.index.services(&ns)).await?;
+    let views = services
+        .iter()
+        .flat_map(|s| s.instances.iter().map(super::views::instance_view))
+        .collect();
     Ok(Json(views))
 }
 
@@ -38,14 +36,13 @@ pub async fn list_service(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Vec<InstanceView>>, ApiError> {
-    super::existing_service(&agent, &ns, &name)?;
-
-    let instances = agent
-        .store
-        .instances(&ns, &name)
-        .map_err(ApiError::internal)?;
+    let service = super::indexed_service(&agent, &ns, &name).await?;
     Ok(Json(
-        instances.iter().map(super::views::instance_view).collect(),
+        service
+            .instances
+            .iter()
+            .map(super::views::instance_view)
+            .collect(),
     ))
 }
 

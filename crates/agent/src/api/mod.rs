@@ -275,6 +275,19 @@ pub fn existing_service(
         .map_err(ApiError::from_state)
 }
 
+/// Checks the names of a service path; the service with its instances from the index,
+/// off the async workers.
+pub async fn indexed_service(
+    agent: &Agent,
+    ns: &str,
+    name: &str,
+) -> Result<std::sync::Arc<khutulun_state::ServiceSnapshot>, ApiError> {
+    crate::names::check_name("namespace", ns)?;
+    crate::names::check_name("service", name)?;
+    let (of, ns, name) = (agent.clone(), ns.to_owned(), name.to_owned());
+    read_state(agent, move || of.index.require_service(&ns, &name)).await
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -18,16 +18,12 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<ServiceView>>, ApiError> {
     check_name("namespace", &ns)?;
-    let store = agent.store.clone();
-    let views = super::read_state(&agent, move || {
-        let mut views = Vec::new();
-        for record in store.services(&ns)? {
-            let instances = store.instances(&ns, &record.name)?;
-            views.push(super::views::service_view(&record, &instances));
-        }
-        Ok(views)
-    })
-    .await?;
+    let index_of = agent.clone();
+    let services = super::read_state(&agent, move || index_of.index.services(&ns)).await?;
+    let views = services
+        .iter()
+        .map(|s| super::views::service_view(&s.record, &s.instances))
+        .collect();
     Ok(Json(views))
 }
 
@@ -39,14 +35,14 @@ pub async fn show(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<ServiceDetail>, ApiError> {
-    let record = super::existing_service(&agent, &ns, &name)?;
-    let instances = agent
-        .store
-        .instances(&ns, &name)
-        .map_err(ApiError::internal)?;
+    let service = super::indexed_service(&agent, &ns, &name).await?;
     Ok(Json(ServiceDetail {
-        service: super::views::service_view(&record, &instances),
-        instance_list: instances.iter().map(super::views::instance_view).collect(),
+        service: super::views::service_view(&service.record, &service.instances),
+        instance_list: service
+            .instances
+            .iter()
+            .map(super::views::instance_view)
+            .collect(),
     }))
 }
 
