@@ -877,6 +877,11 @@ pub struct CgroupJoiner {
 }
 
 impl CgroupJoiner {
+    /// The opened `cgroup.procs` files, for a child that writes itself into each.
+    pub fn into_fds(self) -> Vec<OwnedFd> {
+        self.procs
+    }
+
     /// Moves the calling process into the cgroup. Only write(2): async-signal-safe, for
     /// `pre_exec` (between fork and exec in a multithreaded process).
     pub fn join(&self) -> std::io::Result<()> {

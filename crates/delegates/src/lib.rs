@@ -10,6 +10,7 @@ pub mod docker;
 mod ending;
 mod executable;
 pub mod firewall;
+pub mod launch;
 pub mod lifeline;
 pub mod marked;
 pub mod nspawn;

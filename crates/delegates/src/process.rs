@@ -7,6 +7,7 @@ use crate::delegate::{
     Capabilities, Delegate, DelegateError, ExecPlan, Exit, Running, WorkloadSpec,
 };
 use crate::executable::resolve_executable;
+use crate::launch::Launch;
 use crate::user::lookup_user;
 use crate::{proc_context, proc_stat};
 use rustix::process::{
@@ -15,7 +16,6 @@ use rustix::process::{
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -181,50 +181,62 @@ impl Delegate for ProcessDelegate {
                 .open(&path)
                 .map_err(|e| DelegateError::io(format!("open {}", path.display()), e))
         };
-        let mut command = match &spec.systemd_scope {
-            None => {
-                let mut command = Command::new(&program);
-                command.args(&spec.arguments).env_clear();
-                command
-            }
+        // systemd-run registers the scope, then executes the program in its own process:
+        // the pid supervised is the program's.
+        let (executable, arguments, mut environment) = match &spec.systemd_scope {
+            None => (program.clone(), spec.arguments.clone(), BTreeMap::new()),
             Some(unit) => {
-                // systemd-run registers the scope, then executes the program in its own
-                // process: the pid we supervise is the program's.
-                let mut command = Command::new("systemd-run");
-                command
-                    .args([
-                        "--user",
-                        "--scope",
-                        "--quiet",
-                        "--collect",
-                        "--unit",
-                        unit,
-                        "--",
-                    ])
-                    .arg(&program)
-                    .args(&spec.arguments)
-                    .env_clear();
-                for key in ["XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"] {
-                    if let Ok(value) = std::env::var(key) {
-                        command.env(key, value);
-                    }
-                }
-                command
+                let systemd_run = resolve_executable(
+                    "systemd-run",
+                    &spec.working_directory,
+                    &std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+                )?;
+                let mut arguments: Vec<String> = [
+                    "--user",
+                    "--scope",
+                    "--quiet",
+                    "--collect",
+                    "--unit",
+                    unit,
+                    "--",
+                ]
+                .map(String::from)
+                .to_vec();
+                arguments.push(program.to_string_lossy().into_owned());
+                arguments.extend(spec.arguments.iter().cloned());
+                let session: BTreeMap<String, String> =
+                    ["XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"]
+                        .into_iter()
+                        .filter_map(|key| Some((key.to_owned(), std::env::var(key).ok()?)))
+                        .collect();
+                (systemd_run, arguments, session)
             }
         };
-        command
-            .envs(&spec.environment)
-            .current_dir(&spec.working_directory)
-            .stdin(Stdio::null())
-            .stdout(log("stdout.log")?)
-            .stderr(log("stderr.log")?);
-        if let Some(user) = &spec.user {
-            let ids = lookup_user(user)?;
-            command.uid(ids.uid).gid(ids.gid);
-        }
+        environment.extend(spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let user = match &spec.user {
+            Some(user) => {
+                let ids = lookup_user(user)?;
+                Some((ids.uid, ids.gid))
+            }
+            None => None,
+        };
+        let null =
+            std::fs::File::open("/dev/null").map_err(|e| DelegateError::io("open /dev/null", e))?;
+        let launch = Launch::new(
+            &executable,
+            &arguments,
+            &environment,
+            &spec.working_directory,
+            null.into(),
+            log("stdout.log")?.into(),
+            log("stderr.log")?.into(),
+        )
+        .map_err(|e| DelegateError::Invalid(format!("cannot start {}: {e}", program.display())))?
+        .keep_open(spec.lifeline_fd)
+        .user(user);
         let cgroup = Self::new_cgroup(spec)?;
-        let child = match spawn(command, &program, cgroup.as_ref(), spec.lifeline_fd).await {
-            Ok(child) => child,
+        let pid = match spawn(launch, &program, cgroup.as_ref()).await {
+            Ok(pid) => pid,
             Err(e) => {
                 if let Some(cgroup) = &cgroup {
                     // Nothing runs in it: it goes.
@@ -233,9 +245,7 @@ impl Delegate for ProcessDelegate {
                 return Err(e);
             }
         };
-        let pid = child.id();
         // The child stays unreaped until `wait` collects it through its pidfd.
-        drop(child);
         let start_time = proc_stat::state_and_start_time(pid).map(|(_, t)| t);
         Ok(Running {
             pid: Some(pid),
@@ -401,31 +411,17 @@ impl ProcessDelegate {
     }
 }
 
-/// Starts `command` in a session and process group of its own (the agent's terminal and
+/// Starts the process in a session and process group of its own (the agent's terminal and
 /// signals never reach it, and stopping it can signal everything it spawned) and in
-/// `cgroup`, joined before exec (nothing it runs starts outside).
+/// `cgroup`, joined before exec (nothing it runs starts outside). Without forking the
+/// agent: see [`crate::launch`].
 async fn spawn(
-    mut command: Command,
+    launch: Launch,
     program: &std::path::Path,
     cgroup: Option<&InstanceCgroup>,
-    lifeline: Option<i32>,
-) -> Result<std::process::Child, DelegateError> {
+) -> Result<u32, DelegateError> {
     let joiner = cgroup.map(InstanceCgroup::joiner).transpose()?;
-    unsafe {
-        command.pre_exec(move || {
-            rustix::process::setsid().map_err(std::io::Error::from)?;
-            if let Some(joiner) = &joiner {
-                joiner.join()?;
-            }
-            if let Some(fd) = lifeline {
-                // Keep it across exec (every other descriptor of the agent closes).
-                let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
-                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
-                    .map_err(std::io::Error::from)?;
-            }
-            Ok(())
-        });
-    }
+    let launch = launch.join_cgroups(joiner.map(|j| j.into_fds()).unwrap_or_default());
     let context = match cgroup {
         None => format!("start {}", program.display()),
         Some(cgroup) => format!(
@@ -436,10 +432,10 @@ async fn spawn(
     };
     // Off the async workers: spawning waits until the child has exec'd, and the child
     // first enters its working directory, which may be on a stalled shared filesystem.
-    tokio::task::spawn_blocking(move || command.spawn())
+    tokio::task::spawn_blocking(move || launch.spawn())
         .await
         .map_err(|e| DelegateError::io("start a process", std::io::Error::other(e)))?
-        .map_err(|e| DelegateError::io(context, e))
+        .map_err(|(step, e)| DelegateError::io(format!("{context}: {}", step.describe()), e))
 }
 
 /// The cgroup of that name, if cgroups are usable here and it exists.
