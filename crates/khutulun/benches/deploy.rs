@@ -42,16 +42,21 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{
+    attempt, clk_tck, cpu_ticks, kill_and_wait, list_env, marked_pids, ms, rss_mb, shell_quote,
+    table, thread_switches, BenchAgent,
+};
 
-/// Ports the agent hands out (`--port-range`).
-const AGENT_PORTS: (u16, u16) = (21000, 22999);
+/// The bench's name, the prefix of its progress messages.
+const NAME: &str = "deploy";
 /// Where the floor looks for free ports: not the agent's range, not the ephemeral range.
 const FLOOR_PORTS: (u16, u16) = (24000, 26999);
 /// Runs at and above this N are done once.
@@ -146,8 +151,8 @@ fn main() {
     let bench = Bench::start(python);
     eprintln!(
         "deploy bench: agent pid {} ready ({}), ticks {} per s",
-        bench.agent_pid(),
-        bench.url,
+        bench.agent.pid(),
+        bench.agent.url,
         bench.clk_tck
     );
 
@@ -169,7 +174,7 @@ fn main() {
             };
             for run in 1..=runs {
                 let what = format!("{} N={n} run {run}/{runs}", kind.name());
-                match attempt(&what, || bench.run(kind, n, run)) {
+                match attempt(NAME, &what, || bench.run(kind, n, run)) {
                     Ok(sample) => row.samples.push(sample),
                     Err(e) => {
                         row.failures.push(format!("run {run}: {e}"));
@@ -185,7 +190,7 @@ fn main() {
         eprintln!("deploy bench: agent idle for {idle_secs} s after all deletes");
         idles.push(bench.idle_window("after all deletes", idle));
     }
-    let leftovers = bench.leftover_cgroups();
+    let leftovers = bench.agent.leftover_cgroups();
     let clk_tck = bench.clk_tck;
     drop(bench);
 
@@ -224,17 +229,6 @@ fn main() {
     );
 }
 
-fn list_env(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| default.into())
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 /// The interpreter `python3` stands for (not a pyenv shim, a bash script whose start-up
 /// would dominate).
 fn real_python() -> String {
@@ -251,153 +245,33 @@ fn real_python() -> String {
     path
 }
 
-/// Runs `f`; a panic is reported on stderr and becomes an error, so that the other
-/// measurements still run.
-fn attempt<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
-    eprintln!("deploy bench: {what}");
-    let started = Instant::now();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panicked".into())
-    });
-    match &result {
-        Ok(_) => eprintln!(
-            "deploy bench: {what}: done in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ),
-        Err(e) => eprintln!(
-            "deploy bench: {what}: FAILED: {}",
-            e.lines().next().unwrap_or_default()
-        ),
-    }
-    result.map_err(|e| e.lines().next().unwrap_or_default().to_owned())
-}
+// ---- the agent and the floor ----
 
-// ---- the agent and its guard ----
-
-/// The bench's agent and temporary directory. Dropping it deletes the services left,
-/// stops the agent (SIGTERM), kills whatever an instance or a floor script left running and
-/// removes the directory.
+/// The bench's agent ([`BenchAgent`]: dropping it deletes the services left, stops the
+/// agent, kills what an instance left running and removes the temporary directory) and the
+/// floor's interpreter. Dropping it also kills whatever a floor script left running.
 struct Bench {
-    root: tempfile::TempDir,
-    agent: Option<Child>,
-    /// `unix:<data>/agent.sock`
-    url: String,
+    agent: BenchAgent,
     python: Option<String>,
     clk_tck: f64,
-    /// The agent's cgroup v2 directory (where its instance cgroups go, below `khutulun/`).
-    agent_cgroup: Option<PathBuf>,
 }
 
 impl Bench {
     fn start(python: Option<String>) -> Bench {
-        let root = tempfile::Builder::new()
-            .prefix("khutulun-deploy-bench")
-            .tempdir()
-            .expect("a temporary directory");
-        let url = format!("unix:{}", root.path().join("data/agent.sock").display());
-        let clk_tck = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        assert!(clk_tck > 0.0, "sysconf(_SC_CLK_TCK) failed");
-        let mut bench = Bench {
-            root,
-            agent: None,
-            url,
+        Bench {
+            agent: BenchAgent::start(NAME),
             python,
-            clk_tck,
-            agent_cgroup: None,
-        };
-        let log = std::fs::File::create(bench.root.path().join("agent.log")).unwrap();
-        let child = Command::new(common::BIN)
-            .arg("agent")
-            .args(["--host", "bench"])
-            .arg("--port-range")
-            .arg(format!("{}-{}", AGENT_PORTS.0, AGENT_PORTS.1))
-            // Not the default gossip port, which another agent on the machine may use.
-            .args(["--gossip", "127.0.0.1:0"])
-            .arg("--state-dir")
-            .arg(bench.root.path().join("state"))
-            .arg("--data-dir")
-            .arg(bench.data_dir())
-            .env_remove("KHUTULUN_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start the agent");
-        bench.agent = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let health = common::http_get(&format!("{}/v1/health", bench.url), None);
-            if health.map(|(status, _)| status) == Some(200) {
-                break;
-            }
-            bench.check_agent();
-            assert!(
-                Instant::now() < deadline,
-                "the agent did not become healthy in 30 s; log:\n{}",
-                bench.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            clk_tck: clk_tck(),
         }
-        bench.agent_cgroup = agent_cgroup_dir(bench.agent_pid());
-        bench
     }
 
-    fn data_dir(&self) -> PathBuf {
-        self.root.path().join("data")
-    }
-
-    fn agent_pid(&self) -> u32 {
-        self.agent.as_ref().expect("the agent runs").id()
-    }
-
-    /// Panics (with the log's end) when the agent has exited.
-    fn check_agent(&self) {
-        let pid = self.agent_pid();
-        assert!(
-            common::process_alive(pid),
-            "the agent (pid {pid}) has exited; log:\n{}",
-            self.log_tail()
-        );
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.root.path().join("agent.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(common::BIN)
-            .args(["--agent", &self.url])
-            .args(args)
-            .env_remove("KHUTULUN_TOKEN")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the CLI")
-    }
-
-    /// Runs the CLI, panics unless it succeeds: its stdout.
-    fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "khutulun {} failed ({}): {}{}\nagent log (end):\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout),
-            self.log_tail()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+    fn root(&self) -> &Path {
+        self.agent.root.path()
     }
 
     /// One run of (kind, n): floor, deploy, delete.
     fn run(&self, kind: Kind, n: usize, run: usize) -> Sample {
-        self.check_agent();
+        self.agent.check_alive();
         let floor_ms = self.floor(kind, n, run);
         // Let the killed floor processes go before the agent is measured.
         std::thread::sleep(Duration::from_millis(300));
@@ -405,12 +279,12 @@ impl Bench {
         let name = format!("{}-{n}-r{run}", kind.name());
         let dir = self.template(kind, n, &name);
         let timeout = (120 + n).to_string();
-        let pid = self.agent_pid();
+        let pid = self.agent.pid();
 
         let rss_before_mb = rss_mb(pid);
         let cpu = cpu_ticks(pid);
         let t = Instant::now();
-        self.cli_ok(&[
+        self.agent.cli_ok(&[
             "deploy",
             &name,
             dir.to_str().unwrap(),
@@ -428,7 +302,8 @@ impl Bench {
 
         let cpu = cpu_ticks(pid);
         let t = Instant::now();
-        self.cli_ok(&["delete", &name, "--wait", "--timeout", &timeout]);
+        self.agent
+            .cli_ok(&["delete", &name, "--wait", "--timeout", &timeout]);
         let delete_ms = ms(t.elapsed());
         let cpu_delete_ms = self.ticks_ms(cpu_ticks(pid) - cpu);
         let rss_deleted_mb = rss_mb(pid);
@@ -467,7 +342,7 @@ impl Bench {
 
     /// Writes the service template of n nodes of `kind` into a directory of its own.
     fn template(&self, kind: Kind, n: usize, name: &str) -> PathBuf {
-        let dir = self.root.path().join("templates").join(name);
+        let dir = self.root().join("templates").join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let mut yaml = String::from(
             "tosca_definitions_version: tosca_2_0\n\
@@ -499,7 +374,7 @@ impl Bench {
 
     /// Every instance of the service runs, with a live pid (not timed).
     fn check_running(&self, name: &str, n: usize) {
-        let text = self.cli_ok(&["instances", name, "-o", "json"]);
+        let text = self.agent.cli_ok(&["instances", name, "-o", "json"]);
         let instances: serde_json::Value = serde_json::from_str(&text).unwrap();
         let instances = instances.as_array().expect("a list of instances");
         assert_eq!(instances.len(), n, "{name}: {} instances", instances.len());
@@ -514,7 +389,12 @@ impl Bench {
 
     /// Nothing of the service runs any more (not timed).
     fn check_gone(&self, name: &str) {
-        let marker = self.data_dir().join("instances").join("default").join(name);
+        let marker = self
+            .agent
+            .data_dir()
+            .join("instances")
+            .join("default")
+            .join(name);
         let left = marked_pids("KHUTULUN_INSTANCE_DIR=", &marker);
         assert!(
             left.is_empty(),
@@ -526,8 +406,7 @@ impl Bench {
     /// ready. Its wall time in ms; the processes are killed afterwards (not timed).
     fn floor(&self, kind: Kind, n: usize, run: usize) -> f64 {
         let dir = self
-            .root
-            .path()
+            .root()
             .join("floor")
             .join(format!("{}-{n}-r{run}", kind.name()));
         std::fs::create_dir_all(dir.join("log")).unwrap();
@@ -576,7 +455,7 @@ impl Bench {
         let out = Command::new("bash")
             .arg(&path)
             .arg(&dir)
-            .env(FLOOR_MARK, self.root.path())
+            .env(FLOOR_MARK, self.root())
             .stdin(Stdio::null())
             .output()
             .expect("run bash");
@@ -586,7 +465,7 @@ impl Bench {
             .lines()
             .filter_map(|l| l.trim().parse().ok())
             .collect();
-        kill_and_wait(&pids);
+        kill_and_wait(NAME, &pids);
         assert!(
             out.status.success(),
             "the floor script failed ({}): {}",
@@ -600,35 +479,19 @@ impl Bench {
 
     /// After a failed run: no floor process left, no service left.
     fn recover(&self) {
-        kill_and_wait(&marked_pids(&format!("{FLOOR_MARK}="), self.root.path()));
-        if self
-            .agent
-            .as_ref()
-            .is_some_and(|c| common::process_alive(c.id()))
-        {
-            self.delete_all();
-        }
-    }
-
-    fn delete_all(&self) {
-        let out = self.cli(&["services", "-o", "json"]);
-        let services: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        for service in services.as_array().into_iter().flatten() {
-            if let Some(name) = service["name"].as_str() {
-                eprintln!("deploy bench: cleanup: deleting service {name}");
-                let _ = self.cli(&["delete", name, "--wait", "--timeout", "1200"]);
-            }
+        kill_and_wait(NAME, &marked_pids(&format!("{FLOOR_MARK}="), self.root()));
+        if self.agent.is_alive() {
+            self.agent.delete_all();
         }
     }
 
     /// Context switches of all the agent's threads over `window`, nothing else happening.
     fn idle_window(&self, label: &'static str, window: Duration) -> Idle {
-        let pid = self.agent_pid();
+        let pid = self.agent.pid();
         let before = thread_switches(pid);
         std::thread::sleep(window);
         let after = thread_switches(pid);
-        self.check_agent();
+        self.agent.check_alive();
         let mut switches = 0;
         let mut busiest_thread = 0;
         let mut by_name: BTreeMap<String, (usize, u64)> = BTreeMap::new();
@@ -652,174 +515,19 @@ impl Bench {
             busiest_thread,
         }
     }
-
-    /// Instance cgroups (below the agent's `khutulun/<host>-*`) that still exist.
-    fn leftover_cgroups(&self) -> Vec<String> {
-        let Some(base) = &self.agent_cgroup else {
-            return Vec::new();
-        };
-        let mut left = Vec::new();
-        for entry in std::fs::read_dir(base.join("khutulun"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("bench-") && entry.path().is_dir() {
-                collect_leaves(&entry.path(), &mut left);
-            }
-        }
-        left
-    }
 }
 
 impl Drop for Bench {
     fn drop(&mut self) {
-        let Some(mut agent) = self.agent.take() else {
-            return;
-        };
-        if common::process_alive(agent.id()) {
-            self.delete_all();
-        }
-        // Stop the agent as a service manager would.
-        unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while agent.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                eprintln!("deploy bench: cleanup: the agent ignored SIGTERM for 30 s; killing it");
-                let _ = agent.kill();
-                let _ = agent.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Whatever still carries an instance's or a floor's mark.
-        let mut left = marked_pids("KHUTULUN_INSTANCE_DIR=", &self.data_dir());
-        left.extend(marked_pids(&format!("{FLOOR_MARK}="), self.root.path()));
+        // The agent and its instances go with `agent`, right after this.
+        let left = marked_pids(&format!("{FLOOR_MARK}="), self.root());
         if !left.is_empty() {
             eprintln!(
-                "deploy bench: cleanup: killing {} leftover processes",
+                "{NAME} bench: cleanup: killing {} leftover floor processes",
                 left.len()
             );
-            kill_and_wait(&left);
+            kill_and_wait(NAME, &left);
         }
-        // Empty instance cgroups of this agent (rmdir only removes empty ones).
-        if let Some(base) = &self.agent_cgroup {
-            for entry in std::fs::read_dir(base.join("khutulun"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if entry.file_name().to_string_lossy().starts_with("bench-") {
-                    remove_cgroup_tree(&entry.path());
-                }
-            }
-        }
-        // The temporary directory goes with `root`.
-    }
-}
-
-// ---- /proc ----
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// utime + stime of a process (all its threads), in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the agent's stat");
-    // Fields after the command's closing parenthesis start at field 3 (state).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("a stat line")
-        .1
-        .split_whitespace()
-        .collect();
-    let utime: u64 = fields[11].parse().unwrap();
-    let stime: u64 = fields[12].parse().unwrap();
-    utime + stime
-}
-
-fn status_field(text: &str, key: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the agent's status");
-    status_field(&status, "VmRSS:").expect("VmRSS") as f64 / 1024.0
-}
-
-/// Per thread id: (name, voluntary + nonvoluntary context switches).
-fn thread_switches(pid: u32) -> BTreeMap<u32, (String, u64)> {
-    let mut threads = BTreeMap::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let Some(tid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
-            continue;
-        };
-        let name = std::fs::read_to_string(entry.path().join("comm"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let switches = status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0)
-            + status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
-        threads.insert(tid, (name, switches));
-    }
-    threads
-}
-
-/// Live processes whose environment has `prefix` followed by `dir` (or a path below it).
-fn marked_pids(prefix: &str, dir: &Path) -> Vec<u32> {
-    let dir = dir.to_string_lossy().into_owned();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != std::process::id())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0).any(|var| {
-                    String::from_utf8_lossy(var)
-                        .strip_prefix(prefix)
-                        .is_some_and(|value| value == dir || value.starts_with(&format!("{dir}/")))
-                })
-            }) && common::process_alive(*pid)
-        })
-        .collect()
-}
-
-/// SIGKILL to each process (its group too: the floor's are session leaders), then waits
-/// until none is alive.
-fn kill_and_wait(pids: &[u32]) {
-    for &pid in pids {
-        unsafe {
-            libc::kill(-(pid as i32), libc::SIGKILL);
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while pids.iter().any(|p| common::process_alive(*p)) {
-        if Instant::now() > deadline {
-            eprintln!("deploy bench: processes survived SIGKILL for 30 s: {pids:?}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -831,46 +539,6 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect();
     assert_eq!(ports.len(), n, "not {n} free ports in {FLOOR_PORTS:?}");
     ports
-}
-
-/// The process's cgroup v2 directory (`0::<path>` of /proc/<pid>/cgroup), on a pure or a
-/// hybrid layout.
-fn agent_cgroup_dir(pid: u32) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .map(|mount| Path::new(mount).join(path.trim_start_matches('/')))
-        .find(|dir| dir.join("cgroup.procs").is_file())
-}
-
-fn collect_leaves(dir: &Path, out: &mut Vec<String>) {
-    let children: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    if children.is_empty() {
-        out.push(dir.display().to_string());
-    }
-    for child in children {
-        collect_leaves(&child, out);
-    }
-}
-
-fn remove_cgroup_tree(dir: &Path) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.path().is_dir() {
-            remove_cgroup_tree(&entry.path());
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 // ---- tables ----
@@ -1010,42 +678,4 @@ fn idle_threads_table(idle: &Idle) -> String {
         })
         .collect::<Vec<_>>();
     table(&["thread name", "threads", "context switches"], &lines)
-}
-
-/// A plain-text table: the first column left-aligned, the others right-aligned.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == 0 {
-                    format!("{c:<w$}", w = widths[i])
-                } else {
-                    format!("{c:>w$}", w = widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    let mut out = vec![line(headers.to_vec())];
-    out.push(
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .join("  "),
-    );
-    for row in rows {
-        out.push(line(row.iter().map(String::as_str).collect()));
-    }
-    out.join("\n")
 }
