@@ -39,8 +39,9 @@ pub struct Inner {
     service_tasks: Mutex<HashMap<(String, String), ServiceTask>>,
     /// Service locks: queued in this agent, then the state's flock.
     service_locks: crate::locks::ServiceLocks,
-    /// Serialises read-modify-write of instance records within this agent.
-    records: Mutex<()>,
+    /// Serialises read-modify-write of each instance record within this agent (striped:
+    /// different instances seldom wait for each other).
+    records: RecordLocks,
     /// The placement epoch this agent runs each of its instances under: it writes an
     /// instance's record only while the record carries that epoch.
     epochs: Mutex<HashMap<InstanceRef, u64>>,
@@ -162,7 +163,7 @@ impl Agent {
             live: Mutex::new(HashMap::new()),
             service_tasks: Mutex::new(HashMap::new()),
             service_locks: crate::locks::ServiceLocks::default(),
-            records: Mutex::new(()),
+            records: RecordLocks::default(),
             epochs: Mutex::new(HashMap::new()),
             failovers: Mutex::new(HashMap::new()),
             lease,
@@ -262,7 +263,7 @@ impl Agent {
         instance: &InstanceRef,
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<Option<InstanceRecord>, Box<UnwrittenRecord>> {
-        let _guard = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.records.lock(instance);
         let record = self
             .store
             .instance(
@@ -603,5 +604,26 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+/// Locks for read-modify-write of instance records, one per stripe of instances.
+struct RecordLocks([Mutex<()>; RecordLocks::STRIPES]);
+
+impl RecordLocks {
+    const STRIPES: usize = 64;
+
+    fn lock(&self, instance: &InstanceRef) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        instance.hash(&mut hasher);
+        let stripe = (hasher.finish() % Self::STRIPES as u64) as usize;
+        self.0[stripe].lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Default for RecordLocks {
+    fn default() -> Self {
+        RecordLocks(std::array::from_fn(|_| Mutex::new(())))
     }
 }

@@ -1,6 +1,7 @@
 //! The in-process event bus: every event is appended to the shared event log, then
 //! broadcast to this agent's handlers and API streams.
 
+use crate::group_commit::GroupCommit;
 use khutulun_state::{DirStore, Event, EventKind};
 use tokio::sync::broadcast;
 
@@ -13,6 +14,8 @@ pub struct EventBus {
     host: String,
     store: DirStore,
     sender: broadcast::Sender<Event>,
+    /// Concurrent emits share one append and one fsync.
+    log: std::sync::Arc<GroupCommit<Event, String>>,
 }
 
 impl EventBus {
@@ -22,6 +25,7 @@ impl EventBus {
             host,
             store,
             sender,
+            log: Default::default(),
         }
     }
 
@@ -29,10 +33,21 @@ impl EventBus {
     /// the event still reaches live subscribers.
     pub fn emit(&self, kind: EventKind) -> Event {
         let event = Event::now(&self.host, kind);
-        if let Err(e) = self.store.append_event(&event) {
+        if let Err(e) = self.append(&event) {
             tracing::error!("cannot append to the event log: {e}");
         }
         self.publish(event)
+    }
+
+    /// Appends `event` to the log; returns once it is written (with others emitted at the
+    /// same time).
+    fn append(&self, event: &Event) -> Result<(), String> {
+        // Waiting for another caller's write is a blocking section too.
+        khutulun_state::blocking(|| {
+            self.log.submit(event.clone(), |batch| {
+                self.store.append_events(batch).map_err(|e| e.to_string())
+            })
+        })
     }
 
     /// Logs `event` and hands it to this agent's subscribers.
@@ -51,7 +66,7 @@ impl EventBus {
         let mut wait = std::time::Duration::from_millis(200);
         let give_up = tokio::time::Instant::now() + LOG_RETRY_FOR;
         loop {
-            match self.store.append_event(&event) {
+            match self.append(&event) {
                 Ok(()) => break,
                 Err(e) if tokio::time::Instant::now() + wait < give_up => {
                     tracing::warn!(

@@ -122,12 +122,14 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str, remove: 
                 .map(|node| {
                     let node = node.to_string();
                     async move {
+                        // A task each: all stops begin at once, whatever else the
+                        // runtime is busy with, instead of as this flow's task gets polled.
                         let stops = instances.iter().filter(|i| i.node == node).map(|record| {
                             let instance = instance_ref(ns, svc, &record.node, record.index);
-                            let host = record.host.clone();
-                            async move {
+                            let (agent, host) = (agent.clone(), record.host.clone());
+                            tokio::spawn(async move {
                                 if let Err(e) = stop_on(
-                                    agent,
+                                    &agent,
                                     &host,
                                     &instance,
                                     remove,
@@ -137,7 +139,7 @@ pub async fn stop_service_instances(agent: &Agent, ns: &str, svc: &str, remove: 
                                 {
                                     tracing::warn!("{e}");
                                 }
-                            }
+                            })
                         });
                         futures_util::future::join_all(stops).await;
                         (node, Ok(()))

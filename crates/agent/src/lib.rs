@@ -19,6 +19,7 @@ mod exposure;
 mod failover;
 mod flow_error;
 mod fscheck;
+mod group_commit;
 pub mod handlers;
 mod hosts;
 mod instance;

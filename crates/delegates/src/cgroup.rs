@@ -486,7 +486,7 @@ fn parse_pids(procs: &str) -> Vec<u32> {
 
 /// The cgroup of one instance: a directory of that name in the v2 hierarchy (membership,
 /// kill, events), and in the v1 hierarchies that carry its limits.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InstanceCgroup {
     name: String,
     hierarchies: &'static Hierarchies,
@@ -780,7 +780,12 @@ impl InstanceCgroup {
                 }
             }
         }
-        self.remove()
+        // rmdir in a cgroup filesystem takes the kernel's cgroup mutex (and offlines a
+        // memory cgroup): a blocking call, kept off the async workers.
+        let cgroup = self.clone();
+        tokio::task::spawn_blocking(move || cgroup.remove())
+            .await
+            .map_err(|e| DelegateError::io("remove a cgroup", std::io::Error::other(e)))?
     }
 }
 
@@ -893,37 +898,93 @@ impl CgroupJoiner {
 }
 
 /// An inotify watch on a `cgroup.events` file, readable when the file changes.
+///
+/// Closing an inotify instance waits for an SRCU grace period (milliseconds, on the calling
+/// thread): a mass stop that made and closed one per instance stalled the async workers.
+/// Instances are therefore kept for reuse ([`SPARE_INOTIFY`]): a finished watch removes its
+/// watch descriptor (cheap) and returns its instance.
 struct EventsWatch {
-    fd: AsyncFd<OwnedFd>,
+    fd: Option<AsyncFd<OwnedFd>>,
+    watch: i32,
 }
+
+/// inotify instances without a watch, ready for the next [`EventsWatch`].
+static SPARE_INOTIFY: std::sync::Mutex<Vec<OwnedFd>> = std::sync::Mutex::new(Vec::new());
+/// More spares than this are closed (off the async workers).
+const MAX_SPARE_INOTIFY: usize = 256;
 
 impl EventsWatch {
     fn new(path: &Path) -> std::io::Result<Self> {
-        let fd = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)?;
-        inotify::add_watch(&fd, path, inotify::WatchFlags::MODIFY)?;
+        let spare = SPARE_INOTIFY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        let fd = match spare {
+            Some(fd) => fd,
+            None => inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)?,
+        };
+        // What a previous watch left queued (its IN_IGNORED) must not read as a change.
+        drain_events(&fd)?;
+        let watch = match inotify::add_watch(&fd, path, inotify::WatchFlags::MODIFY) {
+            Ok(watch) => watch,
+            Err(e) => {
+                give_back_inotify(fd);
+                return Err(e.into());
+            }
+        };
         // SAFETY: `fd` is an owned inotify descriptor, which the AsyncFd owns from here on.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)? };
-        Ok(EventsWatch { fd })
+        Ok(EventsWatch {
+            fd: Some(fd),
+            watch,
+        })
     }
 
     /// Resolves at the next change (or at once if one came since the last call).
     async fn changed(&self) -> std::io::Result<()> {
-        let mut ready = self.fd.readable().await?;
-        self.drain()?;
+        let fd = self.fd.as_ref().expect("present until dropped");
+        let mut ready = fd.readable().await?;
+        drain_events(fd.get_ref())?;
         ready.clear_ready();
         Ok(())
     }
+}
 
-    /// Reads the queued events (only their arrival matters) until none is left.
-    fn drain(&self) -> std::io::Result<()> {
-        let mut buffer = [std::mem::MaybeUninit::uninit(); 1024];
-        let mut reader = inotify::Reader::new(self.fd.get_ref(), &mut buffer);
-        loop {
-            match reader.next() {
-                Ok(_) => continue,
-                Err(rustix::io::Errno::AGAIN) => return Ok(()),
-                Err(e) => return Err(e.into()),
-            }
+impl Drop for EventsWatch {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            // Deregistered from the reactor here; the instance itself is kept.
+            let fd = fd.into_inner();
+            // Gone already when the cgroup was removed (EINVAL): fine either way.
+            let _ = inotify::remove_watch(&fd, self.watch);
+            give_back_inotify(fd);
+        }
+    }
+}
+
+/// Keeps an inotify instance for reuse, or closes it off the async workers.
+fn give_back_inotify(fd: OwnedFd) {
+    let mut spare = SPARE_INOTIFY.lock().unwrap_or_else(|e| e.into_inner());
+    if spare.len() < MAX_SPARE_INOTIFY {
+        spare.push(fd);
+        return;
+    }
+    drop(spare);
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(move || drop(fd))),
+        Err(_) => drop(fd),
+    }
+}
+
+/// Reads the queued events (only their arrival matters) until none is left.
+fn drain_events(fd: &OwnedFd) -> std::io::Result<()> {
+    let mut buffer = [std::mem::MaybeUninit::uninit(); 1024];
+    let mut reader = inotify::Reader::new(fd, &mut buffer);
+    loop {
+        match reader.next() {
+            Ok(_) => continue,
+            Err(rustix::io::Errno::AGAIN) => return Ok(()),
+            Err(e) => return Err(e.into()),
         }
     }
 }

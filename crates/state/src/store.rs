@@ -589,27 +589,45 @@ impl DirStore {
 
     // ---- events ----
 
-    /// Appends one event to today's log under the events lock, so lines from several agents
-    /// never interleave.
+    /// Appends one event to its day's log under the events lock, so lines from several
+    /// agents never interleave.
     pub fn append_event(&self, event: &Event) -> StateResult<()> {
-        crate::offload::blocking(|| self.append_event_here(event))
+        self.append_events(std::slice::from_ref(event))
     }
 
-    fn append_event_here(&self, event: &Event) -> StateResult<()> {
+    /// Appends events, in order, to their days' logs: one lock, one write and one fsync per
+    /// day file for the whole batch.
+    pub fn append_events(&self, events: &[Event]) -> StateResult<()> {
+        crate::offload::blocking(|| self.append_events_here(events))
+    }
+
+    fn append_events_here(&self, events: &[Event]) -> StateResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let _lock = FileLock::acquire(&self.layout.events_lock())?;
-        let path = self
-            .layout
-            .event_log(&event.time.format("%Y-%m-%d").to_string());
-        let mut line = serde_json::to_vec(event).expect("events serialize");
-        line.push(b'\n');
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| StateError::io("open event log", &path, e))?;
-        file.write_all(&line)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| StateError::io("append to", &path, e))
+        let mut start = 0;
+        while start < events.len() {
+            let day = events[start].time.format("%Y-%m-%d").to_string();
+            let mut lines = Vec::new();
+            let mut end = start;
+            while end < events.len() && events[end].time.format("%Y-%m-%d").to_string() == day {
+                serde_json::to_writer(&mut lines, &events[end]).expect("events serialize");
+                lines.push(b'\n');
+                end += 1;
+            }
+            let path = self.layout.event_log(&day);
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| StateError::io("open event log", &path, e))?;
+            file.write_all(&lines)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| StateError::io("append to", &path, e))?;
+            start = end;
+        }
+        Ok(())
     }
 
     /// Events from the log, oldest first, optionally only those at or after `since`.
