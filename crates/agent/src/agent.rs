@@ -68,6 +68,8 @@ pub struct Inner {
     /// Services and instance records for the read paths, checked against the files on
     /// every read (other hosts write them too).
     pub index: khutulun_state::StateIndex,
+    /// The listings' JSON per snapshot of `index`.
+    pub rendered: crate::api::rendered::Rendered,
 }
 
 impl Deref for Agent {
@@ -149,7 +151,11 @@ impl Agent {
                 available
             };
         let cgroup_prefix = crate::workload::cgroup_prefix(&host.name, &config.data_dir);
-        let index = khutulun_state::StateIndex::new(store.clone());
+        let revalidate = match state_fs.kind {
+            crate::fscheck::FsKind::Local => khutulun_state::Revalidate::Stat,
+            _ => khutulun_state::Revalidate::Open,
+        };
+        let index = khutulun_state::StateIndex::new(store.clone(), revalidate);
         Ok(Agent(Arc::new(Inner {
             config,
             store,
@@ -182,6 +188,7 @@ impl Agent {
             delegates,
             graphs: Default::default(),
             index,
+            rendered: Default::default(),
         })))
     }
 

@@ -77,6 +77,7 @@ async fn finish_delete(agent: &Agent, ns: &str, svc: &str) -> Result<(), String>
         service: svc.to_owned(),
     });
     agent.graphs.forget(ns, svc);
+    agent.index.forget(ns, svc);
     crate::memory::give_back();
     Ok(())
 }

@@ -52,4 +52,5 @@ pub use agent::{run, Agent};
 pub use compile::{compile_package, CompileError};
 pub use config::{AgentConfig, GossipConfig};
 pub use khutulun_cluster::{generate_key, parse_key};
+pub use memory::agent_runtime;
 pub use package::{pack_directory, unpack};

@@ -35,7 +35,10 @@
 //!
 //! `KH_BENCH_N`: the Ns (default `1,10,100,1000`). `KH_BENCH_RUNS`: runs per (kind, N),
 //! the best of which is printed (default 3; N >= 1000 runs once). `KH_BENCH_KINDS`: `sleep`,
-//! `http` or both (default). `KH_BENCH_IDLE_SECS`: the idle window (default 10).
+//! `http` or both (default). `KH_BENCH_IDLE_SECS`: the idle window (default 10; with
+//! target/plugins/text-functions.wasm built, a third window has a service using a Wasm
+//! function deployed). `KH_BENCH_HELLO=0` skips examples/hello-world (`deploy --wait`
+//! against its backend and frontend started by hand, one after the other).
 //! Progress goes to stderr, the tables to stdout at the end. Everything the bench starts
 //! (agent, instances, floor processes, temporary directories) is removed at the end, also
 //! when a step fails.
@@ -189,6 +192,26 @@ fn main() {
     if !idle.is_zero() {
         eprintln!("deploy bench: agent idle for {idle_secs} s after all deletes");
         idles.push(bench.idle_window("after all deletes", idle));
+        match attempt(NAME, "idle with a plugin loaded", || {
+            bench.idle_with_plugin(idle)
+        }) {
+            Ok(Some(window)) => idles.push(window),
+            Ok(None) => eprintln!(
+                "deploy bench: no idle window with a plugin: target/plugins/text-functions.wasm is missing (scripts/build-plugins makes it)"
+            ),
+            Err(_) => bench.recover(),
+        }
+    }
+    let mut hello = Vec::new();
+    if std::env::var("KH_BENCH_HELLO").map_or(true, |v| v != "0") {
+        for run in 1..=runs {
+            match attempt(NAME, &format!("hello-world run {run}/{runs}"), || {
+                bench.hello_world(run)
+            }) {
+                Ok(sample) => hello.push(sample),
+                Err(_) => bench.recover(),
+            }
+        }
     }
     let leftovers = bench.agent.leftover_cgroups();
     let clk_tck = bench.clk_tck;
@@ -205,6 +228,26 @@ fn main() {
         for failure in &row.failures {
             println!("FAILED {} N={}: {failure}", row.kind.name(), row.n);
         }
+    }
+    if !hello.is_empty() {
+        let best = |f: fn(&(f64, f64)) -> f64| hello.iter().map(f).fold(f64::MAX, f64::min);
+        let (floor, deploy) = (best(|s| s.0), best(|s| s.1));
+        println!(
+            "\nexamples/hello-world: `deploy --wait` against its two processes started by hand, \
+             the frontend after the backend listens (best of {} runs)\n",
+            hello.len()
+        );
+        println!(
+            "{}",
+            table(
+                &["floor ms", "deploy --wait ms", "deploy/floor"],
+                &[vec![
+                    format!("{floor:.1}"),
+                    format!("{deploy:.1}"),
+                    format!("{:.2}", deploy / floor)
+                ]]
+            )
+        );
     }
     if !idles.is_empty() {
         println!("\nIdle agent: context switches of all its threads\n");
@@ -267,6 +310,92 @@ impl Bench {
 
     fn root(&self) -> &Path {
         self.agent.root.path()
+    }
+
+    /// examples/hello-world: (floor ms, deploy --wait ms). The floor starts the backend
+    /// with `python3` as the agent does, waits until it listens, then the frontend with the
+    /// backend's address, and waits until it listens.
+    fn hello_world(&self, run: usize) -> (f64, f64) {
+        let example = common::repo_root().join("examples/hello-world");
+        let dir = self.root().join(format!("floor/hello-r{run}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ports = free_ports(2);
+        let script = "set -u\ncd \"$1\"\n\
+            listening() { until : 2>/dev/null <>\"/dev/tcp/127.0.0.1/$1\"; do \
+            (( SECONDS < 60 )) || { echo \"port $1 never answered\" >&2; exit 1; }; sleep 0.005; done; }\n\
+            PORT=$3 GREETING=hello setsid nohup python3 backend.py >\"$2/backend.log\" 2>&1 </dev/null &\n\
+            echo $! >>\"$2/pids\"\nlistening \"$3\"\n\
+            PORT=$4 BACKEND_HOST=127.0.0.1 BACKEND_PORT=$3 setsid nohup python3 frontend.py \
+            >\"$2/frontend.log\" 2>&1 </dev/null &\n\
+            echo $! >>\"$2/pids\"\nlistening \"$4\"\n";
+        let t = Instant::now();
+        let out = Command::new("bash")
+            .args(["-c", script, "floor"])
+            .arg(&example)
+            .arg(&dir)
+            .arg(ports[0].to_string())
+            .arg(ports[1].to_string())
+            .env(FLOOR_MARK, self.root())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run bash");
+        let floor_ms = ms(t.elapsed());
+        let pids: Vec<u32> = std::fs::read_to_string(dir.join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        kill_and_wait(NAME, &pids);
+        assert!(
+            out.status.success(),
+            "the hello-world floor failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+
+        let name = format!("hello-r{run}");
+        let t = Instant::now();
+        self.agent
+            .cli_ok(&["deploy", &name, example.to_str().unwrap(), "--wait"]);
+        let deploy_ms = ms(t.elapsed());
+        self.check_running(&name, 2);
+        self.agent.cli_ok(&["delete", &name, "--wait"]);
+        eprintln!("deploy bench:   floor {floor_ms:.0} ms, deploy {deploy_ms:.0} ms");
+        (floor_ms, deploy_ms)
+    }
+
+    /// The idle window with the plugin host made: a service whose property a Wasm
+    /// function computes is deployed, then the agent is left alone. `None` without the
+    /// plugin file.
+    fn idle_with_plugin(&self, window: Duration) -> Option<Idle> {
+        let plugin = common::repo_root().join("target/plugins/text-functions.wasm");
+        if !plugin.is_file() {
+            return None;
+        }
+        let dir = self.root().join("templates/plugin");
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        std::fs::copy(&plugin, dir.join("plugins/text-functions.wasm")).unwrap();
+        std::fs::write(
+            dir.join("service.yaml"),
+            "tosca_definitions_version: tosca_2_0\n\
+             imports:\n  - profile: io.khutulun:0.1\n\
+             functions:\n  upper:\n    signatures:\n      - arguments: [ { type: string } ]\n        \
+             result: { type: string }\n        implementation:\n          primary:\n            \
+             file: plugins/text-functions.wasm\n            type: WasmPlugin\n\
+             service_template:\n  node_templates:\n    app:\n      type: Process\n      \
+             properties:\n        command: sleep\n        arguments: [ \"3600\" ]\n        \
+             environment:\n          GREETING: { $upper: [ hello ] }\n",
+        )
+        .unwrap();
+        self.agent
+            .cli_ok(&["deploy", "plugin", dir.to_str().unwrap(), "--wait"]);
+        eprintln!(
+            "deploy bench: agent idle for {} s with a plugin loaded",
+            window.as_secs()
+        );
+        let idle = self.idle_window("a plugin loaded (its service running)", window);
+        self.agent.cli_ok(&["delete", "plugin", "--wait"]);
+        Some(idle)
     }
 
     /// One run of (kind, n): floor, deploy, delete.

@@ -25,9 +25,16 @@ fn main() -> ExitCode {
     // Offline commands (tosca, csar, keygen) start no runtime and no threads.
     let result = match commands::run_offline(&cli.command) {
         Some(result) => result,
-        None => tokio::runtime::Runtime::new()
-            .expect("start the async runtime")
-            .block_on(commands::run(cli)),
+        None => {
+            let runtime = if matches!(cli.command, cli::Command::Agent(_)) {
+                khutulun_agent::agent_runtime()
+            } else {
+                tokio::runtime::Runtime::new()
+            };
+            runtime
+                .expect("start the async runtime")
+                .block_on(commands::run(cli))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,7 @@ mod store;
 pub use atomic::{read_json, set_writer, write_atomic, write_json};
 pub use error::{StateError, StateResult};
 pub use events::{Event, EventKind, InstanceRef};
-pub use index::{ServiceSnapshot, StateIndex};
+pub use index::{Revalidate, ServiceSnapshot, StateIndex};
 pub use layout::Layout;
 pub use lease_file::LeaseFile;
 pub use lock::FileLock;

@@ -5,7 +5,6 @@ use crate::names::check_name;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -17,15 +16,15 @@ use tokio::io::AsyncReadExt;
 pub async fn list_namespace(
     State(agent): State<Agent>,
     Path(ns): Path<String>,
-) -> Result<Json<Vec<InstanceView>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     check_name("namespace", &ns)?;
-    let index_of = agent.clone();
-    let services = super::read_state(&agent, move || index_of.index.services(&ns)).await?;
-    let views = services
-        .iter()
-        .flat_map(|s| s.instances.iter().map(super::views::instance_view))
-        .collect();
-    Ok(Json(views))
+    let of = agent.clone();
+    let body = super::read_state(&agent, move || {
+        let services = of.index.services(&ns)?;
+        Ok(of.rendered.instances(&services))
+    })
+    .await?;
+    Ok(super::json_bytes(body))
 }
 
 /// The instances of one service.
@@ -35,14 +34,10 @@ pub async fn list_namespace(
 pub async fn list_service(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
-) -> Result<Json<Vec<InstanceView>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let service = super::indexed_service(&agent, &ns, &name).await?;
-    Ok(Json(
-        service
-            .instances
-            .iter()
-            .map(super::views::instance_view)
-            .collect(),
+    Ok(super::json_bytes(
+        agent.rendered.instances(std::slice::from_ref(&service)),
     ))
 }
 

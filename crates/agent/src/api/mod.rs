@@ -11,6 +11,7 @@ mod internal;
 pub mod local_socket;
 mod operations;
 mod plugins;
+pub mod rendered;
 mod services;
 mod upload;
 pub mod views;
@@ -273,6 +274,16 @@ pub fn existing_service(
         .store
         .require_service(ns, name)
         .map_err(ApiError::from_state)
+}
+
+/// A JSON body as it is.
+pub fn json_bytes(body: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// Checks the names of a service path; the service with its instances from the index,

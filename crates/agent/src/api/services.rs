@@ -16,15 +16,15 @@ use std::collections::BTreeMap;
 pub async fn list(
     State(agent): State<Agent>,
     Path(ns): Path<String>,
-) -> Result<Json<Vec<ServiceView>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     check_name("namespace", &ns)?;
-    let index_of = agent.clone();
-    let services = super::read_state(&agent, move || index_of.index.services(&ns)).await?;
-    let views = services
-        .iter()
-        .map(|s| super::views::service_view(&s.record, &s.instances))
-        .collect();
-    Ok(Json(views))
+    let of = agent.clone();
+    let body = super::read_state(&agent, move || {
+        let services = of.index.services(&ns)?;
+        Ok(of.rendered.services(&services))
+    })
+    .await?;
+    Ok(super::json_bytes(body))
 }
 
 /// One service with its instances.
