@@ -1,15 +1,43 @@
 //! Memory a flow no longer needs goes back to the system: a deploy or delete of many
 //! instances allocates on many threads, and glibc keeps what they freed in its arenas.
 
-/// Returns the free memory at the top of every malloc arena to the system (glibc's
-/// `malloc_trim`); elsewhere nothing. Cheap enough to call once per finished flow.
+/// Returns the free memory of every malloc arena to the system (glibc's `malloc_trim`);
+/// elsewhere nothing. Cheap enough to call once per finished flow.
 pub fn give_back() {
+    trim();
+}
+
+/// A thread of the runtime stopped: what its malloc cache held goes back to its arena as
+/// the thread exits, so the arenas are trimmed once more, shortly after (once for a burst
+/// of stops: the blocking threads of a mass flow exit together).
+fn thread_stopped() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    if PENDING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("memory-trim".into())
+        .spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            PENDING.store(false, Ordering::Release);
+            trim();
+        });
+    if spawned.is_err() {
+        PENDING.store(false, Ordering::Release);
+    }
+}
+
+fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory the allocator holds free; no pointer changes.
     unsafe {
         libc::malloc_trim(0);
     }
 }
+
+/// How long an idle blocking thread lives (tokio's default is 10 s).
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Blocking threads the agent's runtime may start (tokio's default is 512). A mass start
 /// or stop makes blocking calls on every instance at once; hundreds of threads, each with
@@ -30,5 +58,7 @@ pub fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .on_thread_stop(thread_stopped)
         .build()
 }

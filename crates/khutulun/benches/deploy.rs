@@ -115,6 +115,10 @@ struct Idle {
     /// The most switches one thread made over the window: "no thread wakes more than
     /// once a second" holds when this is at most the window's seconds.
     busiest_thread: u64,
+    /// The agent's resident memory at the end of the window: anonymous (its heap, stacks)
+    /// and file-backed (the binary's pages it has touched), MB.
+    rss_anon_mb: f64,
+    rss_file_mb: f64,
 }
 
 fn main() {
@@ -642,8 +646,23 @@ impl Bench {
             threads_after: after.len(),
             by_name,
             busiest_thread,
+            rss_anon_mb: status_mb(pid, "RssAnon:"),
+            rss_file_mb: status_mb(pid, "RssFile:"),
         }
     }
+}
+
+/// A memory field of /proc/<pid>/status, in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 impl Drop for Bench {
@@ -780,6 +799,8 @@ fn idle_table(idles: &[Idle]) -> String {
                 format!("{:.1}", idle.busiest_thread as f64 / secs),
                 idle.threads_before.to_string(),
                 idle.threads_after.to_string(),
+                format!("{:.1}", idle.rss_anon_mb),
+                format!("{:.1}", idle.rss_file_mb),
             ]
         })
         .collect::<Vec<_>>();
@@ -792,6 +813,8 @@ fn idle_table(idles: &[Idle]) -> String {
             "busiest thread per s",
             "threads at start",
             "threads at end",
+            "RSS anon MB at end",
+            "RSS file MB at end",
         ],
         &lines,
     )

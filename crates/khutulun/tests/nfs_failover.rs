@@ -532,6 +532,32 @@ fn a_killed_agent_moves_at_once_and_a_short_cut_moves_nothing() {
         fenced_before,
         "a host fenced itself after a short cut"
     );
+
+    // Listings come from each agent's index, checked against the files through NFS: a
+    // delete through one host is seen at once through another, whose entries had settled.
+    let names = |via: usize| -> Vec<Value> {
+        let services = json(&lab, via, &["services"]);
+        services
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].clone())
+            .collect()
+    };
+    assert_eq!(names(others[1]), ["svc"]);
+    let out = lab.cli(others[0], &["delete", "svc", "--wait", "--timeout", "60"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        names(others[1]),
+        Vec::<Value>::new(),
+        "{} still lists the service deleted through {}",
+        lab.name(others[1]),
+        lab.name(others[0])
+    );
     sampler.finish();
 }
 
