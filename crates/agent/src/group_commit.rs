@@ -32,7 +32,7 @@ struct Outcome<E> {
     result: Result<(), E>,
 }
 
-impl<T, E: Clone> Default for GroupCommit<T, E> {
+impl<T, E: Clone + From<String>> Default for GroupCommit<T, E> {
     fn default() -> Self {
         GroupCommit {
             state: Mutex::new(State {
@@ -47,7 +47,7 @@ impl<T, E: Clone> Default for GroupCommit<T, E> {
     }
 }
 
-impl<T, E: Clone> GroupCommit<T, E> {
+impl<T, E: Clone + From<String>> GroupCommit<T, E> {
     /// Queues `item` and returns once a write that holds it has finished: its result.
     /// `write` gets every queued item, in the order they were submitted.
     pub fn submit(&self, item: T, write: impl Fn(&[T]) -> Result<(), E>) -> Result<(), E> {
@@ -66,7 +66,14 @@ impl<T, E: Clone> GroupCommit<T, E> {
                 let end = first + batch.len() as u64;
                 state.writing = true;
                 drop(state);
-                let result = write(&batch);
+                // A write that panics still ends its batch (with an error for every
+                // caller in it), so that nobody waits for it forever.
+                let written =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&batch)));
+                let (result, panic) = match written {
+                    Ok(result) => (result, None),
+                    Err(panic) => (Err(E::from("the write panicked".to_owned())), Some(panic)),
+                };
                 state = self.lock();
                 state.writing = false;
                 state.done_below = end;
@@ -77,6 +84,11 @@ impl<T, E: Clone> GroupCommit<T, E> {
                     result,
                 });
                 self.written.notify_all();
+                if let Some(panic) = panic {
+                    let _ = Self::outcome_of(&mut state, mine);
+                    drop(state);
+                    std::panic::resume_unwind(panic);
+                }
                 continue;
             }
             state = self
@@ -164,5 +176,16 @@ mod tests {
         );
         assert_eq!(commit.submit("b", |_| Ok(())), Ok(()));
         assert!(commit.lock().outcomes.is_empty(), "read outcomes are kept");
+    }
+
+    #[test]
+    fn a_write_that_panics_fails_its_batch_and_the_next_write_goes_on() {
+        let commit: GroupCommit<&str, String> = GroupCommit::default();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit.submit("a", |_| panic!("boom"))
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(commit.submit("b", |_| Ok(())), Ok(()));
+        assert!(commit.lock().outcomes.is_empty());
     }
 }
