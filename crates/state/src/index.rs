@@ -293,6 +293,10 @@ mod tests {
         SystemTime::now() + Duration::from_secs(3600)
     }
 
+    fn an_hour_earlier() -> SystemTime {
+        SystemTime::now() - Duration::from_secs(3600)
+    }
+
     /// An index over a state directory and a second store on the same directory: the
     /// other host, whose writes the index is never told of.
     fn index_and_other_host(clock: Clock) -> (tempfile::TempDir, StateIndex, DirStore) {
@@ -399,8 +403,8 @@ mod tests {
 
     #[test]
     fn an_entry_read_before_its_stamp_settled_is_read_again() {
-        // The real clock: the files were written just now.
-        let (_dir, index, other) = index_and_other_host(SystemTime::now);
+        // A clock an hour behind: every stamp is younger than SETTLE (newer than "now").
+        let (_dir, index, other) = index_and_other_host(an_hour_earlier);
         other
             .write_service(&fixtures::service("default", "web", 1))
             .unwrap();
