@@ -311,9 +311,25 @@ async fn a_process_of_another_user_joins_its_cgroup() {
         process.user = Some("nobody".into());
         process.log_directory = logs.path().to_owned();
     }
-    // The child joins after it became nobody, through descriptors root opened.
+    // The child joins its cgroup as root, then becomes nobody (raw setuid: see launch.rs).
     let running = ProcessDelegate.start(&spec).await.unwrap();
     assert_eq!(ProcessDelegate::members(&running), [running.pid.unwrap()]);
+    let nobody = crate::user::lookup_user("nobody").unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", running.pid.unwrap())).unwrap();
+    let ids = |key: &str| -> Vec<u32> {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("Uid:"), [nobody.uid; 4], "{status}");
+    assert_eq!(ids("Gid:"), [nobody.gid; 4], "{status}");
+    assert_eq!(
+        ids("Groups:"),
+        Vec::<u32>::new(),
+        "supplementary groups were kept"
+    );
     let waiting = waiter(&running);
     ProcessDelegate
         .stop(&running, Duration::from_secs(5))
