@@ -64,6 +64,9 @@ const NAME: &str = "deploy";
 const FLOOR_PORTS: (u16, u16) = (24000, 26999);
 /// Runs at and above this N are done once.
 const SINGLE_RUN_FROM: usize = 1000;
+/// How long after a big delete the agent's memory is read again: its blocking threads
+/// have exited and their memory gone back (2 s idle, then a trim).
+const SETTLED_AFTER: Duration = Duration::from_secs(5);
 /// The environment variable that marks every process a floor script starts.
 const FLOOR_MARK: &str = "KH_BENCH_FLOOR";
 
@@ -93,6 +96,9 @@ struct Sample {
     rss_before_mb: f64,
     rss_deployed_mb: f64,
     rss_deleted_mb: f64,
+    /// RSS once the flow's threads are gone ([`SETTLED_AFTER`] after the delete; runs at
+    /// and above [`SINGLE_RUN_FROM`] only).
+    rss_settled_mb: Option<f64>,
 }
 
 /// All runs of one (kind, N).
@@ -443,7 +449,13 @@ impl Bench {
         eprintln!("deploy bench:   delete {delete_ms:.0} ms (agent CPU {cpu_delete_ms:.0} ms)");
         self.check_gone(&name);
         let _ = std::fs::remove_dir_all(&dir);
-        std::thread::sleep(Duration::from_millis(300));
+        let rss_settled_mb = if n >= SINGLE_RUN_FROM {
+            std::thread::sleep(SETTLED_AFTER);
+            Some(rss_mb(pid))
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            None
+        };
 
         Sample {
             floor_ms,
@@ -454,6 +466,7 @@ impl Bench {
             rss_before_mb,
             rss_deployed_mb,
             rss_deleted_mb,
+            rss_settled_mb,
         }
     }
 
@@ -733,6 +746,10 @@ fn summary_table(rows: &[Row]) -> String {
                 rss(|s| s.rss_before_mb),
                 rss(|s| s.rss_deployed_mb),
                 rss(|s| s.rss_deleted_mb),
+                row.samples
+                    .last()
+                    .and_then(|s| s.rss_settled_mb)
+                    .map_or("-".into(), |mb| format!("{mb:.1}")),
             ]
         })
         .collect::<Vec<_>>();
@@ -750,6 +767,7 @@ fn summary_table(rows: &[Row]) -> String {
             "RSS MB before",
             "RSS MB deployed",
             "RSS MB deleted",
+            "RSS MB 5 s later",
         ],
         &lines,
     )
