@@ -2,8 +2,9 @@
 //!
 //! `fork` in a multi-threaded agent copies its page tables (a cost that grows with its
 //! memory) and leaves the child with locks other threads held. posix_spawn avoids both, but
-//! cannot join a cgroup in every hierarchy or keep one inherited descriptor. So this does
-//! what posix_spawn does inside, with those steps added: the child borrows the parent's
+//! cannot join the instance's cgroups (glibc has no such attribute, and CLONE_INTO_CGROUP
+//! covers only the v2 hierarchy, not the v1 ones that carry limits on hybrid hosts). So
+//! this does what posix_spawn does inside, with that step added: the child borrows the parent's
 //! memory on a stack of its own, the parent's thread waits until the child has exec'd or
 //! failed, and the child makes only raw system calls (no allocation, no locks, no glibc
 //! wrapper that walks the parent's threads, such as `setuid`).
