@@ -3,11 +3,16 @@
 
 use crate::group_commit::GroupCommit;
 use khutulun_state::{DirStore, Event, EventKind};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// How long an event the log must not miss is tried again: longer than an NFS lease
 /// (90 s by default) and the client's recovery after it.
 const LOG_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Events the broadcast ring keeps for streams that fall behind. Each kept event holds a
+/// few small allocations, spread over the pages a flow used: 4096 of them kept about 7 MB
+/// of the agent's memory after a mass flow.
+const RING: usize = 512;
 
 #[derive(Clone)]
 pub struct EventBus {
@@ -16,16 +21,20 @@ pub struct EventBus {
     sender: broadcast::Sender<Event>,
     /// Concurrent emits share one append and one fsync.
     log: std::sync::Arc<GroupCommit<Event, String>>,
+    /// The handlers' queue: unbounded, so that a mass flow's burst of events, larger than
+    /// the broadcast ring, is never lost to them.
+    handlers: std::sync::Arc<std::sync::OnceLock<mpsc::UnboundedSender<Event>>>,
 }
 
 impl EventBus {
     pub fn new(host: String, store: DirStore) -> EventBus {
-        let (sender, _) = broadcast::channel(4096);
+        let (sender, _) = broadcast::channel(RING);
         EventBus {
             host,
             store,
             sender,
             log: Default::default(),
+            handlers: Default::default(),
         }
     }
 
@@ -53,6 +62,9 @@ impl EventBus {
     /// Logs `event` and hands it to this agent's subscribers.
     fn publish(&self, event: Event) -> Event {
         tracing::info!(event = %serde_json::to_string(&event).unwrap_or_default(), "event");
+        if let Some(handlers) = self.handlers.get() {
+            let _ = handlers.send(event.clone());
+        }
         let _ = self.sender.send(event.clone());
         event
     }
@@ -86,7 +98,52 @@ impl EventBus {
         self.publish(event)
     }
 
+    /// Every event from now on, for streams that may fall behind: one that misses events
+    /// hears `Lagged` (the API's event stream then says `events_missed`).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    /// Every event from now on, none missed: for the handlers, once per bus.
+    pub fn handler_queue(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.handlers.set(sender).ok().map(|()| receiver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use khutulun_state::InstanceRef;
+
+    #[test]
+    fn handlers_get_every_event_of_a_burst_larger_than_the_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = EventBus::new("h".into(), DirStore::open(dir.path()).unwrap());
+        let mut handlers = bus.handler_queue().unwrap();
+        assert!(bus.handler_queue().is_none(), "a second handler queue");
+        let mut stream = bus.subscribe();
+        let burst = RING * 2;
+        for index in 0..burst as u32 {
+            bus.emit(EventKind::InstanceStarting {
+                instance: InstanceRef::new("default", "web", "n", index).unwrap(),
+            });
+        }
+        for index in 0..burst as u32 {
+            let event = handlers
+                .try_recv()
+                .expect("an event the handlers never got");
+            assert!(
+                matches!(&event.kind, EventKind::InstanceStarting { instance } if instance.index == index),
+                "{event:?}"
+            );
+        }
+        // A stream that fell behind hears it (the API then sends `events_missed`).
+        assert!(matches!(
+            stream.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+        // And every event is in the log.
+        assert_eq!(bus.store.events(None).unwrap().len(), burst);
     }
 }

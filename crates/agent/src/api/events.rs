@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use khutulun_state::Event;
 use serde::Deserialize;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -68,26 +69,38 @@ pub async fn list(
     let query = std::sync::Arc::new(query);
     let q = query.clone();
     let past = futures_util::stream::iter(past.into_iter().filter(move |e| q.matches(e)));
+    let past = past.map(|event| Ok::<_, std::convert::Infallible>(sse_of(&event)));
     let live = live.filter_map(move |item| {
         let query = query.clone();
         async move {
-            let event = item.ok()?;
-            if last_past.is_some_and(|t| event.time <= t) || !query.matches(&event) {
-                return None;
+            match item {
+                Ok(event) => {
+                    if last_past.is_some_and(|t| event.time <= t) || !query.matches(&event) {
+                        return None;
+                    }
+                    Some(Ok(sse_of(&event)))
+                }
+                // Fell behind the bus: the client is told, and looks at the state again.
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(SseEvent::default()
+                    .event(EVENTS_MISSED)
+                    .data(serde_json::json!({ "missed": missed }).to_string()))),
             }
-            Some(event)
         }
     });
-    let stream = past.chain(live).map(|event| {
-        Ok::<_, std::convert::Infallible>(
-            SseEvent::default()
-                .event(event.kind.name())
-                .data(serde_json::to_string(&event).unwrap_or_default()),
-        )
-    });
+    let stream = past.chain(live);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The server-sent event that replaces events a following client fell too far behind to
+/// get (`data`: `{"missed": n}`); they are in the log.
+pub const EVENTS_MISSED: &str = "events_missed";
+
+fn sse_of(event: &Event) -> SseEvent {
+    SseEvent::default()
+        .event(event.kind.name())
+        .data(serde_json::to_string(event).unwrap_or_default())
 }
 
 pub use khutulun_protocol::requests::EmitRequest;

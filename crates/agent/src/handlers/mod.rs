@@ -24,7 +24,6 @@ use khutulun_graph::{Action, EvalContext, ServiceGraph, Trigger};
 use khutulun_state::{Event, EventKind, InstanceRecord, InstanceRef};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use tokio::sync::broadcast::error::RecvError;
 
 type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -54,18 +53,15 @@ impl Queues {
 
 /// Starts the task that hands this agent's events to the handlers the templates declare.
 pub fn spawn(agent: &Agent) {
-    let mut events = agent.bus.subscribe();
+    let Some(mut events) = agent.bus.handler_queue() else {
+        tracing::error!("the event handlers were started twice; the second start is ignored");
+        return;
+    };
     let agent = agent.clone();
     let queues = Queues::default();
     tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => dispatch(&agent, &queues, &event),
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!("event handlers missed {missed} events (the bus overflowed)")
-                }
-                Err(RecvError::Closed) => break,
-            }
+        while let Some(event) = events.recv().await {
+            dispatch(&agent, &queues, &event);
         }
     });
 }

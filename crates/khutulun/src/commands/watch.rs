@@ -49,7 +49,11 @@ impl ServiceEvents {
     async fn next_that_matters(&mut self) {
         loop {
             if let Some(kind) = self.buffered_event() {
-                if kind.starts_with("service_") || kind == "instance_failed" {
+                // `events_missed`: the stream fell behind the agent's bus; look again.
+                if kind.starts_with("service_")
+                    || kind == "instance_failed"
+                    || kind == "events_missed"
+                {
                     return;
                 }
                 continue;
