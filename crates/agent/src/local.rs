@@ -469,7 +469,8 @@ pub fn write_pid_file(
         delegate: delegate.to_owned(),
         epoch,
     };
-    if let Err(e) = khutulun_state::write_json(&pid_file(agent, instance), &note) {
+    // Not fsynced: it describes processes, which a crash of the machine ends too.
+    if let Err(e) = khutulun_state::write_json_for_this_boot(&pid_file(agent, instance), &note) {
         tracing::warn!("cannot write the pid file of {instance}: {e}");
     }
 }

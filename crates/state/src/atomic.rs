@@ -52,10 +52,20 @@ pub(crate) fn is_stale_temp_of(file_name: &str, host: &str) -> bool {
 /// Writes `bytes` to `path` through a temporary file in the same directory:
 /// write, fsync, rename over the target, fsync the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> StateResult<()> {
-    crate::offload::blocking(|| write_atomic_here(path, bytes))
+    crate::offload::blocking(|| write_atomic_here(path, bytes, Durability::Synced))
 }
 
-fn write_atomic_here(path: &Path, bytes: &[u8]) -> StateResult<()> {
+/// Whether a replaced file must survive a crash of the machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// fsync the file and its directory: state other hosts and later boots rely on.
+    Synced,
+    /// Readers see the old file or the new one, but a machine crash may lose both: for
+    /// notes about running processes, which do not survive one either.
+    ThisBoot,
+}
+
+fn write_atomic_here(path: &Path, bytes: &[u8], durability: Durability) -> StateResult<()> {
     let dir = path.parent().expect("state paths always have a parent");
     fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -68,10 +78,15 @@ fn write_atomic_here(path: &Path, bytes: &[u8]) -> StateResult<()> {
             .map_err(|e| StateError::io("create", &temp, e))?;
         file.write_all(bytes)
             .map_err(|e| StateError::io("write", &temp, e))?;
-        file.sync_all()
-            .map_err(|e| StateError::io("fsync", &temp, e))?;
+        if durability == Durability::Synced {
+            file.sync_all()
+                .map_err(|e| StateError::io("fsync", &temp, e))?;
+        }
         fs::rename(&temp, path).map_err(|e| StateError::io("rename into place", path, e))?;
-        sync_dir(dir)
+        match durability {
+            Durability::Synced => sync_dir(dir),
+            Durability::ThisBoot => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);
@@ -93,6 +108,15 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
     write_atomic(path, &bytes)
 }
 
+/// Like [`write_json`], without the fsyncs: the file is replaced atomically for readers,
+/// but a crash of the machine may lose it. Only for what is worthless after such a crash
+/// (a note of the processes an agent runs: they die with the machine).
+pub fn write_json_for_this_boot<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("state types always serialize");
+    bytes.push(b'\n');
+    crate::offload::blocking(|| write_atomic_here(path, &bytes, Durability::ThisBoot))
+}
+
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> StateResult<Option<T>> {
     match crate::offload::blocking(|| fs::read(path)) {
@@ -112,6 +136,22 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> StateResult<Option<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_for_this_boot_is_replaced_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pid.json");
+        for pid in [1, 2] {
+            write_json_for_this_boot(&path, &serde_json::json!({ "pid": pid })).unwrap();
+            let read: serde_json::Value = read_json(&path).unwrap().unwrap();
+            assert_eq!(read["pid"], pid);
+        }
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["pid.json"]);
+    }
 
     #[test]
     fn stale_temporary_files_are_told_by_host_and_pid() {

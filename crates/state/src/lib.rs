@@ -17,7 +17,7 @@ mod offload;
 mod ports;
 mod store;
 
-pub use atomic::{read_json, set_writer, write_atomic, write_json};
+pub use atomic::{read_json, set_writer, write_atomic, write_json, write_json_for_this_boot};
 pub use error::{StateError, StateResult};
 pub use events::{Event, EventKind, InstanceRef};
 pub use index::{Revalidate, ServiceSnapshot, StateIndex};
