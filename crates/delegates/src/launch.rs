@@ -347,6 +347,19 @@ mod tests {
         std::fs::File::open("/dev/null").unwrap().into()
     }
 
+    /// A launch of `program` with `arguments` in `dir`, no environment, stdio on /dev/null.
+    fn quiet(program: &str, arguments: &[&str], dir: &str) -> std::io::Result<Launch> {
+        Launch::new(
+            Path::new(program),
+            arguments,
+            [] as [(&str, &str); 0],
+            Path::new(dir),
+            null(),
+            null(),
+            null(),
+        )
+    }
+
     fn wait(pid: u32) -> i32 {
         let mut status = 0;
         assert_eq!(
@@ -403,17 +416,9 @@ mod tests {
         let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         let (kept, _kept_writer) = pipe();
         let (closed, _closed_writer) = pipe();
-        let launch = Launch::new(
-            Path::new("/bin/sleep"),
-            &["30"],
-            [] as [(&str, &str); 0],
-            Path::new("/"),
-            null(),
-            null(),
-            null(),
-        )
-        .unwrap()
-        .keep_open(Some(kept.as_raw_fd()));
+        let launch = quiet("/bin/sleep", &["30"], "/")
+            .unwrap()
+            .keep_open(Some(kept.as_raw_fd()));
         let pid = launch.spawn().unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let fields: Vec<&str> = stat
@@ -436,32 +441,14 @@ mod tests {
 
     #[test]
     fn a_failure_says_which_step() {
-        let missing = Launch::new(
-            Path::new("/nonexistent/program"),
-            &[] as &[&str],
-            [] as [(&str, &str); 0],
-            Path::new("/"),
-            null(),
-            null(),
-            null(),
-        )
-        .unwrap();
+        let missing = quiet("/nonexistent/program", &[], "/").unwrap();
         let (step, error) = missing.spawn().unwrap_err();
         assert_eq!(
             (step, error.kind()),
             (Step::Exec, std::io::ErrorKind::NotFound)
         );
 
-        let no_dir = Launch::new(
-            Path::new("/bin/true"),
-            &[] as &[&str],
-            [] as [(&str, &str); 0],
-            Path::new("/nonexistent/dir"),
-            null(),
-            null(),
-            null(),
-        )
-        .unwrap();
+        let no_dir = quiet("/bin/true", &[], "/nonexistent/dir").unwrap();
         let (step, error) = no_dir.spawn().unwrap_err();
         assert_eq!(
             (step, error.kind()),
@@ -471,17 +458,7 @@ mod tests {
 
     #[test]
     fn a_nul_byte_is_refused_before_anything_starts() {
-        let error = Launch::new(
-            Path::new("/bin/true"),
-            &["a\0b"],
-            [] as [(&str, &str); 0],
-            Path::new("/"),
-            null(),
-            null(),
-            null(),
-        )
-        .err()
-        .unwrap();
+        let error = quiet("/bin/true", &["a\0b"], "/").err().unwrap();
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

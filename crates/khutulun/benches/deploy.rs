@@ -51,11 +51,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::{
     attempt, clk_tck, cpu_ticks, kill_and_wait, list_env, marked_pids, ms, rss_mb, shell_quote,
-    table, thread_switches, BenchAgent,
+    sleep_node, table, thread_switches, BenchAgent, TEMPLATE_HEAD,
 };
 
 /// The bench's name, the prefix of its progress messages.
@@ -338,24 +338,14 @@ impl Bench {
             PORT=$4 BACKEND_HOST=127.0.0.1 BACKEND_PORT=$3 setsid nohup python3 frontend.py \
             >\"$2/frontend.log\" 2>&1 </dev/null &\n\
             echo $! >>\"$2/pids\"\nlistening \"$4\"\n";
-        let t = Instant::now();
-        let out = Command::new("bash")
+        let mut floor = Command::new("bash");
+        floor
             .args(["-c", script, "floor"])
             .arg(&example)
             .arg(&dir)
             .arg(ports[0].to_string())
-            .arg(ports[1].to_string())
-            .env(FLOOR_MARK, self.root())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run bash");
-        let floor_ms = ms(t.elapsed());
-        let pids: Vec<u32> = std::fs::read_to_string(dir.join("pids"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        kill_and_wait(NAME, &pids);
+            .arg(ports[1].to_string());
+        let (floor_ms, out, _) = self.run_floor(floor, &dir);
         assert!(
             out.status.success(),
             "the hello-world floor failed: {}",
@@ -490,18 +480,13 @@ impl Bench {
     fn template(&self, kind: Kind, n: usize, name: &str) -> PathBuf {
         let dir = self.root().join("templates").join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut yaml = String::from(
-            "tosca_definitions_version: tosca_2_0\n\
-             imports:\n  - profile: io.khutulun:0.1\n\
-             service_template:\n  node_templates:\n",
-        );
+        let mut yaml = String::from(TEMPLATE_HEAD);
         for i in 0..n {
             match kind {
-                Kind::Sleep => write!(
-                    yaml,
-                    "    n{i}:\n      type: Process\n      properties:\n        \
-                     command: sleep\n        arguments: [ \"3600\" ]\n"
-                ),
+                Kind::Sleep => {
+                    yaml.push_str(&sleep_node(i));
+                    Ok(())
+                }
                 Kind::Http => write!(
                     yaml,
                     "    n{i}:\n      type: Process\n      properties:\n        \
@@ -597,10 +582,25 @@ impl Bench {
         let path = dir.join("floor.sh");
         std::fs::write(&path, script).unwrap();
 
+        let mut floor = Command::new("bash");
+        floor.arg(&path).arg(&dir);
+        let (elapsed, out, pids) = self.run_floor(floor, &dir);
+        assert!(
+            out.status.success(),
+            "the floor script failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(pids.len(), n, "the floor started {} processes", pids.len());
+        let _ = std::fs::remove_dir_all(&dir);
+        elapsed
+    }
+
+    /// Runs a floor script (its processes marked for cleanup), timed; then ends the
+    /// processes whose pids it wrote to `<dir>/pids`. (ms, its output, those pids.)
+    fn run_floor(&self, mut script: Command, dir: &Path) -> (f64, Output, Vec<u32>) {
         let t = Instant::now();
-        let out = Command::new("bash")
-            .arg(&path)
-            .arg(&dir)
+        let out = script
             .env(FLOOR_MARK, self.root())
             .stdin(Stdio::null())
             .output()
@@ -612,15 +612,7 @@ impl Bench {
             .filter_map(|l| l.trim().parse().ok())
             .collect();
         kill_and_wait(NAME, &pids);
-        assert!(
-            out.status.success(),
-            "the floor script failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(pids.len(), n, "the floor started {} processes", pids.len());
-        let _ = std::fs::remove_dir_all(&dir);
-        elapsed
+        (elapsed, out, pids)
     }
 
     /// After a failed run: no floor process left, no service left.

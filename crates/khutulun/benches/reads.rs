@@ -42,12 +42,13 @@ mod common;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use support::{clk_tck, cpu_ticks, number_env, rss_mb, table, BenchAgent};
+use support::{
+    clk_tck, cpu_ticks, number_env, rss_mb, sleep_node, table, BenchAgent, TEMPLATE_HEAD,
+};
 
 /// The bench's name, the prefix of its progress messages.
 const NAME: &str = "reads";
@@ -214,18 +215,9 @@ fn deploy_services(agent: &BenchAgent, services: usize, instances: usize) -> Vec
 fn template(root: &Path, name: &str, n: usize) -> PathBuf {
     let dir = root.join("templates").join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut yaml = String::from(
-        "tosca_definitions_version: tosca_2_0\n\
-         imports:\n  - profile: io.khutulun:0.1\n\
-         service_template:\n  node_templates:\n",
-    );
+    let mut yaml = String::from(TEMPLATE_HEAD);
     for i in 0..n {
-        write!(
-            yaml,
-            "    n{i}:\n      type: Process\n      properties:\n        \
-             command: sleep\n        arguments: [ \"3600\" ]\n"
-        )
-        .unwrap();
+        yaml.push_str(&sleep_node(i));
     }
     std::fs::write(dir.join("service.yaml"), yaml).unwrap();
     dir

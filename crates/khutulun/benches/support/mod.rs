@@ -16,6 +16,21 @@ use std::time::{Duration, Instant};
 /// Ports the agent hands out (`--port-range`).
 pub const AGENT_PORTS: (u16, u16) = (21000, 22999);
 
+// ---- generated templates ----
+
+/// The start of a generated service template; its nodes follow.
+pub const TEMPLATE_HEAD: &str = "tosca_definitions_version: tosca_2_0\n\
+     imports:\n  - profile: io.khutulun:0.1\n\
+     service_template:\n  node_templates:\n";
+
+/// Node `n<i>` of a generated template: a `Process` running `sleep 3600`.
+pub fn sleep_node(i: usize) -> String {
+    format!(
+        "    n{i}:\n      type: Process\n      properties:\n        \
+         command: sleep\n        arguments: [ \"3600\" ]\n"
+    )
+}
+
 // ---- the agent and its guard ----
 
 /// A bench's agent (this build's release `khutulun agent`, host `bench`, no token: the API
