@@ -1,7 +1,7 @@
 //! The in-process event bus: every event is appended to the shared event log, then
 //! broadcast to this agent's handlers and API streams.
 
-use crate::group_commit::GroupCommit;
+use khutulun_state::group_commit::GroupCommit;
 use khutulun_state::{DirStore, Event, EventKind};
 use tokio::sync::{broadcast, mpsc};
 
@@ -54,7 +54,8 @@ impl EventBus {
         // Waiting for another caller's write is a blocking section too.
         khutulun_state::blocking(|| {
             self.log.submit(event.clone(), |batch| {
-                self.store.append_events(batch).map_err(|e| e.to_string())
+                let result = self.store.append_events(batch).map_err(|e| e.to_string());
+                vec![result; batch.len()]
             })
         })
     }

@@ -20,18 +20,21 @@ pub fn materialize(
     replace: bool,
 ) -> Result<usize, StateError> {
     let existing = agent.store.instances(ns, svc)?;
-    let mut written = 0;
-    for planned in plan {
-        let current = existing
-            .iter()
-            .find(|r| r.node == planned.node && r.index == planned.index);
-        let stale = current.is_none_or(|r| r.revision < planned.revision);
-        if replace || stale {
-            agent.store.write_instance(planned)?;
-            written += 1;
-            crate::crash::point("deploy.instance-written");
-        }
-    }
+    let to_write: Vec<InstanceRecord> = plan
+        .iter()
+        .filter(|planned| {
+            let current = existing
+                .iter()
+                .find(|r| r.node == planned.node && r.index == planned.index);
+            replace || current.is_none_or(|r| r.revision < planned.revision)
+        })
+        .cloned()
+        .collect();
+    // One batch: the records' fsyncs are shared.
+    agent.store.write_instances(&to_write, &mut |_| {
+        crate::crash::point("deploy.instance-written")
+    })?;
+    let written = to_write.len();
     let planned: BTreeSet<(&str, u32)> = plan.iter().map(|r| (r.node.as_str(), r.index)).collect();
     for gone in existing
         .iter()

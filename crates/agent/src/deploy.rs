@@ -502,14 +502,18 @@ async fn start_node(
         .filter(|r| r.node == node && r.state != InstanceStatus::Running)
         .map(|r| {
             let instance = instance_ref(ns, svc, &r.node, r.index);
-            let host = r.host.clone();
-            let records = records.clone();
-            async move { start_on(agent, &host, &instance, Some(&records)).await }
+            let (agent, host, records) = (agent.clone(), r.host.clone(), records.clone());
+            // A task each: their blocking sections (record writes, events) run side by
+            // side and share fsyncs, instead of taking turns in this flow's task.
+            tokio::spawn(async move { start_on(&agent, &host, &instance, Some(&records)).await })
         });
     let failures: Vec<String> = futures_util::future::join_all(starts)
         .await
         .into_iter()
-        .filter_map(|started| started.err().map(|e| e.to_string()))
+        .filter_map(|started| match started {
+            Ok(started) => started.err().map(|e| e.to_string()),
+            Err(e) => Some(format!("a start of node {node} ended abnormally: {e}")),
+        })
         .collect();
     let result = if failures.is_empty() {
         Ok(())

@@ -19,7 +19,6 @@ mod exposure;
 mod failover;
 mod flow_error;
 mod fscheck;
-mod group_commit;
 pub mod handlers;
 mod hosts;
 mod instance;

@@ -175,7 +175,6 @@ const AGENT_LAYERS: &[(u8, &[&str])] = &[
             "exec",
             "flow_error",
             "fscheck",
-            "group_commit",
             "instance_error",
             "locks",
             "memory",

@@ -3,9 +3,10 @@
 
 use crate::error::{StateError, StateResult};
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -92,6 +93,137 @@ fn write_atomic_here(path: &Path, bytes: &[u8], durability: Durability) -> State
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// One file a batch replaces (`write_atomic_batch`): where, and its new content.
+#[derive(Debug)]
+pub struct Replacement {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl Replacement {
+    /// `value` as pretty JSON, like [`write_json`] writes it.
+    pub fn json<T: Serialize>(path: PathBuf, value: &T) -> Replacement {
+        let mut bytes = serde_json::to_vec_pretty(value).expect("state types always serialize");
+        bytes.push(b'\n');
+        Replacement { path, bytes }
+    }
+}
+
+/// Replaces several files, each atomically as [`write_atomic`] does, with the fsyncs
+/// shared: every temporary file is written, their writeback started together, each
+/// fsynced (on a journalling filesystem the first commit carries the others), then all are
+/// renamed in order (a later item for the same path wins), then each directory is fsynced
+/// once. One result per item, in order. An item whose result is an error was not replaced,
+/// unless only its directory's fsync failed: then, as with `write_atomic`, it is in place
+/// but maybe not durable. `renamed` is told the index of each item once it is in place.
+pub fn write_atomic_batch(
+    items: &[Replacement],
+    renamed: &mut dyn FnMut(usize),
+) -> Vec<StateResult<()>> {
+    crate::offload::blocking(|| write_batch_here(items, renamed))
+}
+
+pub(crate) fn write_batch_here(
+    items: &[Replacement],
+    renamed: &mut dyn FnMut(usize),
+) -> Vec<StateResult<()>> {
+    let mut results: Vec<StateResult<()>> = Vec::with_capacity(items.len());
+    let mut temps: Vec<Option<(PathBuf, File)>> = Vec::with_capacity(items.len());
+    let mut dirs_made: BTreeSet<&Path> = BTreeSet::new();
+    for item in items {
+        let dir = item
+            .path
+            .parent()
+            .expect("state paths always have a parent");
+        let written = (|| {
+            if !dirs_made.contains(dir) {
+                fs::create_dir_all(dir).map_err(|e| StateError::io("create directory", dir, e))?;
+                dirs_made.insert(dir);
+            }
+            let name = item
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file");
+            let temp = dir.join(temp_name(name));
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .map_err(|e| StateError::io("create", &temp, e))?;
+            if let Err(e) = file.write_all(&item.bytes) {
+                let _ = fs::remove_file(&temp);
+                return Err(StateError::io("write", &temp, e));
+            }
+            Ok((temp, file))
+        })();
+        match written {
+            Ok(temp) => {
+                temps.push(Some(temp));
+                results.push(Ok(()));
+            }
+            Err(e) => {
+                temps.push(None);
+                results.push(Err(e));
+            }
+        }
+    }
+    // Writeback of every file at once: the fsyncs below then find their data on its way
+    // (a hint; an error here shows again in the fsync).
+    for (_, file) in temps.iter().flatten() {
+        start_writeback(file);
+    }
+    for (at, temp) in temps.iter_mut().enumerate() {
+        if let Some((path, file)) = temp {
+            if let Err(e) = file.sync_all() {
+                results[at] = Err(StateError::io("fsync", &*path, e));
+                let _ = fs::remove_file(&*path);
+                *temp = None;
+            }
+        }
+    }
+    let mut renamed_dirs: BTreeSet<&Path> = BTreeSet::new();
+    for (at, temp) in temps.into_iter().enumerate() {
+        let Some((path, file)) = temp else { continue };
+        drop(file);
+        let target = &items[at].path;
+        match fs::rename(&path, target) {
+            Ok(()) => {
+                renamed_dirs.insert(target.parent().expect("state paths always have a parent"));
+                renamed(at);
+            }
+            Err(e) => {
+                results[at] = Err(StateError::io("rename into place", target, e));
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+    for dir in renamed_dirs {
+        if let Err(e) = sync_dir(dir) {
+            let why = e.to_string();
+            for (at, item) in items.iter().enumerate() {
+                if item.path.parent() == Some(dir) && results[at].is_ok() {
+                    results[at] = Err(StateError::io(
+                        "fsync directory",
+                        dir,
+                        std::io::Error::other(why.clone()),
+                    ));
+                }
+            }
+        }
+    }
+    results
+}
+
+/// Starts writing `file`'s dirty pages back without waiting (`sync_file_range`).
+fn start_writeback(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a descriptor `file` owns for the whole call.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Makes a rename or unlink in `dir` durable.
@@ -200,6 +332,69 @@ mod tests {
         assert!(
             err.to_string().contains("x.json is not valid JSON"),
             "{err}"
+        );
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_batch_replaces_each_file_in_order_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = |path: &str, n: u32| {
+            Replacement::json(dir.path().join(path), &serde_json::json!({ "n": n }))
+        };
+        write_json(&dir.path().join("a/x.json"), &serde_json::json!({ "n": 0 })).unwrap();
+        let items = [
+            item("a/x.json", 1),
+            item("b/y.json", 2),
+            item("a/x.json", 3),
+            item("a/z.json", 4),
+        ];
+        let mut renamed = Vec::new();
+        let results = write_atomic_batch(&items, &mut |at| renamed.push(at));
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(renamed, [0, 1, 2, 3]);
+        let n = |path: &str| {
+            read_json::<serde_json::Value>(&dir.path().join(path))
+                .unwrap()
+                .unwrap()["n"]
+                .clone()
+        };
+        // The later item for the same file wins.
+        assert_eq!(n("a/x.json"), 3);
+        assert_eq!(n("b/y.json"), 2);
+        assert_eq!(n("a/z.json"), 4);
+        assert_eq!(names_in(&dir.path().join("a")), ["x.json", "z.json"]);
+        assert_eq!(names_in(&dir.path().join("b")), ["y.json"]);
+    }
+
+    #[test]
+    fn an_item_that_cannot_be_written_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // "blocked" is a file, so nothing can be created below it.
+        fs::write(dir.path().join("blocked"), b"").unwrap();
+        let items = [
+            Replacement::json(dir.path().join("ok/1.json"), &1),
+            Replacement::json(dir.path().join("blocked/2.json"), &2),
+            Replacement::json(dir.path().join("ok/3.json"), &3),
+        ];
+        let mut renamed = Vec::new();
+        let results = write_atomic_batch(&items, &mut |at| renamed.push(at));
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        let error = results[1].as_ref().unwrap_err().to_string();
+        assert!(error.contains("blocked"), "{error}");
+        assert_eq!(renamed, [0, 2]);
+        assert_eq!(names_in(&dir.path().join("ok")), ["1.json", "3.json"]);
+        assert_eq!(
+            read_json::<u32>(&dir.path().join("ok/3.json")).unwrap(),
+            Some(3)
         );
     }
 }

@@ -19,6 +19,8 @@ pub enum StateError {
     ServiceNotFound { namespace: String, service: String },
     #[error("{0}")]
     Ports(String),
+    #[error("a batched write panicked; what it carried was not written (see the agent's log)")]
+    WritePanicked,
     #[error("host \"{host}\" is already served by a running agent (its {path} is locked); stop that agent or choose another --host")]
     HostTaken { host: String, path: PathBuf },
 }
@@ -30,6 +32,12 @@ impl StateError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crate::group_commit::WritePanicked> for StateError {
+    fn from(_: crate::group_commit::WritePanicked) -> Self {
+        StateError::WritePanicked
     }
 }
 

@@ -6,6 +6,7 @@ mod error;
 mod events;
 #[cfg(test)]
 mod fixtures;
+pub mod group_commit;
 pub mod index;
 mod layout;
 pub mod lease;
@@ -17,7 +18,10 @@ mod offload;
 mod ports;
 mod store;
 
-pub use atomic::{read_json, set_writer, write_atomic, write_json, write_json_for_this_boot};
+pub use atomic::{
+    read_json, set_writer, write_atomic, write_atomic_batch, write_json, write_json_for_this_boot,
+    Replacement,
+};
 pub use error::{StateError, StateResult};
 pub use events::{Event, EventKind, InstanceRef};
 pub use index::{Revalidate, ServiceSnapshot, StateIndex};

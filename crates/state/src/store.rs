@@ -1,9 +1,10 @@
 //! DirStore: the state directory. Every write is atomic; read-modify-write happens under a
 //! flock (service lock, host ports lock, events lock).
 
-use crate::atomic::{read_json, sync_dir, write_json};
+use crate::atomic::{read_json, sync_dir, write_batch_here, write_json, Replacement};
 use crate::error::{StateError, StateResult};
 use crate::events::Event;
+use crate::group_commit::GroupCommit;
 use crate::layout::Layout;
 use crate::lease::LeaseRecord;
 use crate::lease_file::LeaseFile;
@@ -24,6 +25,8 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct DirStore {
     layout: Layout,
+    /// Concurrent instance-record writes share their fsyncs.
+    record_writes: std::sync::Arc<GroupCommit<Replacement, StateError>>,
 }
 
 impl DirStore {
@@ -31,6 +34,7 @@ impl DirStore {
     pub fn open(root: impl Into<PathBuf>) -> StateResult<DirStore> {
         let store = DirStore {
             layout: Layout::new(root),
+            record_writes: Default::default(),
         };
         let root = store.layout.root().to_owned();
         fs::create_dir_all(&root)
@@ -535,15 +539,40 @@ impl DirStore {
     // ---- instances ----
 
     /// Only the agent of the instance's host writes its record, so no lock is needed.
+    /// Records written at the same time by other threads share one batch of fsyncs
+    /// (`write_atomic_batch`); this returns once this one is durable.
     pub fn write_instance(&self, record: &InstanceRecord) -> StateResult<()> {
-        write_json(
-            &self.layout.instance(
-                &record.namespace,
-                &record.service,
-                &record.node,
-                record.index,
-            ),
-            record,
+        let item = Replacement::json(self.instance_path(record), record);
+        crate::offload::blocking(|| {
+            self.record_writes
+                .submit(item, |batch| write_batch_here(batch, &mut |_| {}))
+        })
+    }
+
+    /// Writes several instance records as one batch: each atomically, their fsyncs shared.
+    /// `written` is told each record's index in `records` once it is in place. The first
+    /// error, if any (the other records are written all the same).
+    pub fn write_instances(
+        &self,
+        records: &[InstanceRecord],
+        written: &mut dyn FnMut(usize),
+    ) -> StateResult<()> {
+        let items: Vec<Replacement> = records
+            .iter()
+            .map(|r| Replacement::json(self.instance_path(r), r))
+            .collect();
+        crate::atomic::write_atomic_batch(&items, written)
+            .into_iter()
+            .find(Result::is_err)
+            .unwrap_or(Ok(()))
+    }
+
+    fn instance_path(&self, record: &InstanceRecord) -> PathBuf {
+        self.layout.instance(
+            &record.namespace,
+            &record.service,
+            &record.node,
+            record.index,
         )
     }
 

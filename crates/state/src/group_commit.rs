@@ -1,12 +1,29 @@
 //! Group commit: callers that each need an item written, durably, before they go on share
 //! one write. The first caller to find no write in progress writes everything queued (its
 //! own item and whatever came meanwhile); the others wait for the write that carries
-//! theirs. N concurrent events cost one lock, one append and one fsync instead of N.
+//! theirs. N concurrent events cost one lock, one append and one fsync instead of N; N
+//! concurrent record replacements share their fsyncs.
 //!
 //! Pure synchronisation: the write itself is the caller's closure, so this is tested
 //! without a filesystem.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// What a caller whose batch's write panicked gets instead of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WritePanicked;
+
+impl std::fmt::Display for WritePanicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the write panicked")
+    }
+}
+
+impl From<WritePanicked> for String {
+    fn from(p: WritePanicked) -> String {
+        p.to_string()
+    }
+}
 
 pub struct GroupCommit<T, E> {
     state: Mutex<State<T, E>>,
@@ -20,19 +37,25 @@ struct State<T, E> {
     /// Items below this number are written (or failed, with `outcomes`).
     done_below: u64,
     writing: bool,
-    /// Finished batches whose callers have not all read their result yet.
+    /// Finished batches whose callers have not all taken their result yet.
     outcomes: Vec<Outcome<E>>,
 }
 
 struct Outcome<E> {
     first: u64,
-    end: u64,
-    /// Callers of the batch that have not read it yet: it goes when the last one has.
-    unread: u64,
-    result: Result<(), E>,
+    /// One result per item of the batch, taken by its caller.
+    results: Vec<Option<Result<(), E>>>,
+    /// Callers of the batch that have not taken theirs yet: it goes when the last one has.
+    unread: usize,
 }
 
-impl<T, E: Clone + From<String>> Default for GroupCommit<T, E> {
+impl<T, E> std::fmt::Debug for GroupCommit<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+impl<T, E> Default for GroupCommit<T, E> {
     fn default() -> Self {
         GroupCommit {
             state: Mutex::new(State {
@@ -47,10 +70,11 @@ impl<T, E: Clone + From<String>> Default for GroupCommit<T, E> {
     }
 }
 
-impl<T, E: Clone + From<String>> GroupCommit<T, E> {
+impl<T, E: From<WritePanicked>> GroupCommit<T, E> {
     /// Queues `item` and returns once a write that holds it has finished: its result.
-    /// `write` gets every queued item, in the order they were submitted.
-    pub fn submit(&self, item: T, write: impl Fn(&[T]) -> Result<(), E>) -> Result<(), E> {
+    /// `write` gets every queued item, in the order they were submitted, and gives back
+    /// one result per item, in the same order.
+    pub fn submit(&self, item: T, write: impl Fn(&[T]) -> Vec<Result<(), E>>) -> Result<(), E> {
         let mut state = self.lock();
         let mine = state.next;
         state.next += 1;
@@ -70,18 +94,22 @@ impl<T, E: Clone + From<String>> GroupCommit<T, E> {
                 // caller in it), so that nobody waits for it forever.
                 let written =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&batch)));
-                let (result, panic) = match written {
-                    Ok(result) => (result, None),
-                    Err(panic) => (Err(E::from("the write panicked".to_owned())), Some(panic)),
+                let (mut results, panic) = match written {
+                    Ok(results) => (results, None),
+                    Err(panic) => (Vec::new(), Some(panic)),
                 };
+                assert!(
+                    panic.is_some() || results.len() == batch.len(),
+                    "a group write gives one result per item"
+                );
+                results.resize_with(batch.len(), || Err(E::from(WritePanicked)));
                 state = self.lock();
                 state.writing = false;
                 state.done_below = end;
                 state.outcomes.push(Outcome {
                     first,
-                    end,
-                    unread: end - first,
-                    result,
+                    unread: batch.len(),
+                    results: results.into_iter().map(Some).collect(),
                 });
                 self.written.notify_all();
                 if let Some(panic) = panic {
@@ -102,11 +130,13 @@ impl<T, E: Clone + From<String>> GroupCommit<T, E> {
         let at = state
             .outcomes
             .iter()
-            .position(|o| (o.first..o.end).contains(&item))
-            .expect("a written item's batch is kept until its callers have read it");
+            .position(|o| (o.first..o.first + o.results.len() as u64).contains(&item))
+            .expect("a written item's batch is kept until its callers have taken their results");
         let outcome = &mut state.outcomes[at];
         outcome.unread -= 1;
-        let result = outcome.result.clone();
+        let result = outcome.results[(item - outcome.first) as usize]
+            .take()
+            .expect("each item's result is taken once");
         if outcome.unread == 0 {
             state.outcomes.swap_remove(at);
         }
@@ -141,7 +171,7 @@ mod tests {
                                 // A write takes a while: others queue meanwhile.
                                 std::thread::sleep(Duration::from_micros(300));
                                 log.lock().unwrap().push(batch.to_vec());
-                                Ok(())
+                                vec![Ok(()); batch.len()]
                             })
                             .unwrap();
                         // Written before submit returned.
@@ -171,10 +201,10 @@ mod tests {
     fn each_caller_gets_the_result_of_the_write_that_carried_its_item() {
         let commit: GroupCommit<&str, String> = GroupCommit::default();
         assert_eq!(
-            commit.submit("a", |_| Err("disk full".to_string())),
+            commit.submit("a", |_| vec![Err("disk full".to_string())]),
             Err("disk full".to_string())
         );
-        assert_eq!(commit.submit("b", |_| Ok(())), Ok(()));
+        assert_eq!(commit.submit("b", |_| vec![Ok(())]), Ok(()));
         assert!(commit.lock().outcomes.is_empty(), "read outcomes are kept");
     }
 
@@ -185,7 +215,60 @@ mod tests {
             commit.submit("a", |_| panic!("boom"))
         }));
         assert!(panicked.is_err());
-        assert_eq!(commit.submit("b", |_| Ok(())), Ok(()));
+        assert_eq!(commit.submit("b", |_| vec![Ok(())]), Ok(()));
+        assert!(commit.lock().outcomes.is_empty());
+    }
+
+    #[test]
+    fn items_of_one_batch_each_get_their_own_result() {
+        let commit: Arc<GroupCommit<&'static str, String>> = Arc::default();
+        let batches: Arc<Mutex<Vec<Vec<&'static str>>>> = Arc::default();
+        let log = batches.clone();
+        let write = move |batch: &[&'static str]| -> Vec<Result<(), String>> {
+            log.lock().unwrap().push(batch.to_vec());
+            batch
+                .iter()
+                .map(|item| match *item {
+                    "bad" => Err(format!("{item} failed")),
+                    _ => Ok(()),
+                })
+                .collect()
+        };
+        let first = {
+            let (commit, write) = (commit.clone(), write.clone());
+            std::thread::spawn(move || {
+                commit.submit("first", |batch| {
+                    // Held until the two others are queued: they share the next write.
+                    while commit.lock().queue.len() < 2 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    write(batch)
+                })
+            })
+        };
+        while !commit.lock().writing {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let others: Vec<_> = ["good", "bad"]
+            .into_iter()
+            .map(|item| {
+                let (commit, write) = (commit.clone(), write.clone());
+                std::thread::spawn(move || (item, commit.submit(item, write)))
+            })
+            .collect();
+        assert_eq!(first.join().unwrap(), Ok(()));
+        let mut results: Vec<_> = others.into_iter().map(|t| t.join().unwrap()).collect();
+        results.sort();
+        assert_eq!(
+            results,
+            [("bad", Err("bad failed".to_string())), ("good", Ok(()))]
+        );
+        let batches = batches.lock().unwrap().clone();
+        assert_eq!(
+            batches.len(),
+            2,
+            "the two others shared one write: {batches:?}"
+        );
         assert!(commit.lock().outcomes.is_empty());
     }
 }
