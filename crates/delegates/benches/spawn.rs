@@ -117,6 +117,7 @@ fn launch_start() -> u32 {
     .unwrap()
     .spawn()
     .expect("launch")
+    .pid
 }
 
 fn rss_mb() -> f64 {

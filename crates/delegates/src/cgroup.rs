@@ -650,7 +650,12 @@ impl InstanceCgroup {
                     .map_err(|e| DelegateError::io(format!("open {}", path.display()), e))
             })
             .collect::<Result<_, _>>()?;
-        Ok(CgroupJoiner { procs })
+        // The v2 directory itself, for a child born in it (clone3's CLONE_INTO_CGROUP).
+        let unified = &self.dirs[0];
+        let unified_dir = std::fs::File::open(unified)
+            .map(OwnedFd::from)
+            .map_err(|e| DelegateError::io(format!("open {}", unified.display()), e))?;
+        Ok(CgroupJoiner { unified_dir, procs })
     }
 
     /// The pids of its processes, in every hierarchy.
@@ -875,16 +880,38 @@ fn remove_path(base: &Path, components: &[&str]) -> Result<(), DelegateError> {
     Ok(())
 }
 
-/// The open `cgroup.procs` files of an instance cgroup, for a child to join it.
+/// The open `cgroup.procs` files of an instance cgroup, for a child to join it, and its v2
+/// directory, for a child to be born in.
 #[derive(Debug)]
 pub struct CgroupJoiner {
+    unified_dir: OwnedFd,
+    /// The v2 hierarchy's first, then the v1 ones that carry limits.
     procs: Vec<OwnedFd>,
 }
 
+/// What a child needs to join an instance cgroup ([`CgroupJoiner::into_parts`]).
+#[derive(Debug)]
+pub struct CgroupEntry {
+    /// The v2 directory: a child born in it (`CLONE_INTO_CGROUP`) is not migrated.
+    pub unified_dir: OwnedFd,
+    /// Its `cgroup.procs`, for a child that could not be born in it.
+    pub unified_procs: OwnedFd,
+    /// The `cgroup.procs` of the v1 hierarchies that carry limits: written by the child.
+    pub v1_procs: Vec<OwnedFd>,
+}
+
 impl CgroupJoiner {
-    /// The opened `cgroup.procs` files, for a child that writes itself into each.
-    pub fn into_fds(self) -> Vec<OwnedFd> {
-        self.procs
+    /// The v2 directory and the opened `cgroup.procs` files, for a child.
+    pub fn into_parts(self) -> CgroupEntry {
+        let mut procs = self.procs.into_iter();
+        let unified_procs = procs
+            .next()
+            .expect("an instance cgroup always has its v2 directory");
+        CgroupEntry {
+            unified_dir: self.unified_dir,
+            unified_procs,
+            v1_procs: procs.collect(),
+        }
     }
 
     /// Moves the calling process into the cgroup. Only write(2): async-signal-safe, for

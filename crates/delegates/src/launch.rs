@@ -2,12 +2,17 @@
 //!
 //! `fork` in a multi-threaded agent copies its page tables (a cost that grows with its
 //! memory) and leaves the child with locks other threads held. posix_spawn avoids both, but
-//! cannot join the instance's cgroups (glibc has no such attribute, and CLONE_INTO_CGROUP
-//! covers only the v2 hierarchy, not the v1 ones that carry limits on hybrid hosts). So
-//! this does what posix_spawn does inside, with that step added: the child borrows the parent's
-//! memory on a stack of its own, the parent's thread waits until the child has exec'd or
-//! failed, and the child makes only raw system calls (no allocation, no locks, no glibc
-//! wrapper that walks the parent's threads, such as `setuid`).
+//! cannot join the instance's cgroups (glibc has no such attribute). So this does what
+//! posix_spawn does inside, with that step added: the child borrows the parent's memory on
+//! a stack of its own, the parent's thread waits until the child has exec'd or failed, and
+//! the child makes only raw system calls (no allocation, no locks, no glibc wrapper that
+//! walks the parent's threads, such as `setuid`).
+//!
+//! The child is born in its v2 cgroup where it can be (`clone3` with `CLONE_INTO_CGROUP`,
+//! x86_64, Linux 5.7 or later): a process that writes itself into `cgroup.procs` is
+//! migrated, and a migration waits for an RCU grace period (about 10 ms) unless another one
+//! just happened. The v1 hierarchies that carry limits on hybrid hosts are still joined by
+//! writing `cgroup.procs`. Where clone3 is refused, the child joins the v2 cgroup that way too.
 //!
 //! Everything the child needs (C strings, pointer arrays, descriptors) is prepared by
 //! [`Launch::new`] in the parent before the clone.
@@ -16,6 +21,8 @@ use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use crate::cgroup::CgroupEntry;
 
 /// The child's stack: its frames are small and it makes no calls that recurse.
 const CHILD_STACK: usize = 128 * 1024;
@@ -59,8 +66,9 @@ pub struct Launch {
     stdin: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    /// `cgroup.procs` files, opened for writing: the child writes itself into each.
-    cgroup_procs: Vec<OwnedFd>,
+    /// The instance cgroup: born in its v2 directory, or written into its `cgroup.procs`
+    /// files (opened for writing).
+    cgroup: Option<CgroupEntry>,
     /// An inherited descriptor kept open across exec (every other one closes).
     keep: Option<RawFd>,
     /// (uid, gid) to switch to, supplementary groups dropped.
@@ -124,15 +132,15 @@ impl Launch {
             stdin,
             stdout,
             stderr,
-            cgroup_procs: Vec::new(),
+            cgroup: None,
             keep: None,
             user: None,
         })
     }
 
-    /// The child joins the cgroups whose `cgroup.procs` these are before it executes.
-    pub fn join_cgroups(mut self, procs: Vec<OwnedFd>) -> Launch {
-        self.cgroup_procs = procs;
+    /// The child is in this instance cgroup before it executes.
+    pub fn in_cgroup(mut self, cgroup: Option<CgroupEntry>) -> Launch {
+        self.cgroup = cgroup;
         self
     }
 
@@ -149,17 +157,18 @@ impl Launch {
     }
 
     /// Starts the process in a session of its own. Blocks until it has executed the
-    /// program (or failed to): call it off the async workers. Returns its pid; the caller
-    /// reaps it.
-    pub fn spawn(&self) -> Result<u32, (Step, std::io::Error)> {
+    /// program (or failed to): call it off the async workers. The caller reaps it.
+    pub fn spawn(&self) -> Result<Spawned, (Step, std::io::Error)> {
         let mut failure = Failure::default();
         let mut stack = vec![0u8; CHILD_STACK];
         // The stack grows down from its (16-byte aligned) end.
-        let top = unsafe { stack.as_mut_ptr().add(CHILD_STACK) };
+        let base = stack.as_mut_ptr();
+        let top = unsafe { base.add(CHILD_STACK) };
         let top = (top as usize & !15) as *mut libc::c_void;
         let mut context = ChildContext {
             launch: self,
             failure: &mut failure,
+            born_in_cgroup: false,
         };
 
         // No signal handler of the agent may run in the child, which shares its memory:
@@ -170,15 +179,28 @@ impl Launch {
             libc::sigfillset(&mut all);
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
         }
-        let pid = unsafe {
-            libc::clone(
-                child_main,
-                top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                &mut context as *mut ChildContext as *mut libc::c_void,
-            )
-        };
+        let mut pid = -1;
+        if let Some(cgroup) = &self.cgroup {
+            context.born_in_cgroup = true;
+            let context_ptr = &mut context as *mut ChildContext as *mut libc::c_void;
+            pid = unsafe {
+                clone3_into_cgroup(cgroup.unified_dir.as_raw_fd(), base, top, context_ptr)
+            };
+            // Refused (an older kernel, another architecture): the child writes itself in.
+            context.born_in_cgroup = pid > 0;
+        }
+        if pid <= 0 {
+            pid = unsafe {
+                libc::clone(
+                    child_main,
+                    top,
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    &mut context as *mut ChildContext as *mut libc::c_void,
+                )
+            };
+        }
         let clone_errno = std::io::Error::last_os_error();
+        let born_in_cgroup = context.born_in_cgroup;
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
         }
@@ -199,20 +221,138 @@ impl Launch {
             unsafe { libc::waitpid(pid, &mut status, 0) };
             return Err((step, std::io::Error::from_raw_os_error(errno)));
         }
-        Ok(pid as u32)
+        Ok(Spawned {
+            pid: pid as u32,
+            born_in_cgroup,
+        })
     }
+}
+
+/// A started process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spawned {
+    pub pid: u32,
+    /// It was created in its v2 cgroup (`CLONE_INTO_CGROUP`) rather than moved there.
+    pub born_in_cgroup: bool,
+}
+
+/// The kernel's `struct clone_args` (version 2, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7), which the libc crate may not name.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Whether clone3 with `CLONE_INTO_CGROUP` was refused once: not tried again.
+static CLONE3_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this process use the plain clone, as on a kernel that refuses clone3.
+#[cfg(test)]
+pub(crate) fn refuse_clone3() {
+    CLONE3_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)` running `child_main(context)` on
+/// the stack `[base, top)`: the child's pid, or -1 when clone3 refused (errno says why).
+///
+/// glibc exports no clone3 wrapper, and the child of a raw clone3 with its own stack starts
+/// right after the system call with no frame to return to: the few instructions that call
+/// `child_main` there and exit with its result are written out (x86_64 only).
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_into_cgroup(
+    cgroup_dir: RawFd,
+    base: *mut u8,
+    top: *mut libc::c_void,
+    context: *mut libc::c_void,
+) -> libc::c_int {
+    use std::sync::atomic::Ordering;
+    if CLONE3_REFUSED.load(Ordering::Relaxed) {
+        return -1;
+    }
+    let args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64,
+        stack_size: top as u64 - base as u64,
+        cgroup: cgroup_dir as u64,
+        ..Default::default()
+    };
+    let child: extern "C" fn(*mut libc::c_void) -> libc::c_int = child_main;
+    let ret: i64;
+    // The parent gets the pid (or -errno) in rax and goes on after label 2. The child
+    // gets 0, on its own stack (the kernel starts it at stack + stack_size, 16-byte
+    // aligned), calls child_main (which executes the program or _exits) and exits.
+    core::arch::asm!(
+        "syscall",
+        "test rax, rax",
+        "jnz 2f",
+        "xor ebp, ebp",
+        "mov rdi, r13",
+        "call r12",
+        "mov edi, eax",
+        "mov eax, {exit}",
+        "syscall",
+        "ud2",
+        "2:",
+        exit = const libc::SYS_exit,
+        inlateout("rax") libc::SYS_clone3 => ret,
+        in("rdi") &args as *const CloneArgs,
+        in("rsi") std::mem::size_of::<CloneArgs>(),
+        in("r12") child,
+        in("r13") context,
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack),
+    );
+    if ret < 0 {
+        let errno = -ret as i32;
+        // Not this kernel's (ENOSYS), or an older clone_args (E2BIG), or no
+        // CLONE_INTO_CGROUP (EINVAL): the plain clone from now on. Other refusals (the
+        // cgroup itself) are left for the plain clone's cgroup step to report.
+        if matches!(errno, libc::ENOSYS | libc::E2BIG | libc::EINVAL) {
+            CLONE3_REFUSED.store(true, Ordering::Relaxed);
+        }
+        *libc::__errno_location() = errno;
+        return -1;
+    }
+    ret as libc::c_int
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone3_into_cgroup(
+    _cgroup_dir: RawFd,
+    _base: *mut u8,
+    _top: *mut libc::c_void,
+    _context: *mut libc::c_void,
+) -> libc::c_int {
+    -1
 }
 
 struct ChildContext<'a> {
     launch: &'a Launch,
     failure: &'a mut Failure,
+    /// Created in the v2 cgroup already: only the v1 ones are left to join.
+    born_in_cgroup: bool,
 }
 
 /// The child, between clone and exec. Raw system calls only.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     let context = unsafe { &mut *(arg as *mut ChildContext) };
     let launch = context.launch;
-    let step = match unsafe { prepare_and_exec(launch) } {
+    let step = match unsafe { prepare_and_exec(launch, context.born_in_cgroup) } {
         Err(step) => step,
         Ok(never) => match never {},
     };
@@ -234,7 +374,7 @@ struct KernelSigaction {
     mask: u64,
 }
 
-unsafe fn prepare_and_exec(launch: &Launch) -> Result<Never, Step> {
+unsafe fn prepare_and_exec(launch: &Launch, born_in_cgroup: bool) -> Result<Never, Step> {
     let check = |rc: libc::c_long, step: Step| if rc < 0 { Err(step) } else { Ok(()) };
     // Handlers of the agent become the default action (rt_sigaction on the child's own
     // copy of the table: no CLONE_SIGHAND), then the mask opens.
@@ -279,11 +419,14 @@ unsafe fn prepare_and_exec(launch: &Launch) -> Result<Never, Step> {
     )?;
 
     check(libc::syscall(libc::SYS_setsid), Step::Session)?;
-    for procs in &launch.cgroup_procs {
-        check(
-            libc::syscall(libc::SYS_write, procs.as_raw_fd(), b"0".as_ptr(), 1),
-            Step::Cgroup,
-        )?;
+    if let Some(cgroup) = &launch.cgroup {
+        let unified = (!born_in_cgroup).then_some(&cgroup.unified_procs);
+        for procs in unified.into_iter().chain(&cgroup.v1_procs) {
+            check(
+                libc::syscall(libc::SYS_write, procs.as_raw_fd(), b"0".as_ptr(), 1),
+                Step::Cgroup,
+            )?;
+        }
     }
     for (from, to) in [
         (launch.stdin.as_raw_fd(), 0),
@@ -388,7 +531,7 @@ mod tests {
             out.into(),
         )
         .unwrap();
-        let pid = launch.spawn().unwrap();
+        let pid = launch.spawn().unwrap().pid;
         assert_eq!(wait(pid), 0);
         let mut text = String::new();
         std::fs::File::open(dir.path().join("out"))
@@ -419,7 +562,7 @@ mod tests {
         let launch = quiet("/bin/sleep", &["30"], "/")
             .unwrap()
             .keep_open(Some(kept.as_raw_fd()));
-        let pid = launch.spawn().unwrap();
+        let pid = launch.spawn().unwrap().pid;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let fields: Vec<&str> = stat
             .rsplit_once(')')

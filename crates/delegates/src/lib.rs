@@ -20,7 +20,7 @@ pub mod proc_stat;
 mod process;
 mod user;
 
-pub use cgroup::{CgroupJoiner, CgroupRequest, InstanceCgroup};
+pub use cgroup::{CgroupEntry, CgroupJoiner, CgroupRequest, InstanceCgroup};
 pub use container::{
     ContainerSpec, ImageSource, Mount, Network, PodSpec, PortMapping, RootSource,
     SystemContainerSpec, HOST_ALIAS, INSTANCE_LABEL,

@@ -421,7 +421,7 @@ async fn spawn(
     cgroup: Option<&InstanceCgroup>,
 ) -> Result<u32, DelegateError> {
     let joiner = cgroup.map(InstanceCgroup::joiner).transpose()?;
-    let launch = launch.join_cgroups(joiner.map(|j| j.into_fds()).unwrap_or_default());
+    let launch = launch.in_cgroup(joiner.map(|j| j.into_parts()));
     let context = match cgroup {
         None => format!("start {}", program.display()),
         Some(cgroup) => format!(
@@ -435,6 +435,7 @@ async fn spawn(
     tokio::task::spawn_blocking(move || launch.spawn())
         .await
         .map_err(|e| DelegateError::io("start a process", std::io::Error::other(e)))?
+        .map(|spawned| spawned.pid)
         .map_err(|(step, e)| DelegateError::io(format!("{context}: {}", step.describe()), e))
 }
 

@@ -205,6 +205,54 @@ async fn the_limits_land_in_the_controller_files() {
     assert_removed_everywhere(&cleanup.name);
 }
 
+/// Launches `sleep 30` in the cgroup of `cleanup` (with limits, so that on a hybrid host it
+/// has v1 directories too) and checks that it is in every directory of it.
+fn launch_into_cgroup(cleanup: &Cleanup) -> crate::launch::Spawned {
+    let cgroup = InstanceCgroup::create(&cleanup.request(250, 64 << 20)).unwrap();
+    let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
+    let spawned = crate::launch::Launch::new(
+        Path::new("/bin/sleep"),
+        &["30"],
+        [] as [(&str, &str); 0],
+        Path::new("/"),
+        null(),
+        null(),
+        null(),
+    )
+    .unwrap()
+    .in_cgroup(Some(cgroup.joiner().unwrap().into_parts()))
+    .spawn()
+    .unwrap();
+    for dir in &cgroup.dirs {
+        let members = parse_pids(&std::fs::read_to_string(dir.join("cgroup.procs")).unwrap());
+        assert_eq!(members, [spawned.pid], "{}", dir.display());
+    }
+    cgroup.kill().unwrap();
+    let mut status = 0;
+    unsafe { libc::waitpid(spawned.pid as i32, &mut status, 0) };
+    spawned
+}
+
+#[test]
+fn a_launched_process_is_born_in_its_v2_cgroup_and_joins_the_v1_ones() {
+    if !cgroups_usable("a_launched_process_is_born_in_its_v2_cgroup_and_joins_the_v1_ones") {
+        return;
+    }
+    let spawned = launch_into_cgroup(&Cleanup::new("born"));
+    // Linux 5.7 and later on x86_64: created there, not migrated (no RCU grace period).
+    assert_eq!(spawned.born_in_cgroup, cfg!(target_arch = "x86_64"));
+}
+
+#[test]
+fn where_clone3_is_refused_the_process_writes_itself_into_every_cgroup() {
+    if !cgroups_usable("where_clone3_is_refused_the_process_writes_itself_into_every_cgroup") {
+        return;
+    }
+    crate::launch::refuse_clone3();
+    let spawned = launch_into_cgroup(&Cleanup::new("moved"));
+    assert!(!spawned.born_in_cgroup);
+}
+
 #[tokio::test]
 async fn wait_empty_returns_when_the_last_member_exits() {
     if !cgroups_usable("wait_empty_returns_when_the_last_member_exits") {
