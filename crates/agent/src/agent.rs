@@ -45,6 +45,10 @@ pub struct Inner {
     /// The placement epoch this agent runs each of its instances under: it writes an
     /// instance's record only while the record carries that epoch.
     epochs: Mutex<HashMap<InstanceRef, u64>>,
+    /// Starts between their intent record and their pid record at once (`start_workload`):
+    /// each holds a blocking thread there, and a mass start must leave the runtime's other
+    /// blocking threads to the API and the other flows.
+    pub start_slots: tokio::sync::Semaphore,
     /// Hosts this agent is failing over, and what each waits for.
     pub failovers: Mutex<HashMap<String, crate::failover::Waiting>>,
     /// This host's lease on the shared state.
@@ -171,6 +175,7 @@ impl Agent {
             service_locks: crate::locks::ServiceLocks::default(),
             records: RecordLocks::default(),
             epochs: Mutex::new(HashMap::new()),
+            start_slots: tokio::sync::Semaphore::new(crate::memory::BLOCKING_THREADS / 2),
             failovers: Mutex::new(HashMap::new()),
             lease,
             state_fs,

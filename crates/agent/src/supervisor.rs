@@ -74,6 +74,12 @@ pub async fn start_workload(
             agent.host.name
         ));
     }
+    // Held until the pid is recorded; the wait for readiness does without it.
+    let slot = agent
+        .start_slots
+        .acquire()
+        .await
+        .expect("the start slots are never closed");
     // Intent before effect: no process is spawned that its record does not announce (a
     // full or read-only state refuses the start; a restart policy tries again later).
     let starting = agent
@@ -151,6 +157,7 @@ pub async fn start_workload(
         }
     };
     crate::crash::point("start.recorded");
+    drop(slot);
     let ports: Vec<u16> = record
         .as_ref()
         .map(|r| r.ports.values().copied().collect())

@@ -240,13 +240,33 @@ async fn require_token(State(agent): State<Agent>, request: Request, next: Next)
 /// How long an API read waits for the shared state before it answers 503 `state_stalled`.
 pub const STATE_READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Runs reads of the shared state on the blocking pool, with a deadline: a stalled
+/// Threads the API's reads of the shared state may use at once.
+const READ_THREADS: usize = 16;
+
+/// The API's reads run on threads of their own, not on the runtime's blocking pool: a mass
+/// flow that keeps that pool busy must not make the API answer `state_stalled`, a
+/// verdict on the filesystem. (A runtime that is never driven: only its blocking pool is
+/// used; idle threads leave after 2 s.)
+fn read_pool() -> &'static tokio::runtime::Handle {
+    static POOL: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(READ_THREADS)
+            .thread_keep_alive(std::time::Duration::from_secs(2))
+            .thread_name("api-read")
+            .build()
+            .expect("a runtime without IO or timers always builds")
+    })
+    .handle()
+}
+
+/// Runs reads of the shared state off the async workers, with a deadline: a stalled
 /// filesystem makes the request fail with 503 `state_stalled`, it never hangs the API.
 pub async fn read_state<T: Send + 'static>(
     agent: &Agent,
     read: impl FnOnce() -> Result<T, khutulun_state::StateError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::time::timeout(STATE_READ_DEADLINE, tokio::task::spawn_blocking(read)).await {
+    match tokio::time::timeout(STATE_READ_DEADLINE, read_pool().spawn_blocking(read)).await {
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(e))) => Err(ApiError::from_state(e)),
         Ok(Err(e)) => Err(ApiError::internal(e)),
@@ -331,4 +351,36 @@ async fn health(State(agent): State<Agent>) -> Json<views::Health> {
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "The OpenAPI document")))]
 async fn openapi_document() -> impl IntoResponse {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// The runtime's only blocking thread is taken (as by a mass flow): a read on the
+    /// runtime's pool would wait for it, the API's own pool answers at once.
+    #[test]
+    fn api_reads_do_not_queue_behind_the_runtimes_blocking_threads() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let busy = tokio::task::spawn_blocking(move || released.recv().unwrap());
+            let queued = tokio::task::spawn_blocking(|| "from the runtime's pool");
+            let read = tokio::time::timeout(
+                Duration::from_secs(30),
+                super::read_pool().spawn_blocking(|| "from the API's pool"),
+            )
+            .await;
+            assert_eq!(read.unwrap().unwrap(), "from the API's pool");
+            assert!(!queued.is_finished(), "the runtime's pool was not taken");
+            release.send(()).unwrap();
+            busy.await.unwrap();
+            assert_eq!(queued.await.unwrap(), "from the runtime's pool");
+        });
+    }
 }
