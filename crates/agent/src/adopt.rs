@@ -98,6 +98,16 @@ async fn adopt_service(
         .layout()
         .revision_package(ns, svc, record.revision);
     let instances = agent.store.instances(ns, svc).map_err(|e| e.to_string())?;
+    let pending_here: Vec<InstanceRef> = instances
+        .iter()
+        .filter(|r| r.host == agent.host.name && r.state == InstanceStatus::Pending)
+        .map(|r| instance_ref(ns, svc, &r.node, r.index))
+        .collect();
+    if !pending_here.is_empty() {
+        // A start cut short after its spawn left its record pending: nothing of it may run
+        // on when it is started again (here, or by the deploy resumed below).
+        crate::local::end_unrecorded_pending(agent, &pending_here).await;
+    }
     let order = khutulun_graph::start_order(&graph).map_err(|e| e.to_string())?;
     for node_name in order {
         let Some(node) = graph.node(&node_name) else {

@@ -409,6 +409,37 @@ pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
     ended.len()
 }
 
+/// Ends whatever runs of instances whose records still say `pending` on this host: a start
+/// cut short between its spawn and its pid record (a pending record announces a start, so
+/// the start writes no other record before it spawns). Their cgroups, then one pass over
+/// /proc for their marks. Returns how many processes the pass ended.
+pub async fn end_unrecorded_pending(agent: &Agent, instances: &[InstanceRef]) -> usize {
+    let mut marks = std::collections::BTreeSet::new();
+    for instance in instances {
+        end_cgroup_left(agent, instance).await;
+        let dir = workload::instance_dir(
+            &agent.config.data_dir,
+            &instance.namespace,
+            &instance.service,
+            &instance.node,
+            instance.index,
+        );
+        marks.insert(dir.display().to_string());
+    }
+    let ended = tokio::task::spawn_blocking(move || {
+        khutulun_delegates::marked::end_marked_among(INSTANCE_MARK, &marks, Duration::from_secs(10))
+    })
+    .await
+    .unwrap_or_default();
+    if !ended.is_empty() {
+        tracing::warn!(
+            "ended {} process(es) of pending instances that no record accounted for (pids {ended:?})",
+            ended.len()
+        );
+    }
+    ended.len()
+}
+
 /// Ends what is left in the instance's cgroup.
 async fn end_cgroup_left(agent: &Agent, instance: &InstanceRef) {
     let cgroup = cgroup_name(agent, instance);

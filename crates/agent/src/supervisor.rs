@@ -81,18 +81,38 @@ pub async fn start_workload(
         .await
         .expect("the start slots are never closed");
     // Intent before effect: no process is spawned that its record does not announce (a
-    // full or read-only state refuses the start; a restart policy tries again later).
-    let starting = agent
-        .try_update_instance(instance, |r| {
-            r.state = InstanceStatus::Starting;
-            r.message = None;
-        })
-        .map_err(|unwritten| {
-            format!(
-                "{instance} could not start: its record cannot be written ({}); it starts once the state can be written",
-                unwritten.error
-            )
-        })?;
+    // full or read-only state refuses the start; a restart policy tries again later). A
+    // record that says `pending` here under this epoch announces it already (an agent that
+    // starts after a crash ends what runs of its pending instances: `adopt`), so the first
+    // start of a deploy writes no record before its spawn.
+    let current = khutulun_state::blocking(|| {
+        agent.store.instance(
+            &instance.namespace,
+            &instance.service,
+            &instance.node,
+            instance.index,
+        )
+    })
+    .ok()
+    .flatten();
+    let announced = current.as_ref().is_some_and(|r| {
+        r.state == InstanceStatus::Pending && r.host == agent.host.name && r.epoch == epoch
+    });
+    let starting = if announced {
+        current
+    } else {
+        agent
+            .try_update_instance(instance, |r| {
+                r.state = InstanceStatus::Starting;
+                r.message = None;
+            })
+            .map_err(|unwritten| {
+                format!(
+                    "{instance} could not start: its record cannot be written ({}); it starts once the state can be written",
+                    unwritten.error
+                )
+            })?
+    };
     agent.emit(EventKind::InstanceStarting {
         instance: instance.clone(),
     });
@@ -132,9 +152,12 @@ pub async fn start_workload(
     // Without reserved ports it is ready once started: its pid and `running` are one write.
     let ready_at_once = starting.as_ref().is_none_or(|r| r.ports.is_empty());
     let recorded = agent.try_update_instance(instance, |r| {
-        if ready_at_once {
-            r.state = InstanceStatus::Running;
-        }
+        r.state = if ready_at_once {
+            InstanceStatus::Running
+        } else {
+            InstanceStatus::Starting
+        };
+        r.message = None;
         r.pid = running.pid;
         r.pid_start_time = running.pid_start_time;
         r.handle = running.handle.clone();

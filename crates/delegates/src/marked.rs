@@ -74,6 +74,21 @@ pub fn end_marked_within(key: &str, dir: &str, grace: Duration) -> Vec<u32> {
     )
 }
 
+/// [`end_marked`] for several marks at once (`key=<one of values>`): one pass over /proc.
+pub fn end_marked_among(
+    key: &str,
+    values: &std::collections::BTreeSet<String>,
+    grace: Duration,
+) -> Vec<u32> {
+    let among = |environ: &[u8]| values.iter().any(|value| environ_has(environ, key, value));
+    end_found(
+        processes_whose_environ(among),
+        || processes_whose_environ(among),
+        among,
+        grace,
+    )
+}
+
 fn end_found(
     found: Vec<u32>,
     again: impl Fn() -> Vec<u32>,
@@ -141,5 +156,32 @@ mod tests {
         assert_eq!(ended.len(), 2);
         parent.wait().unwrap();
         assert!(processes_marked("KHUTULUN_INSTANCE_DIR", &mark).is_empty());
+    }
+
+    #[test]
+    fn only_the_processes_with_one_of_the_marks_are_ended() {
+        let mark = |tag: &str| format!("/tmp/marked-among-{}-{tag}", std::process::id());
+        let start = |tag: &str| {
+            Command::new("sleep")
+                .arg("3600")
+                .env("KHUTULUN_INSTANCE_DIR", mark(tag))
+                .spawn()
+                .unwrap()
+        };
+        let mut children = [start("a"), start("b"), start("c")];
+        let wanted: std::collections::BTreeSet<String> = [mark("a"), mark("b")].into();
+        let mut ended = end_marked_among("KHUTULUN_INSTANCE_DIR", &wanted, Duration::from_secs(5));
+        ended.sort();
+        let mut expected = vec![children[0].id(), children[1].id()];
+        expected.sort();
+        assert_eq!(ended, expected);
+        assert_eq!(
+            processes_marked("KHUTULUN_INSTANCE_DIR", &mark("c")),
+            [children[2].id()]
+        );
+        children[2].kill().unwrap();
+        for child in &mut children {
+            child.wait().unwrap();
+        }
     }
 }
