@@ -370,6 +370,22 @@ impl Agent {
             .insert(instance.clone(), epoch);
     }
 
+    /// How many instances this agent holds an epoch for.
+    #[cfg(test)]
+    pub fn epochs_held(&self) -> usize {
+        self.epochs.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Forgets the epoch of an instance removed from this host (deleted, scaled away):
+    /// the map would otherwise keep every instance this agent ever ran.
+    pub fn forget_epoch(&self, instance: &InstanceRef) {
+        let mut epochs = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        epochs.remove(instance);
+        if epochs.is_empty() {
+            epochs.shrink_to_fit();
+        }
+    }
+
     pub fn emit(&self, kind: EventKind) {
         self.bus.emit(kind);
     }

@@ -264,6 +264,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool, swee
             }
         }
         remove_leftovers(agent, instance, current.as_ref()).await;
+        agent.forget_epoch(instance);
     }
 }
 

@@ -39,6 +39,10 @@
 //! target/plugins/text-functions.wasm built, a third window has a service using a Wasm
 //! function deployed). `KH_BENCH_HELLO=0` skips examples/hello-world (`deploy --wait`
 //! against its backend and frontend started by hand, one after the other).
+//! `KH_BENCH_MEMORY_ROUNDS`: rounds of deploying and deleting `KH_BENCH_MEMORY_N` sleep
+//! nodes (defaults 3 and 1000; 0 rounds skips them), the agent's anonymous and file-backed
+//! RSS before each round and [`SETTLED_AFTER`] after its delete: does the agent's memory
+//! return to its level before a mass flow?
 //! Progress goes to stderr, the tables to stdout at the end. Everything the bench starts
 //! (agent, instances, floor processes, temporary directories) is removed at the end, also
 //! when a step fails.
@@ -138,12 +142,7 @@ fn main() {
         .iter()
         .map(|s| s.parse().expect("KH_BENCH_N: numbers, comma-separated"))
         .collect();
-    let runs: usize = std::env::var("KH_BENCH_RUNS")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("KH_BENCH_RUNS: a number"))
-        .unwrap_or(3)
-        .max(1);
+    let runs = env_number("KH_BENCH_RUNS", 3).max(1);
     let kinds: Vec<Kind> = list_env("KH_BENCH_KINDS", "sleep,http")
         .iter()
         .map(|s| match s.as_str() {
@@ -152,11 +151,7 @@ fn main() {
             other => panic!("KH_BENCH_KINDS: sleep or http, not {other}"),
         })
         .collect();
-    let idle_secs: u64 = std::env::var("KH_BENCH_IDLE_SECS")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("KH_BENCH_IDLE_SECS: seconds"))
-        .unwrap_or(10);
+    let idle_secs = env_number("KH_BENCH_IDLE_SECS", 10) as u64;
     let idle = Duration::from_secs(idle_secs);
     let started = Instant::now();
 
@@ -196,6 +191,17 @@ fn main() {
                 }
             }
             rows.push(row);
+        }
+    }
+
+    let memory_rounds: usize = env_number("KH_BENCH_MEMORY_ROUNDS", 3);
+    let memory_n: usize = env_number("KH_BENCH_MEMORY_N", 1000);
+    let mut rounds = Vec::new();
+    for round in 1..=memory_rounds {
+        let what = format!("memory round {round}/{memory_rounds} (N={memory_n})");
+        match attempt(NAME, &what, || bench.memory_round(memory_n, round)) {
+            Ok(round) => rounds.push(round),
+            Err(_) => bench.recover(),
         }
     }
 
@@ -258,6 +264,14 @@ fn main() {
                 ]]
             )
         );
+    }
+    if !rounds.is_empty() {
+        println!(
+            "\nMemory over rounds of deploying and deleting {memory_n} sleep nodes (RSS MB; \
+             after: {} s after the delete)\n",
+            SETTLED_AFTER.as_secs()
+        );
+        println!("{}", memory_table(&rounds));
     }
     if !idles.is_empty() {
         println!("\nIdle agent: context switches of all its threads\n");
@@ -396,6 +410,45 @@ impl Bench {
         let idle = self.idle_window("a plugin loaded (its service running)", window);
         self.agent.cli_ok(&["delete", "plugin", "--wait"]);
         Some(idle)
+    }
+
+    /// One memory round: deploy n sleep nodes, delete them, and the agent's RSS before and
+    /// once its flow's threads are gone.
+    fn memory_round(&self, n: usize, round: usize) -> MemoryRound {
+        self.agent.check_alive();
+        let pid = self.agent.pid();
+        let name = format!("memory-{n}-r{round}");
+        let dir = self.template(Kind::Sleep, n, &name);
+        let timeout = (120 + n).to_string();
+        let before = Rss::of(pid);
+        self.agent.cli_ok(&[
+            "deploy",
+            &name,
+            dir.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            &timeout,
+        ]);
+        self.check_running(&name, n);
+        let deployed = Rss::of(pid);
+        self.agent
+            .cli_ok(&["delete", &name, "--wait", "--timeout", &timeout]);
+        self.check_gone(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::thread::sleep(SETTLED_AFTER);
+        let after = Rss::of(pid);
+        eprintln!(
+            "deploy bench:   RSS {:.1} MB before, {:.1} deployed, {:.1} after",
+            before.total(),
+            deployed.total(),
+            after.total()
+        );
+        MemoryRound {
+            round,
+            before,
+            deployed,
+            after,
+        }
     }
 
     /// One run of (kind, n): floor, deploy, delete.
@@ -658,6 +711,79 @@ impl Bench {
 }
 
 /// A memory field of /proc/<pid>/status, in MB.
+/// A number from the environment, or `default` when unset or empty.
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: a number"))
+        })
+        .unwrap_or(default)
+}
+
+/// The agent's resident memory: anonymous (its heap and stacks) and file-backed (pages of
+/// its binary it has touched, shared with the page cache).
+#[derive(Clone, Copy, Debug)]
+struct Rss {
+    anon_mb: f64,
+    file_mb: f64,
+}
+
+impl Rss {
+    fn of(pid: u32) -> Rss {
+        Rss {
+            anon_mb: status_mb(pid, "RssAnon:"),
+            file_mb: status_mb(pid, "RssFile:"),
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.anon_mb + self.file_mb
+    }
+}
+
+struct MemoryRound {
+    round: usize,
+    before: Rss,
+    deployed: Rss,
+    after: Rss,
+}
+
+fn memory_table(rounds: &[MemoryRound]) -> String {
+    let rows: Vec<Vec<String>> = rounds
+        .iter()
+        .map(|r| {
+            vec![
+                r.round.to_string(),
+                format!("{:.1}", r.before.anon_mb),
+                format!("{:.1}", r.before.file_mb),
+                format!("{:.1}", r.deployed.total()),
+                format!("{:.1}", r.after.anon_mb),
+                format!("{:.1}", r.after.file_mb),
+                format!(
+                    "{:+.1}%",
+                    (r.after.total() / r.before.total() - 1.0) * 100.0
+                ),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "round",
+            "anon before",
+            "file before",
+            "total deployed",
+            "anon after",
+            "file after",
+            "total after / before",
+        ],
+        &rows,
+    )
+}
+
 fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

@@ -73,6 +73,14 @@ fn a_deploy_starts_what_a_node_needs_first_and_a_delete_stops_in_reverse() {
         .instances(super::NS, "shop")
         .unwrap()
         .is_empty());
+    // Nothing of the deleted instances stays in the agent's memory.
+    assert_eq!(
+        agent.agent.epochs_held(),
+        0,
+        "epochs of deleted instances kept"
+    );
+    assert!(agent.agent.supervisors.lock().unwrap().is_empty());
+    assert!(agent.agent.live.lock().unwrap().is_empty());
 }
 
 #[test]
