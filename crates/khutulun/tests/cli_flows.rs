@@ -235,3 +235,70 @@ fn a_csar_deploys_like_a_directory() {
     let (status, body) = http_get(&url, None).unwrap();
     assert_eq!(status, 200, "{body}");
 }
+
+/// `khutulun agent --state-dir state --data-dir data`, run from a directory of one's own:
+/// the relative directories are taken from where the agent was started, for its whole life.
+#[test]
+fn an_agent_started_with_relative_directories_deploys() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = template_dir(&[("service.yaml", &shell_service("exec sleep 3600", ""))]);
+    let ports = port_range(5);
+    let mut agent = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "agent",
+            "--host",
+            "relative-host",
+            "--gossip",
+            "127.0.0.1:0",
+        ])
+        .args(["--port-range", &format!("{}-{}", ports.0, ports.1)])
+        .args(["--state-dir", "state", "--data-dir", "data"])
+        .env_remove("KHUTULUN_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("unix:{}", dir.path().join("data/agent.sock").display());
+    let cli = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--agent")
+            .arg(&url)
+            .args(args)
+            .env_remove("KHUTULUN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let agent_pid = agent.id();
+    let _cleanup = scopeguard(move || {
+        let _ = Command::new(BIN)
+            .arg("--agent")
+            .arg(format!(
+                "unix:{}",
+                dir.path().join("data/agent.sock").display()
+            ))
+            .args(["delete", "rel", "--wait", "--timeout", "30"])
+            .output();
+        kill(agent_pid, 15);
+        let _ = agent.wait();
+    });
+    let healthy = eventually(Duration::from_secs(30), || {
+        (http_get(&format!("{url}/v1/health"), None)?.0 == 200).then_some(())
+    });
+    assert!(healthy.is_some(), "the agent did not answer on {url}");
+    let out = cli(&[
+        "deploy",
+        "rel",
+        templates.path().to_str().unwrap(),
+        "--wait",
+        "--timeout",
+        "30",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

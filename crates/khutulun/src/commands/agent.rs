@@ -4,6 +4,7 @@ use crate::failure::{CliResult, Failure};
 use khutulun_agent::{AgentConfig, GossipConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
     tracing_subscriber::fmt()
@@ -51,10 +52,16 @@ pub async fn run(args: AgentArgs, token: Option<String>) -> CliResult {
             }
         };
     let gossip_bind = args.gossip.unwrap_or_else(|| SocketAddr::new(api_ip, 8183));
-    let data_dir = args.data_dir.unwrap_or_else(defaults::data_dir);
+    // Relative directories are taken from where the agent starts, once: its flows and the
+    // processes it starts do not share its working directory.
+    let absolute = |path: PathBuf| {
+        std::path::absolute(&path)
+            .map_err(|e| Failure::new(format!("cannot make {} absolute: {e}", path.display())))
+    };
+    let data_dir = absolute(args.data_dir.unwrap_or_else(defaults::data_dir))?;
     let config = AgentConfig {
-        state_dir: args.state_dir.unwrap_or_else(defaults::state_dir),
-        socket: args.socket.unwrap_or_else(|| data_dir.join("agent.sock")),
+        state_dir: absolute(args.state_dir.unwrap_or_else(defaults::state_dir))?,
+        socket: absolute(args.socket.unwrap_or_else(|| data_dir.join("agent.sock")))?,
         data_dir,
         host: args.host.unwrap_or_else(defaults::host_name),
         api,
