@@ -276,16 +276,7 @@ impl Agent {
         change: impl FnOnce(&mut InstanceRecord),
     ) -> Result<Option<InstanceRecord>, Box<UnwrittenRecord>> {
         let _guard = self.records.lock(instance);
-        let record = self
-            .store
-            .instance(
-                &instance.namespace,
-                &instance.service,
-                &instance.node,
-                instance.index,
-            )
-            .ok()
-            .flatten();
+        let record = self.store.instance_record(instance).ok().flatten();
         let Some(mut record) = record else {
             return Ok(None);
         };

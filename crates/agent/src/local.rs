@@ -205,16 +205,7 @@ pub async fn stop_here(agent: &Agent, instance: &InstanceRef, remove: bool, swee
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(instance);
-    let record = agent
-        .store
-        .instance(
-            &instance.namespace,
-            &instance.service,
-            &instance.node,
-            instance.index,
-        )
-        .ok()
-        .flatten();
+    let record = agent.store.instance_record(instance).ok().flatten();
     match supervisor {
         Some(supervisor) => supervisor.stop().await,
         None => {
@@ -385,22 +376,12 @@ pub const INSTANCE_MARK: &str = "KHUTULUN_INSTANCE_DIR";
 /// (a daemon in a session of its own). Only for instances no supervisor watches. Returns
 /// how many processes it ended.
 pub async fn end_unrecorded(agent: &Agent, instance: &InstanceRef) -> usize {
-    let dir = workload::instance_dir(
-        &agent.config.data_dir,
-        &instance.namespace,
-        &instance.service,
-        &instance.node,
-        instance.index,
-    );
+    let dir = instance_dir(agent, instance);
     let mark = dir.display().to_string();
     // Its cgroup first (a process that rewrote its environment is still in it), then the
     // mark (hosts without cgroups; anything that left the cgroup).
     end_cgroup_left(agent, instance).await;
-    let ended = tokio::task::spawn_blocking(move || {
-        khutulun_delegates::marked::end_marked(INSTANCE_MARK, &mark, Duration::from_secs(10))
-    })
-    .await
-    .unwrap_or_default();
+    let ended = end_marked([mark].into()).await;
     if !ended.is_empty() {
         tracing::warn!(
             "{instance}: ended {} process(es) no record accounted for (pids {ended:?})",
@@ -418,20 +399,10 @@ pub async fn end_unrecorded_pending(agent: &Agent, instances: &[InstanceRef]) ->
     let mut marks = std::collections::BTreeSet::new();
     for instance in instances {
         end_cgroup_left(agent, instance).await;
-        let dir = workload::instance_dir(
-            &agent.config.data_dir,
-            &instance.namespace,
-            &instance.service,
-            &instance.node,
-            instance.index,
-        );
+        let dir = instance_dir(agent, instance);
         marks.insert(dir.display().to_string());
     }
-    let ended = tokio::task::spawn_blocking(move || {
-        khutulun_delegates::marked::end_marked_among(INSTANCE_MARK, &marks, Duration::from_secs(10))
-    })
-    .await
-    .unwrap_or_default();
+    let ended = end_marked(marks).await;
     if !ended.is_empty() {
         tracing::warn!(
             "ended {} process(es) of pending instances that no record accounted for (pids {ended:?})",
@@ -439,6 +410,16 @@ pub async fn end_unrecorded_pending(agent: &Agent, instances: &[InstanceRef]) ->
         );
     }
     ended.len()
+}
+
+/// Ends every process marked with one of `marks` (one pass over /proc, off the workers):
+/// their pids.
+async fn end_marked(marks: std::collections::BTreeSet<String>) -> Vec<u32> {
+    tokio::task::spawn_blocking(move || {
+        khutulun_delegates::marked::end_marked_among(INSTANCE_MARK, &marks, Duration::from_secs(10))
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Ends what is left in the instance's cgroup.
@@ -474,7 +455,8 @@ pub async fn end_unrecorded_of_service(agent: &Agent, ns: &str, svc: &str) -> us
     ended.len()
 }
 
-pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {
+/// The instance's directory in this host's data directory (its logs, pid note, data).
+fn instance_dir(agent: &Agent, instance: &InstanceRef) -> PathBuf {
     workload::instance_dir(
         &agent.config.data_dir,
         &instance.namespace,
@@ -482,7 +464,10 @@ pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {
         &instance.node,
         instance.index,
     )
-    .join("pid.json")
+}
+
+pub fn pid_file(agent: &Agent, instance: &InstanceRef) -> PathBuf {
+    instance_dir(agent, instance).join("pid.json")
 }
 
 pub fn write_pid_file(

@@ -85,16 +85,7 @@ pub async fn start_workload(
     // record that says `pending` here under this epoch announces it already (an agent that
     // starts after a crash ends what runs of its pending instances: `adopt`), so the first
     // start of a deploy writes no record before its spawn.
-    let current = khutulun_state::blocking(|| {
-        agent.store.instance(
-            &instance.namespace,
-            &instance.service,
-            &instance.node,
-            instance.index,
-        )
-    })
-    .ok()
-    .flatten();
+    let current = agent.store.instance_record(instance).ok().flatten();
     let announced = current.as_ref().is_some_and(|r| {
         r.state == InstanceStatus::Pending && r.host == agent.host.name && r.epoch == epoch
     });

@@ -58,8 +58,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::{
-    attempt, clk_tck, cpu_ticks, kill_and_wait, list_env, marked_pids, ms, rss_mb, shell_quote,
-    sleep_node, table, thread_switches, BenchAgent, TEMPLATE_HEAD,
+    attempt, clk_tck, cpu_ticks, kill_and_wait, list_env, marked_pids, ms, number_env, rss_mb,
+    shell_quote, sleep_node, table, thread_switches, BenchAgent, TEMPLATE_HEAD,
 };
 
 /// The bench's name, the prefix of its progress messages.
@@ -142,7 +142,7 @@ fn main() {
         .iter()
         .map(|s| s.parse().expect("KH_BENCH_N: numbers, comma-separated"))
         .collect();
-    let runs = env_number("KH_BENCH_RUNS", 3).max(1);
+    let runs = number_env("KH_BENCH_RUNS", 3usize).max(1);
     let kinds: Vec<Kind> = list_env("KH_BENCH_KINDS", "sleep,http")
         .iter()
         .map(|s| match s.as_str() {
@@ -151,7 +151,7 @@ fn main() {
             other => panic!("KH_BENCH_KINDS: sleep or http, not {other}"),
         })
         .collect();
-    let idle_secs = env_number("KH_BENCH_IDLE_SECS", 10) as u64;
+    let idle_secs: u64 = number_env("KH_BENCH_IDLE_SECS", 10);
     let idle = Duration::from_secs(idle_secs);
     let started = Instant::now();
 
@@ -194,8 +194,8 @@ fn main() {
         }
     }
 
-    let memory_rounds: usize = env_number("KH_BENCH_MEMORY_ROUNDS", 3);
-    let memory_n: usize = env_number("KH_BENCH_MEMORY_N", 1000);
+    let memory_rounds: usize = number_env("KH_BENCH_MEMORY_ROUNDS", 3);
+    let memory_n: usize = number_env("KH_BENCH_MEMORY_N", 1000);
     let mut rounds = Vec::new();
     for round in 1..=memory_rounds {
         let what = format!("memory round {round}/{memory_rounds} (N={memory_n})");
@@ -421,14 +421,7 @@ impl Bench {
         let dir = self.template(Kind::Sleep, n, &name);
         let timeout = (120 + n).to_string();
         let before = Rss::of(pid);
-        self.agent.cli_ok(&[
-            "deploy",
-            &name,
-            dir.to_str().unwrap(),
-            "--wait",
-            "--timeout",
-            &timeout,
-        ]);
+        self.agent.deploy_wait(&name, &dir, 120 + n);
         self.check_running(&name, n);
         let deployed = Rss::of(pid);
         self.agent
@@ -466,14 +459,7 @@ impl Bench {
         let rss_before_mb = rss_mb(pid);
         let cpu = cpu_ticks(pid);
         let t = Instant::now();
-        self.agent.cli_ok(&[
-            "deploy",
-            &name,
-            dir.to_str().unwrap(),
-            "--wait",
-            "--timeout",
-            &timeout,
-        ]);
+        self.agent.deploy_wait(&name, &dir, 120 + n);
         let deploy_ms = ms(t.elapsed());
         let cpu_deploy_ms = self.ticks_ms(cpu_ticks(pid) - cpu);
         let rss_deployed_mb = rss_mb(pid);
@@ -710,20 +696,6 @@ impl Bench {
     }
 }
 
-/// A memory field of /proc/<pid>/status, in MB.
-/// A number from the environment, or `default` when unset or empty.
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{name}: a number"))
-        })
-        .unwrap_or(default)
-}
-
 /// The agent's resident memory: anonymous (its heap and stacks) and file-backed (pages of
 /// its binary it has touched, shared with the page cache).
 #[derive(Clone, Copy, Debug)]
@@ -784,6 +756,7 @@ fn memory_table(rounds: &[MemoryRound]) -> String {
     )
 }
 
+/// A memory field of /proc/<pid>/status, in MB.
 fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

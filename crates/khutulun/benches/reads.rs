@@ -185,20 +185,13 @@ fn main() {
 /// other: their names.
 fn deploy_services(agent: &BenchAgent, services: usize, instances: usize) -> Vec<String> {
     let width = services.to_string().len();
-    let timeout = (120 + instances).to_string();
+    let timeout = 120 + instances;
     let started = Instant::now();
     let mut names = Vec::new();
     for i in 0..services {
         let name = format!("svc-{i:0width$}");
         let dir = template(agent.root.path(), &name, instances);
-        agent.cli_ok(&[
-            "deploy",
-            &name,
-            dir.to_str().unwrap(),
-            "--wait",
-            "--timeout",
-            &timeout,
-        ]);
+        agent.deploy_wait(&name, &dir, timeout);
         names.push(name);
         if (i + 1) % 10 == 0 || i + 1 == services {
             eprintln!(

@@ -3,7 +3,7 @@
 
 use crate::atomic::{read_json, sync_dir, write_batch_here, write_json, Replacement};
 use crate::error::{StateError, StateResult};
-use crate::events::Event;
+use crate::events::{Event, InstanceRef};
 use crate::group_commit::GroupCommit;
 use crate::layout::Layout;
 use crate::lease::LeaseRecord;
@@ -584,6 +584,16 @@ impl DirStore {
         index: u32,
     ) -> StateResult<Option<InstanceRecord>> {
         read_json(&self.layout.instance(namespace, service, node, index))
+    }
+
+    /// The record of `instance`; `None` when it has none.
+    pub fn instance_record(&self, instance: &InstanceRef) -> StateResult<Option<InstanceRecord>> {
+        self.instance(
+            &instance.namespace,
+            &instance.service,
+            &instance.node,
+            instance.index,
+        )
     }
 
     pub fn instances(&self, namespace: &str, service: &str) -> StateResult<Vec<InstanceRecord>> {

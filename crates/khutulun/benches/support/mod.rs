@@ -151,6 +151,19 @@ impl BenchAgent {
     }
 
     /// Runs the CLI, panics unless it succeeds: its stdout.
+    /// `khutulun deploy <name> <dir> --wait --timeout <timeout_secs>`, which must succeed.
+    pub fn deploy_wait(&self, name: &str, dir: &Path, timeout_secs: usize) {
+        let timeout = timeout_secs.to_string();
+        self.cli_ok(&[
+            "deploy",
+            name,
+            dir.to_str().expect("bench paths are UTF-8"),
+            "--wait",
+            "--timeout",
+            &timeout,
+        ]);
+    }
+
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
         assert!(
