@@ -6,15 +6,18 @@
 //! - [`evaluate`]: run-time evaluation of what stayed a function call (`$get_attribute` and
 //!   what uses it) against the runtime state ([`RuntimeAttributes`]);
 //! - [`instantiate_with`], [`evaluate_with`]: the same with custom functions (§10.4) computed
-//!   by the orchestrator ([`CustomFunctions`]).
+//!   by the orchestrator ([`CustomFunctions`]);
+//! - [`diff`]: what differs between two revisions, node by node (a redeploy's plan).
 //!
 //! Pure: no IO.
 
+pub mod diff;
 pub mod eval;
 mod instantiate;
 pub mod model;
 mod order;
 
+pub use diff::{diff, FileDigests, NodeAction, NodeChange};
 pub use eval::{
     evaluate, evaluate_with, CustomFunctions, EvalContext, EvalError, NoFunctions, NoRuntime,
     RuntimeAttributes,

@@ -1,5 +1,6 @@
 //! Tests of instantiation, ordering and evaluation, on compiled templates.
 
+mod diff;
 mod evaluate;
 mod instantiation;
 mod order;
