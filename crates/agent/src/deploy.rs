@@ -48,11 +48,85 @@ pub async fn deploy(agent: &Agent, input: DeployInput) -> Result<ServiceRecord, 
     .map_err(FlowError::internal)?
 }
 
-async fn deploy_staged(
+/// What a deploy of `input` would change against the service's current revision.
+pub struct Plan {
+    pub current_revision: Option<u64>,
+    pub changes: Vec<khutulun_graph::NodeChange>,
+    /// Package files added, removed or changed that no node names.
+    pub other_files: Vec<String>,
+}
+
+/// Compiles the package as a deploy would and compares it with the current revision, node
+/// by node; stores, starts and stops nothing. The staging directory goes, as after a deploy.
+pub async fn plan(agent: &Agent, input: DeployInput) -> Result<Plan, FlowError> {
+    let staging = input.staging.clone();
+    let result = async {
+        let (graph, package) = compile_staged(agent, &input, &staging).await?;
+        let (ns, name) = (&input.namespace, &input.name);
+        let current = agent.store.service(ns, name).map_err(FlowError::internal)?;
+        let empty = ServiceGraph::default();
+        let (old_graph, old_package) = match &current {
+            Some(record) => (
+                load_current(agent, ns, name)
+                    .map_err(FlowError::internal)?
+                    .1,
+                Some(
+                    agent
+                        .store
+                        .layout()
+                        .revision_package(ns, name, record.revision),
+                ),
+            ),
+            None => (Arc::new(empty), None),
+        };
+        let digests = |dir: Option<std::path::PathBuf>| async move {
+            match dir {
+                None => Ok(khutulun_graph::FileDigests::new()),
+                Some(dir) => tokio::task::spawn_blocking(move || crate::package::digests(&dir))
+                    .await
+                    .map_err(FlowError::internal)?
+                    .map_err(FlowError::internal),
+            }
+        };
+        let (old_files, new_files) = (digests(old_package).await?, digests(Some(package)).await?);
+        // Changed files no node names (a TOSCA file, data a program reads): said apart.
+        let other_files =
+            match current {
+                None => Vec::new(),
+                Some(_) => {
+                    let named: std::collections::BTreeSet<String> =
+                        graph
+                            .nodes
+                            .iter()
+                            .flat_map(|n| khutulun_graph::files_of_node(&graph, n, &new_files))
+                            .chain(old_graph.nodes.iter().flat_map(|n| {
+                                khutulun_graph::files_of_node(&old_graph, n, &old_files)
+                            }))
+                            .collect();
+                    khutulun_graph::changed_files(&old_files, &new_files)
+                        .into_iter()
+                        .filter(|f| !named.contains(f))
+                        .collect()
+                }
+            };
+        Ok(Plan {
+            current_revision: current.map(|r| r.revision),
+            changes: khutulun_graph::diff(&old_graph, &graph, &old_files, &new_files),
+            other_files,
+        })
+    }
+    .await;
+    let _ = khutulun_state::blocking(|| std::fs::remove_dir_all(&staging));
+    result
+}
+
+/// Unpacks, checks and compiles an uploaded package as a deploy does: its graph, with the
+/// placement policies applied and the preflight passed, and where the package is.
+async fn compile_staged(
     agent: &Agent,
     input: &DeployInput,
     staging: &Path,
-) -> Result<ServiceRecord, FlowError> {
+) -> Result<(ServiceGraph, std::path::PathBuf), FlowError> {
     // The package lives on the shared state's filesystem: every synchronous look at it is a
     // blocking section (see khutulun_state::blocking).
     let package = staging.join("package");
@@ -98,7 +172,15 @@ async fn deploy_staged(
     crate::placement::apply_policies(&mut graph)
         .map_err(|problems| FlowError::cannot_run(code::INVALID_POLICY, problems.join("\n")))?;
     khutulun_state::blocking(|| preflight(agent, input, &graph, &package))?;
+    Ok((graph, package))
+}
 
+async fn deploy_staged(
+    agent: &Agent,
+    input: &DeployInput,
+    staging: &Path,
+) -> Result<ServiceRecord, FlowError> {
+    let (graph, package) = compile_staged(agent, input, staging).await?;
     let (ns, name) = (input.namespace.clone(), input.name.clone());
     let lock = agent
         .lock_service(&ns, &name)

@@ -15,6 +15,35 @@ pub const MAX_PACKAGE_ENTRIES: usize = 10_000;
 /// user-facing limit stays the package's.
 pub const MAX_DEPLOY_BODY_BYTES: usize = (MAX_PACKAGE_BYTES as usize).div_ceil(3) * 4 + (1 << 20);
 
+/// A digest of every regular file below `dir`, by its path relative to `dir` (`/`
+/// separated): what tells two revisions' packages apart, file by file. Links are not
+/// followed (packages hold none).
+pub fn digests(dir: &Path) -> std::io::Result<khutulun_graph::FileDigests> {
+    use std::hash::{Hash, Hasher};
+    let mut digests = khutulun_graph::FileDigests::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                let path = entry.path();
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(&path)?.hash(&mut hasher);
+                let relative = path
+                    .strip_prefix(dir)
+                    .expect("walked below dir")
+                    .to_string_lossy()
+                    .into_owned();
+                digests.insert(relative, format!("{:016x}", hasher.finish()));
+            }
+        }
+    }
+    Ok(digests)
+}
+
 /// Packs a directory (without `.git` and `target`) into a tar.gz.
 pub fn pack_directory(dir: &Path) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));

@@ -37,6 +37,46 @@ pub struct NodeChange {
     pub reasons: Vec<String>,
 }
 
+/// The files whose content differs between two packages (added, removed or changed), in
+/// path order.
+pub fn changed_files(old_files: &FileDigests, new_files: &FileDigests) -> Vec<String> {
+    let paths: BTreeSet<&String> = old_files.keys().chain(new_files.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|p| old_files.get(*p) != new_files.get(*p))
+        .cloned()
+        .collect()
+}
+
+/// The package files `node` uses as far as the graph can tell: its artifacts, the
+/// implementations of its operations and those of its outgoing relationships, and any
+/// property value that names a file of the package (`arguments: [ backend.py ]`).
+pub fn files_of_node(graph: &ServiceGraph, node: &Node, files: &FileDigests) -> BTreeSet<String> {
+    let mut used = files_used(graph, node);
+    let mut strings = Vec::new();
+    for value in node.properties.values() {
+        if let Ok(json) = serde_json::to_value(value) {
+            collect_strings(&json, &mut strings);
+        }
+    }
+    for s in strings {
+        let path = s.strip_prefix("./").unwrap_or(&s);
+        if files.contains_key(path) {
+            used.insert(path.to_owned());
+        }
+    }
+    used
+}
+
+fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => into.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, into)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, into)),
+        _ => {}
+    }
+}
+
 /// The nodes of `new` in its order, then those only `old` has; each with what differs.
 pub fn diff(
     old: &ServiceGraph,
@@ -129,8 +169,8 @@ fn node_differences(
         &policies(new_graph),
         &mut reasons,
     );
-    let old_used = files_used(old_graph, old);
-    for file in files_used(new_graph, new) {
+    let old_used = files_of_node(old_graph, old, old_files);
+    for file in files_of_node(new_graph, new, new_files) {
         let (before, after) = (old_files.get(&file), new_files.get(&file));
         if old_used.contains(&file) && before != after {
             reasons.push(format!("file {file} changed"));

@@ -35,7 +35,7 @@ pub enum Expr {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceGraph {
     /// Every input with the value it got (given or default).
     pub inputs: BTreeMap<String, Value>,

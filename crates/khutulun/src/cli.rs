@@ -82,6 +82,10 @@ pub enum Command {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Print what the deploy would change, node by node, against the current revision,
+        /// and change nothing.
+        #[arg(long, conflicts_with = "wait")]
+        plan: bool,
         #[command(flatten)]
         output: OutputArg,
     },

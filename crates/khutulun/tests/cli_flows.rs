@@ -302,3 +302,86 @@ fn an_agent_started_with_relative_directories_deploys() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `deploy --plan`: against the running revision, the same template changes nothing; an
+/// edit of one property of one node names that node alone, and why. Nothing is deployed.
+#[test]
+fn a_plan_names_what_an_edit_changes_and_changes_nothing() {
+    let agent = Agent::start();
+    let node = |name: &str, seconds: &str| {
+        format!(
+            "    {name}:\n      type: Process\n      properties:\n        command: sleep\n        arguments: [ \"{seconds}\" ]\n"
+        )
+    };
+    let template = |b_seconds: &str| {
+        format!(
+            "tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun:0.1\nservice_template:\n  node_templates:\n{}{}",
+            node("a", "3600"),
+            node("b", b_seconds)
+        )
+    };
+    let dir = template_dir(&[("service.yaml", &template("3600")), ("data.txt", "one")]);
+    let path = dir.path().to_str().unwrap();
+
+    // A service that does not exist yet: every node is created.
+    let fresh = agent.json(&["deploy", "plan-me", path, "--plan"]);
+    assert_eq!(fresh["changes"], true, "{fresh}");
+    assert!(fresh.get("current_revision").is_none(), "{fresh}");
+    let actions = |plan: &Value| -> Vec<(String, String)> {
+        plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["node"].as_str().unwrap().to_owned(),
+                    n["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |n: &str, a: &str| (n.to_owned(), a.to_owned());
+    assert_eq!(actions(&fresh), [pair("a", "create"), pair("b", "create")]);
+    assert!(
+        !agent.cli(&["service", "show", "plan-me"]).status.success(),
+        "a plan created the service"
+    );
+
+    agent.ok(&["deploy", "plan-me", path, "--wait", "--timeout", "30"]);
+    let same = agent.ok(&["deploy", "plan-me", path, "--plan"]);
+    assert!(same.contains("no changes"), "{same}");
+    assert!(same.contains("against revision 1"), "{same}");
+
+    // A file no node names: said apart, and a change all the same.
+    std::fs::write(dir.path().join("data.txt"), "two").unwrap();
+    let data = agent.json(&["deploy", "plan-me", path, "--plan"]);
+    assert_eq!(data["changes"], true, "{data}");
+    assert_eq!(data["other_files_changed"], serde_json::json!(["data.txt"]));
+    assert_eq!(
+        actions(&data),
+        [pair("a", "unchanged"), pair("b", "unchanged")]
+    );
+    std::fs::write(dir.path().join("data.txt"), "one").unwrap();
+
+    std::fs::write(dir.path().join("service.yaml"), template("7200")).unwrap();
+    let edited = agent.json(&["deploy", "plan-me", path, "--plan"]);
+    assert_eq!(edited["changes"], true, "{edited}");
+    assert_eq!(edited["current_revision"], 1, "{edited}");
+    assert_eq!(
+        actions(&edited),
+        [pair("a", "unchanged"), pair("b", "change")]
+    );
+    assert_eq!(
+        edited["nodes"][1]["reasons"],
+        serde_json::json!(["property arguments changed"])
+    );
+    let table = agent.ok(&["deploy", "plan-me", path, "--plan"]);
+    assert!(table.contains("property arguments changed"), "{table}");
+    assert!(!table.contains("no changes"), "{table}");
+
+    // Planning deployed nothing: still revision 1, its instances untouched.
+    let service = agent.json(&["service", "show", "plan-me"]);
+    assert_eq!(service["revision"], 1, "{service}");
+    assert_eq!(service["running"], 2, "{service}");
+    agent.ok(&["delete", "plan-me", "--wait"]);
+}

@@ -44,6 +44,39 @@ pub struct ServiceView {
     pub running: usize,
 }
 
+/// What a deploy of a package would change, node by node (`deploy --plan`); nothing is
+/// changed to answer it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanView {
+    pub namespace: String,
+    pub service: String,
+    /// The service's current revision; none for a service that does not exist yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_revision: Option<u64>,
+    /// False when the package and inputs give the current revision again.
+    pub changes: bool,
+    /// The new revision's nodes in its order, then the nodes it no longer has.
+    pub nodes: Vec<PlanNode>,
+    /// Package files added, removed or changed that no node names (TOSCA files, data a
+    /// program reads): the nodes that read them see the new content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_files_changed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanNode {
+    pub node: String,
+    /// create, remove, change or unchanged.
+    pub action: String,
+    pub count_before: u32,
+    pub count_after: u32,
+    /// What differs, one line each (for `change`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceDetail {

@@ -35,6 +35,7 @@ use utoipa::OpenApi;
         services::list,
         services::show,
         services::deploy,
+        services::plan,
         services::delete,
         services::outputs,
         instances::list_namespace,
@@ -56,6 +57,8 @@ use utoipa::OpenApi;
         views::Health,
         views::DeployRequest,
         views::ServiceView,
+        views::PlanView,
+        views::PlanNode,
         views::ServiceDetail,
         views::InstanceView,
         views::HostView,
@@ -165,6 +168,10 @@ pub fn router(agent: Agent) -> Router {
         .route(
             "/namespaces/{ns}/services/{name}/outputs",
             get(services::outputs),
+        )
+        .route(
+            "/namespaces/{ns}/services/{name}/plan",
+            post(services::plan),
         )
         .route("/namespaces/{ns}/instances", get(instances::list_namespace))
         .route(

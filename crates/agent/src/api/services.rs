@@ -1,5 +1,5 @@
 use super::error::{code, ApiError};
-use super::views::{DeployRequest, ServiceDetail, ServiceView};
+use super::views::{DeployRequest, PlanView, ServiceDetail, ServiceView};
 use crate::agent::Agent;
 use crate::deploy::DeployInput;
 use crate::names::check_name;
@@ -88,6 +88,40 @@ pub async fn deploy(
         StatusCode::ACCEPTED,
         Json(super::views::service_view(&record, &instances)),
     ))
+}
+
+/// What a deploy of the package would change, node by node, against the service's current
+/// revision; nothing is stored, started or stopped.
+#[utoipa::path(post, path = "/v1/namespaces/{ns}/services/{name}/plan",
+    params(("ns" = String, Path, description = "Namespace"), ("name" = String, Path, description = "Service"),
+        super::upload::DeployQuery),
+    request_body(content(
+        (DeployRequest = "application/json"),
+        (Vec<u8> = "application/gzip", example = "the package as a tar.gz, with ?entry= and ?inputs="))),
+    responses((status = 200, body = PlanView),
+        (status = 413, description = "The package is larger than the limit (`package_too_large`)", body = super::error::ErrorBody),
+        (status = 422, description = "The template does not compile (`invalid_template`, with diagnostics) or cannot run", body = super::error::ErrorBody)))]
+pub async fn plan(
+    State(agent): State<Agent>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<super::upload::DeployQuery>,
+    request: axum::extract::Request,
+) -> Result<Json<PlanView>, ApiError> {
+    check_name("namespace", &ns)?;
+    check_name("service", &name)?;
+    let upload = super::upload::receive(&agent, query, request).await?;
+    let plan = crate::deploy::plan(
+        &agent,
+        DeployInput {
+            namespace: ns.clone(),
+            name: name.clone(),
+            entry: upload.entry,
+            inputs: upload.inputs,
+            staging: upload.staging,
+        },
+    )
+    .await?;
+    Ok(Json(super::views::plan_view(&ns, &name, &plan)))
 }
 
 /// Deletes a service: stops its instances in reverse dependency order, then removes it.

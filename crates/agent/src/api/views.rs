@@ -3,8 +3,8 @@
 
 pub use khutulun_protocol::requests::DeployRequest;
 pub use khutulun_protocol::views::{
-    DrainResult, GossipMember, GossipView, Health, HostView, InstanceView, PluginView,
-    ServiceDetail, ServiceView,
+    DrainResult, GossipMember, GossipView, Health, HostView, InstanceView, PlanNode, PlanView,
+    PluginView, ServiceDetail, ServiceView,
 };
 use khutulun_state::{HostInfo, InstanceRecord, ServiceRecord};
 
@@ -78,5 +78,35 @@ pub fn host_view(info: HostInfo, state: &str, draining: bool, instances: usize) 
         lease_epoch: None,
         lease_renewed_at: None,
         note: None,
+    }
+}
+
+/// A deploy's plan as the API shows it.
+pub fn plan_view(ns: &str, service: &str, plan: &crate::deploy::Plan) -> PlanView {
+    use khutulun_graph::NodeAction;
+    PlanView {
+        namespace: ns.to_owned(),
+        service: service.to_owned(),
+        current_revision: plan.current_revision,
+        changes: !plan.other_files.is_empty()
+            || plan
+                .changes
+                .iter()
+                .any(|c| c.action != NodeAction::Unchanged),
+        other_files_changed: plan.other_files.clone(),
+        nodes: plan
+            .changes
+            .iter()
+            .map(|c| PlanNode {
+                node: c.node.clone(),
+                action: serde_json::to_value(c.action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                count_before: c.count_before,
+                count_after: c.count_after,
+                reasons: c.reasons.clone(),
+            })
+            .collect(),
     }
 }

@@ -135,3 +135,34 @@ fn a_requirement_to_another_target_is_a_change_of_its_source() {
         .filter(|c| c.node != "app")
         .all(|c| c.action == NodeAction::Unchanged));
 }
+
+#[test]
+fn a_program_named_in_a_property_changes_the_node_that_runs_it() {
+    let graph = graph_of(HELLO, &[]);
+    let files = |digest: &str| -> FileDigests {
+        [
+            ("backend.py".to_owned(), digest.to_owned()),
+            ("frontend.py".to_owned(), "same".to_owned()),
+            ("notes.txt".to_owned(), digest.to_owned()),
+        ]
+        .into()
+    };
+    let changes = diff(&graph, &graph, &files("1"), &files("2"));
+    assert_eq!(
+        actions(&changes),
+        [
+            ("backend", NodeAction::Change),
+            ("frontend", NodeAction::Unchanged)
+        ]
+    );
+    assert_eq!(changes[0].reasons, ["file backend.py changed"]);
+    assert_eq!(
+        crate::changed_files(&files("1"), &files("2")),
+        ["backend.py", "notes.txt"]
+    );
+    let backend = graph.node("backend").unwrap();
+    assert_eq!(
+        crate::files_of_node(&graph, backend, &files("1")),
+        ["backend.py".to_owned()].into()
+    );
+}

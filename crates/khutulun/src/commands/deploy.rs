@@ -3,7 +3,7 @@ use crate::client::{Answer, Client};
 use crate::failure::{CliResult, Failure};
 use crate::package;
 use indicatif::{ProgressBar, ProgressStyle};
-use khutulun_protocol::views::{ServiceDetail, ServiceView};
+use khutulun_protocol::views::{PlanView, ServiceDetail, ServiceView};
 use reqwest::Method;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -40,6 +40,61 @@ pub async fn run(
     Ok(())
 }
 
+/// `deploy --plan`: what a deploy of PATH would change, node by node; nothing changes.
+pub async fn plan(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    path: &Path,
+    inputs: &[String],
+    format: Format,
+) -> CliResult {
+    let what = format!("/namespaces/{ns}/services/{name}/plan");
+    let answer: Answer<PlanView> = upload(client, Method::POST, &what, path, inputs).await?;
+    if format == Format::Json {
+        super::print_json(&answer.json);
+        return Ok(());
+    }
+    let plan = &answer.view;
+    match plan.current_revision {
+        Some(revision) => println!("{ns}/{name}, against revision {revision}:"),
+        None => println!("{ns}/{name} does not exist yet:"),
+    }
+    let rows: Vec<Vec<String>> = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let instances = if n.count_before == n.count_after {
+                n.count_after.to_string()
+            } else {
+                format!("{} → {}", n.count_before, n.count_after)
+            };
+            vec![
+                n.node.clone(),
+                n.action.clone(),
+                instances,
+                n.reasons.join("; "),
+            ]
+        })
+        .collect();
+    crate::table::print(&["NODE", "ACTION", "INSTANCES", "WHAT DIFFERS"], &rows);
+    if !plan.other_files_changed.is_empty() {
+        println!(
+            "files of the package that no node names changed (what reads them sees the new content): {}",
+            plan.other_files_changed.join(", ")
+        );
+    }
+    if !plan.changes {
+        println!("no changes");
+    }
+    if plan.current_revision.is_some() {
+        println!(
+            "a deploy stores a new revision and replaces every instance of the service (updates that touch only what changed are not built yet)"
+        );
+    }
+    Ok(())
+}
+
 /// Packs PATH and sends it; returns the agent's view of the service.
 pub async fn send(
     client: &Client,
@@ -48,6 +103,18 @@ pub async fn send(
     path: &Path,
     inputs: &[String],
 ) -> CliResult<Answer<ServiceView>> {
+    let what = format!("/namespaces/{ns}/services/{name}");
+    upload(client, Method::PUT, &what, path, inputs).await
+}
+
+/// Packs PATH and sends it to `what` with the inputs and the entry file in the query.
+async fn upload<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    method: Method,
+    what: &str,
+    path: &Path,
+    inputs: &[String],
+) -> CliResult<Answer<T>> {
     let inputs = package::parse_inputs(inputs)?;
     let located = package::locate(path)?;
     let root = located.root.clone();
@@ -59,7 +126,7 @@ pub async fn send(
     let response = client
         .send(
             client
-                .request(Method::PUT, &format!("/namespaces/{ns}/services/{name}"))
+                .request(method.clone(), what)
                 .query(&[
                     ("entry", located.entry.as_str()),
                     ("inputs", inputs.as_str()),
@@ -68,9 +135,7 @@ pub async fn send(
                 .body(bytes),
         )
         .await?;
-    client
-        .answer(response, &format!("PUT /namespaces/{ns}/services/{name}"))
-        .await
+    client.answer(response, &format!("{method} {what}")).await
 }
 
 /// Waits until every instance runs; fails with the agent's reason when the deploy fails.

@@ -118,9 +118,18 @@ pub async fn run(cli: Cli) -> CliResult {
             name,
             path,
             inputs,
+            plan: true,
+            output,
+            ..
+        } => deploy::plan(&client, ns, &name, &path, &inputs, output.format).await,
+        Command::Deploy {
+            name,
+            path,
+            inputs,
             wait,
             timeout,
             output,
+            ..
         } => {
             deploy::run(
                 &client,
