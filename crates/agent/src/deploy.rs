@@ -30,6 +30,9 @@ pub struct DeployInput {
     /// A staging directory (`DirStore::staging_dir`) holding the package as a tar.gz in
     /// [`ARCHIVE`]. The deploy removes it when it is done, whatever the outcome.
     pub staging: std::path::PathBuf,
+    /// Deploy only while the service is at this revision (0: while it does not exist): a
+    /// plan made against one revision is not applied to another.
+    pub check_revision: Option<u64>,
 }
 
 /// The uploaded archive's name in the staging directory.
@@ -190,6 +193,19 @@ async fn deploy_staged(
         .store
         .service(&ns, &name)
         .map_err(FlowError::internal)?;
+    if let Some(expected) = input.check_revision {
+        let now = previous.as_ref().map_or(0, |p| p.revision);
+        if now != expected {
+            let at = match &previous {
+                Some(p) => format!("is at revision {}", p.revision),
+                None => "does not exist".to_owned(),
+            };
+            return Err(FlowError::conflict(
+                code::REVISION_CHANGED,
+                format!("service \"{ns}/{name}\" {at}, not revision {expected} as --check-revision asks; nothing was deployed (plan again against the current revision)"),
+            ));
+        }
+    }
     // Epochs of the placements this deploy replaces: the new ones are larger.
     let mut old_epochs: BTreeMap<(String, u32), u64> = BTreeMap::new();
     if let Some(previous) = &previous {

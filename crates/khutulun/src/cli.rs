@@ -84,8 +84,12 @@ pub enum Command {
         timeout: u64,
         /// Print what the deploy would change, node by node, against the current revision,
         /// and change nothing.
-        #[arg(long, conflicts_with = "wait")]
+        #[arg(long, conflicts_with_all = ["wait", "check_revision"])]
         plan: bool,
+        /// Deploy only if the service is at this revision now (0: if it does not exist),
+        /// e.g. the one a plan was made against; otherwise change nothing and fail.
+        #[arg(long, value_name = "REVISION")]
+        check_revision: Option<u64>,
         #[command(flatten)]
         output: OutputArg,
     },

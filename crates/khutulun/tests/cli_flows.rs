@@ -383,5 +383,36 @@ fn a_plan_names_what_an_edit_changes_and_changes_nothing() {
     let service = agent.json(&["service", "show", "plan-me"]);
     assert_eq!(service["revision"], 1, "{service}");
     assert_eq!(service["running"], 2, "{service}");
+
+    // The plan was made against revision 1: applied while it still is, refused after.
+    let deploy_checked = |revision: &str| {
+        agent.cli(&[
+            "deploy",
+            "plan-me",
+            path,
+            "--check-revision",
+            revision,
+            "--wait",
+            "--timeout",
+            "30",
+        ])
+    };
+    let applied = deploy_checked("1");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let refused = deploy_checked("1");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("is at revision 2, not revision 1")
+            && stderr.contains("nothing was deployed"),
+        "{stderr}"
+    );
+    let service = agent.json(&["service", "show", "plan-me"]);
+    assert_eq!(service["revision"], 2, "{service}");
+    assert_eq!(service["status"], "deployed", "{service}");
     agent.ok(&["delete", "plan-me", "--wait"]);
 }

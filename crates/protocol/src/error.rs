@@ -84,6 +84,8 @@ pub mod code {
     pub const SERVICE_DELETING: &str = "service_deleting";
     /// 409: no placement honours the policies or fits.
     pub const PLACEMENT_FAILED: &str = "placement_failed";
+    /// 409: a deploy with `check_revision` of a service now at another revision.
+    pub const REVISION_CHANGED: &str = "revision_changed";
     /// 413: a package larger than the limit.
     pub const PACKAGE_TOO_LARGE: &str = "package_too_large";
     /// 422: the template does not compile; the body carries every diagnostic.
@@ -129,6 +131,7 @@ pub mod code {
         PORTS_UNAVAILABLE,
         SERVICE_DELETING,
         PLACEMENT_FAILED,
+        REVISION_CHANGED,
         PACKAGE_TOO_LARGE,
         INVALID_TEMPLATE,
         CANNOT_RUN,

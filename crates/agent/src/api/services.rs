@@ -58,28 +58,15 @@ pub async fn show(
         (status = 413, description = "The package is larger than the limit (`package_too_large`)", body = super::error::ErrorBody),
         (status = 507, description = "The package cannot be stored (`cannot_store`, with the OS's reason)", body = super::error::ErrorBody),
         (status = 422, description = "The template does not compile (`invalid_template`, with diagnostics) or cannot run", body = super::error::ErrorBody),
-        (status = 409, description = "Ports unavailable or the service is being deleted", body = super::error::ErrorBody)))]
+        (status = 409, description = "Ports unavailable, the service is being deleted, or it is not at `check_revision` (`revision_changed`)", body = super::error::ErrorBody)))]
 pub async fn deploy(
     State(agent): State<Agent>,
     Path((ns, name)): Path<(String, String)>,
     Query(query): Query<super::upload::DeployQuery>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<ServiceView>), ApiError> {
-    // Names first: a bad one is refused before the package is received.
-    check_name("namespace", &ns)?;
-    check_name("service", &name)?;
-    let upload = super::upload::receive(&agent, query, request).await?;
-    let record = crate::deploy::deploy(
-        &agent,
-        DeployInput {
-            namespace: ns.clone(),
-            name: name.clone(),
-            entry: upload.entry,
-            inputs: upload.inputs,
-            staging: upload.staging,
-        },
-    )
-    .await?;
+    let input = received(&agent, &ns, &name, query, request).await?;
+    let record = crate::deploy::deploy(&agent, input).await?;
     let instances = agent
         .store
         .instances(&ns, &name)
@@ -107,21 +94,32 @@ pub async fn plan(
     Query(query): Query<super::upload::DeployQuery>,
     request: axum::extract::Request,
 ) -> Result<Json<PlanView>, ApiError> {
-    check_name("namespace", &ns)?;
-    check_name("service", &name)?;
-    let upload = super::upload::receive(&agent, query, request).await?;
-    let plan = crate::deploy::plan(
-        &agent,
-        DeployInput {
-            namespace: ns.clone(),
-            name: name.clone(),
-            entry: upload.entry,
-            inputs: upload.inputs,
-            staging: upload.staging,
-        },
-    )
-    .await?;
+    let input = received(&agent, &ns, &name, query, request).await?;
+    let plan = crate::deploy::plan(&agent, input).await?;
     Ok(Json(super::views::plan_view(&ns, &name, &plan)))
+}
+
+/// The names checked, then the package received: what a deploy or a plan is given. A bad
+/// name is refused before the package is received.
+async fn received(
+    agent: &Agent,
+    ns: &str,
+    name: &str,
+    query: super::upload::DeployQuery,
+    request: axum::extract::Request,
+) -> Result<DeployInput, ApiError> {
+    check_name("namespace", ns)?;
+    check_name("service", name)?;
+    let check_revision = query.check_revision;
+    let upload = super::upload::receive(agent, query, request).await?;
+    Ok(DeployInput {
+        namespace: ns.to_owned(),
+        name: name.to_owned(),
+        entry: upload.entry,
+        inputs: upload.inputs,
+        staging: upload.staging,
+        check_revision,
+    })
 }
 
 /// Deletes a service: stops its instances in reverse dependency order, then removes it.

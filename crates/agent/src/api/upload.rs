@@ -33,6 +33,9 @@ pub struct DeployQuery {
     pub entry: Option<String>,
     /// The inputs as a JSON object (streamed form).
     pub inputs: Option<String>,
+    /// Deploy only while the service is at this revision (0: while it does not exist);
+    /// else 409 `revision_changed` and nothing changes.
+    pub check_revision: Option<u64>,
 }
 
 /// A received package, staged.

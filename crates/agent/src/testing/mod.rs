@@ -75,6 +75,7 @@ impl TestAgent {
             entry: "service.yaml".into(),
             inputs: Default::default(),
             staging,
+            check_revision: None,
         };
         self.block_on(crate::deploy::deploy(&self.agent, input))
     }

@@ -16,11 +16,12 @@ pub async fn run(
     name: &str,
     path: &Path,
     inputs: &[String],
+    check_revision: Option<u64>,
     wait: bool,
     timeout: u64,
     format: Format,
 ) -> CliResult {
-    let sent = send(client, ns, name, path, inputs).await?;
+    let sent = send(client, ns, name, path, inputs, check_revision).await?;
     // What the agent answered last: the deploy, or the service once it runs.
     let (json, view) = if wait {
         let deployed = wait_until_deployed(client, ns, name, timeout).await?;
@@ -50,7 +51,7 @@ pub async fn plan(
     format: Format,
 ) -> CliResult {
     let what = format!("/namespaces/{ns}/services/{name}/plan");
-    let answer: Answer<PlanView> = upload(client, Method::POST, &what, path, inputs).await?;
+    let answer: Answer<PlanView> = upload(client, Method::POST, &what, path, inputs, None).await?;
     if format == Format::Json {
         super::print_json(&answer.json);
         return Ok(());
@@ -102,9 +103,10 @@ pub async fn send(
     name: &str,
     path: &Path,
     inputs: &[String],
+    check_revision: Option<u64>,
 ) -> CliResult<Answer<ServiceView>> {
     let what = format!("/namespaces/{ns}/services/{name}");
-    upload(client, Method::PUT, &what, path, inputs).await
+    upload(client, Method::PUT, &what, path, inputs, check_revision).await
 }
 
 /// Packs PATH and sends it to `what` with the inputs and the entry file in the query.
@@ -114,6 +116,7 @@ async fn upload<T: serde::de::DeserializeOwned>(
     what: &str,
     path: &Path,
     inputs: &[String],
+    check_revision: Option<u64>,
 ) -> CliResult<Answer<T>> {
     let inputs = package::parse_inputs(inputs)?;
     let located = package::locate(path)?;
@@ -123,14 +126,16 @@ async fn upload<T: serde::de::DeserializeOwned>(
         .map_err(|e| Failure::new(format!("cannot pack {}: {e}", located.root.display())))?;
     // The package itself as the body (the agent streams it to disk), the rest in the query.
     let inputs = serde_json::to_string(&inputs).expect("inputs are JSON");
+    let mut request = client.request(method.clone(), what).query(&[
+        ("entry", located.entry.as_str()),
+        ("inputs", inputs.as_str()),
+    ]);
+    if let Some(revision) = check_revision {
+        request = request.query(&[("check_revision", revision)]);
+    }
     let response = client
         .send(
-            client
-                .request(method.clone(), what)
-                .query(&[
-                    ("entry", located.entry.as_str()),
-                    ("inputs", inputs.as_str()),
-                ])
+            request
                 .header(reqwest::header::CONTENT_TYPE, "application/gzip")
                 .body(bytes),
         )

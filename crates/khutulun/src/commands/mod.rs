@@ -128,6 +128,7 @@ pub async fn run(cli: Cli) -> CliResult {
             inputs,
             wait,
             timeout,
+            check_revision,
             output,
             ..
         } => {
@@ -137,6 +138,7 @@ pub async fn run(cli: Cli) -> CliResult {
                 &name,
                 &path,
                 &inputs,
+                check_revision,
                 wait,
                 timeout,
                 output.format,

@@ -22,7 +22,7 @@ pub async fn run(
     ensure_agent(client, global).await?;
     let name = name.unwrap_or_else(|| package::default_name(path));
     eprintln!("deploying {} as {ns}/{name}", path.display());
-    super::deploy::send(client, ns, &name, path, inputs).await?;
+    super::deploy::send(client, ns, &name, path, inputs, None).await?;
     super::deploy::wait_until_deployed(client, ns, &name, timeout).await?;
     eprintln!("{ns}/{name} is running");
     super::query::outputs(client, ns, &name, Format::Table).await
