@@ -93,25 +93,12 @@ pub async fn plan(agent: &Agent, input: DeployInput) -> Result<Plan, FlowError> 
         };
         let (old_files, new_files) = (digests(old_package).await?, digests(Some(package)).await?);
         // Changed files no node names (a TOSCA file, data a program reads): said apart.
-        let other_files =
-            match current {
-                None => Vec::new(),
-                Some(_) => {
-                    let named: std::collections::BTreeSet<String> =
-                        graph
-                            .nodes
-                            .iter()
-                            .flat_map(|n| khutulun_graph::files_of_node(&graph, n, &new_files))
-                            .chain(old_graph.nodes.iter().flat_map(|n| {
-                                khutulun_graph::files_of_node(&old_graph, n, &old_files)
-                            }))
-                            .collect();
-                    khutulun_graph::changed_files(&old_files, &new_files)
-                        .into_iter()
-                        .filter(|f| !named.contains(f))
-                        .collect()
-                }
-            };
+        let other_files = match current {
+            None => Vec::new(),
+            Some(_) => {
+                khutulun_graph::unnamed_changed_files(&old_graph, &graph, &old_files, &new_files)
+            }
+        };
         Ok(Plan {
             current_revision: current.map(|r| r.revision),
             changes: khutulun_graph::diff(&old_graph, &graph, &old_files, &new_files),

@@ -169,6 +169,19 @@ mod tests {
                 .unwrap()
         };
         let mut children = [start("a"), start("b"), start("c")];
+        // spawn returns once the child's descriptors closed on exec, a moment before the
+        // kernel points /proc/<pid>/environ at the new environment: wait until all show.
+        for (child, tag) in children.iter().zip(["a", "b", "c"]) {
+            let mut seen = false;
+            for _ in 0..500 {
+                seen = processes_marked("KHUTULUN_INSTANCE_DIR", &mark(tag)) == [child.id()];
+                if seen {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(seen, "process {} never showed its mark", child.id());
+        }
         let wanted: std::collections::BTreeSet<String> = [mark("a"), mark("b")].into();
         let mut ended = end_marked_among("KHUTULUN_INSTANCE_DIR", &wanted, Duration::from_secs(5));
         ended.sort();

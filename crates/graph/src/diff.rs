@@ -48,6 +48,30 @@ pub fn changed_files(old_files: &FileDigests, new_files: &FileDigests) -> Vec<St
         .collect()
 }
 
+/// The files whose content differs between two packages and that no node of either
+/// revision names ([`files_of_node`]): TOSCA files, data a program reads.
+pub fn unnamed_changed_files(
+    old: &ServiceGraph,
+    new: &ServiceGraph,
+    old_files: &FileDigests,
+    new_files: &FileDigests,
+) -> Vec<String> {
+    let named: BTreeSet<String> = new
+        .nodes
+        .iter()
+        .flat_map(|n| files_of_node(new, n, new_files))
+        .chain(
+            old.nodes
+                .iter()
+                .flat_map(|n| files_of_node(old, n, old_files)),
+        )
+        .collect();
+    changed_files(old_files, new_files)
+        .into_iter()
+        .filter(|f| !named.contains(f))
+        .collect()
+}
+
 /// The package files `node` uses as far as the graph can tell: its artifacts, the
 /// implementations of its operations and those of its outgoing relationships, and any
 /// property value that names a file of the package (`arguments: [ backend.py ]`).

@@ -17,7 +17,9 @@ mod instantiate;
 pub mod model;
 mod order;
 
-pub use diff::{changed_files, diff, files_of_node, FileDigests, NodeAction, NodeChange};
+pub use diff::{
+    changed_files, diff, files_of_node, unnamed_changed_files, FileDigests, NodeAction, NodeChange,
+};
 pub use eval::{
     evaluate, evaluate_with, CustomFunctions, EvalContext, EvalError, NoFunctions, NoRuntime,
     RuntimeAttributes,

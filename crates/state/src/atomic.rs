@@ -105,9 +105,10 @@ pub struct Replacement {
 impl Replacement {
     /// `value` as pretty JSON, like [`write_json`] writes it.
     pub fn json<T: Serialize>(path: PathBuf, value: &T) -> Replacement {
-        let mut bytes = serde_json::to_vec_pretty(value).expect("state types always serialize");
-        bytes.push(b'\n');
-        Replacement { path, bytes }
+        Replacement {
+            path,
+            bytes: json_bytes(value),
+        }
     }
 }
 
@@ -235,17 +236,21 @@ pub(crate) fn sync_dir(dir: &Path) -> StateResult<()> {
 
 /// Writes `value` as pretty JSON (people read these files).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
+    write_atomic(path, &json_bytes(value))
+}
+
+/// A state file's content: pretty JSON and a final newline (people read these files).
+fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("state types always serialize");
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    bytes
 }
 
 /// Like [`write_json`], without the fsyncs: the file is replaced atomically for readers,
 /// but a crash of the machine may lose it. Only for what is worthless after such a crash
 /// (a note of the processes an agent runs: they die with the machine).
 pub fn write_json_for_this_boot<T: Serialize>(path: &Path, value: &T) -> StateResult<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("state types always serialize");
-    bytes.push(b'\n');
+    let bytes = json_bytes(value);
     crate::offload::blocking(|| write_atomic_here(path, &bytes, Durability::ThisBoot))
 }
 

@@ -160,6 +160,10 @@ fn a_program_named_in_a_property_changes_the_node_that_runs_it() {
         crate::changed_files(&files("1"), &files("2")),
         ["backend.py", "notes.txt"]
     );
+    assert_eq!(
+        crate::unnamed_changed_files(&graph, &graph, &files("1"), &files("2")),
+        ["notes.txt"]
+    );
     let backend = graph.node("backend").unwrap();
     assert_eq!(
         crate::files_of_node(&graph, backend, &files("1")),
